@@ -1,0 +1,60 @@
+"""``gendistill evaluate DIR``: train fresh networks on an artifact, test on real data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gendistill.artifact import check_fits, load
+from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_from_args, positive_int
+from gendistill.evaluate import PRESETS, evaluate
+from gendistill.io import write_json
+from gendistill.report import render_table
+
+RESULTS_FILE = "eval.json"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="train fresh networks on a synthetic set and report test accuracy",
+        description="The field's evaluation protocol on an artifact folder.",
+    )
+    p.add_argument("artifact", help="artifact folder")
+    p.add_argument("--models", default="convnet", help="comma-separated, e.g. convnet,resnet18,vgg11,alexnet,vit")
+    p.add_argument("--runs", type=positive_int, default=3, help="fresh networks per model (default: %(default)s)")
+    p.add_argument(
+        "--preset",
+        default="paper",
+        choices=PRESETS.names(),
+        help="; ".join(f"{n}: {PRESETS.get(n).description}" for n in PRESETS.names()),
+    )
+    p.add_argument(
+        "--augment",
+        default="auto",
+        help="auto (what the method recommends), none, dsa, or a DSA strategy like color_crop_cutout",
+    )
+    p.add_argument("--epochs", type=positive_int, help="override the preset's epochs")
+    p.add_argument("--split", default="test", choices=["test", "val"], help="test on the real test or validation split")
+    add_dataset_args(p, default=None)
+    add_runtime_args(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    synthetic = load(args.artifact)
+    dataset = dataset_from_args(args, args.dataset or synthetic.meta.get("dataset"))
+    check_fits(synthetic, dataset)
+    augment = synthetic.meta.get("eval_augment", "dsa") if args.augment == "auto" else args.augment
+    report = evaluate(
+        synthetic, dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], runs=args.runs,
+        preset=args.preset, augment=augment, seed=args.seed, device=args.device, precision=args.precision,
+        compile=False if args.no_compile else "auto", split=args.split, epochs=args.epochs, progress=not args.quiet,
+    )  # fmt: skip
+    print(render_table(report.rows()))
+    path = Path(args.artifact) / RESULTS_FILE
+    history = json.loads(path.read_text()) if path.is_file() else []
+    write_json(path, [*history, report.to_dict()])
+    print(f"saved to {path}")
+    return 0

@@ -1,0 +1,42 @@
+"""``gendistill select``: a real-subset baseline (random or herding) written as an artifact."""
+
+from __future__ import annotations
+
+import argparse
+
+from gendistill.cli.common import add_dataset_args, dataset_from_args, positive_int
+from gendistill.evaluate.baselines import SELECTORS, check_ipc, select
+from gendistill.io import check_new_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "select",
+        help="pick a random or herding subset of real images as a baseline set",
+        description="Write a baseline synthetic set made of real training images.",
+    )
+    p.add_argument("--method", required=True, choices=SELECTORS.names())
+    p.add_argument("--ipc", required=True, type=int, help="images per class")
+    p.add_argument("--out", required=True, help="artifact folder to create")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--features",
+        default="trained",
+        choices=["trained", "random", "pixels"],
+        help="herding: feature space (a ConvNet trained on the training split, a random one, or pixels)",
+    )
+    p.add_argument("--feature-epochs", type=positive_int, default=2, help="herding: epochs of the feature network")
+    add_dataset_args(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = check_new_dir(args.out, args.force)  # before loading anything: fail fast, write nothing
+    dataset = dataset_from_args(args)
+    check_ipc(dataset, args.ipc)
+    options = {"features": args.features, "feature_epochs": args.feature_epochs} if args.method == "herding" else {}
+    synthetic = select(dataset, args.method, args.ipc, seed=args.seed, **options)
+    synthetic.save(out, force=args.force)
+    print(f"wrote {out} ({len(synthetic)} images, {args.method}, ipc {args.ipc}, {dataset.name})")
+    return 0

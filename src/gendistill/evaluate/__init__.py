@@ -1,0 +1,9 @@
+"""Evaluation: the protocol, its presets, the trainer and the baselines."""
+
+from gendistill.evaluate.baselines import SELECTORS, select
+from gendistill.evaluate.protocol import EvalReport, ModelResult, evaluate
+from gendistill.evaluate.recipe import PRESETS, Preset, TrainRecipe
+from gendistill.evaluate.trainer import TrainingData, accuracy, train_classifier
+
+__all__ = ["PRESETS", "SELECTORS", "EvalReport", "ModelResult", "Preset", "TrainRecipe", "TrainingData",
+           "accuracy", "evaluate", "select", "train_classifier"]  # fmt: skip

@@ -1,0 +1,104 @@
+"""Baselines that produce a synthetic set the same way a method does: random real subset and herding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from gendistill.artifact import SyntheticSet, make_meta
+from gendistill.data import ImageDataset
+from gendistill.errors import UserError
+from gendistill.registry import Registry
+
+Selector = Callable[..., torch.Tensor]
+SELECTORS: Registry[Selector] = Registry("selection method")
+
+
+def check_ipc(dataset: ImageDataset, ipc: int) -> None:
+    if ipc < 1:
+        raise UserError(f"ipc must be a positive number of images per class, got {ipc}")
+    smallest = min(dataset.class_counts("train"))
+    if ipc > smallest:
+        raise UserError(f"ipc {ipc} is more than the smallest class holds ({smallest} training images); lower --ipc")
+
+
+@SELECTORS.register("random")
+def random_subset(dataset: ImageDataset, ipc: int, generator: torch.Generator, **_) -> torch.Tensor:
+    """ipc random training indices per class."""
+    picks = []
+    for idx in dataset.class_indices("train"):
+        picks.append(idx[torch.randperm(len(idx), generator=generator)[:ipc]])
+    return torch.cat(picks)
+
+
+def _embedder(dataset: ImageDataset, features: str, generator: torch.Generator, epochs: int) -> Callable:
+    """Feature function for herding: a ConvNet trained on the training split (the field's choice),
+    a randomly initialised one, or raw pixels."""
+    if features == "pixels":
+        return lambda x: x.flatten(1)
+    from gendistill.evaluate.recipe import TrainRecipe
+    from gendistill.evaluate.trainer import train_classifier
+    from gendistill.models import create_model
+
+    torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+    net = create_model("convnet", dataset.channels, dataset.num_classes, dataset.image_size)
+    if features == "trained":
+        full = SyntheticSet(dataset.train_images, dataset.train_labels)
+        train_classifier(net, full, TrainRecipe(epochs=epochs, decay_at=1.0), generator, torch.device("cpu"))
+    elif features != "random":
+        raise UserError(f"unknown herding features {features!r}; use trained, random or pixels")
+    net.eval()
+
+    @torch.inference_mode()
+    def embed(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([net.embed(x[i : i + 1000]) for i in range(0, len(x), 1000)])
+
+    return embed
+
+
+def herding_order(feats: torch.Tensor, k: int) -> torch.Tensor:
+    """Greedy herding (Welling 2009): each pick brings the running mean closest to the class mean."""
+    mu = feats.mean(0)
+    chosen: list[int] = []
+    total = torch.zeros_like(mu)
+    available = torch.ones(len(feats), dtype=torch.bool)
+    for step in range(1, k + 1):
+        dist = ((mu - (total + feats) / step) ** 2).sum(1)
+        dist[~available] = float("inf")
+        i = int(dist.argmin())
+        chosen.append(i)
+        available[i] = False
+        total += feats[i]
+    return torch.tensor(chosen, dtype=torch.long)
+
+
+@SELECTORS.register("herding")
+def herding(
+    dataset: ImageDataset, ipc: int, generator: torch.Generator, features: str = "trained", feature_epochs: int = 2, **_
+) -> torch.Tensor:
+    embed = _embedder(dataset, features, generator, feature_epochs)
+    picks = []
+    for idx in dataset.class_indices("train"):
+        feats = embed(dataset.train_images[idx]).double()
+        picks.append(idx[herding_order(feats, ipc)])
+    return torch.cat(picks)
+
+
+def select(dataset: ImageDataset, method: str, ipc: int, seed: int = 0, **options) -> SyntheticSet:
+    """A real subset of ``ipc`` images per class, as an artifact like any distilled set."""
+    selector = SELECTORS.get(method)
+    check_ipc(dataset, ipc)
+    gen = torch.Generator().manual_seed(seed)
+    idx = selector(dataset, ipc, gen, **options)
+    config = {"method": method, "ipc": ipc, **options}
+    meta = make_meta(method, dataset, ipc, config, seed)
+    meta["eval_augment"] = "none"  # the published baselines are trained without augmentation
+    meta["train_indices_sha"] = _digest(idx)
+    return SyntheticSet(dataset.train_images[idx].clone(), dataset.train_labels[idx].clone(), meta)
+
+
+def _digest(idx: torch.Tensor) -> str:
+    import hashlib
+
+    return hashlib.sha256(idx.numpy().tobytes()).hexdigest()[:16]
