@@ -26,7 +26,7 @@ def has_idx(root: Path, prefixes: tuple[str, ...] = ("train", "t10k")) -> bool:
 
 def read_idx(path: Path) -> np.ndarray:
     try:
-        data = path.read_bytes()
+        data = bytearray(path.read_bytes())  # writable, so torch can share it without a copy or a warning
         if path.suffix == ".gz":
             # one-shot zlib is ~2x faster than gzip.open's chunked reads; bytearray keeps it writable for torch
             data = bytearray(zlib.decompress(data, wbits=31))

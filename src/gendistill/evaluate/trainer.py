@@ -74,7 +74,7 @@ def train_classifier(
     augment = DSA(recipe.augment) if recipe.augment != "none" else None
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr_at(0, base_lr), momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay)  # fmt: skip
-    forward = forward or model
+    forward = model if forward is None else forward
     x_all, y_all = data.epoch(0, generator)
     for epoch in range(recipe.epochs):
         if epoch:

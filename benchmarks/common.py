@@ -1,0 +1,57 @@
+"""Shared plumbing of the benchmark scripts: resumable JSON results and their Markdown tables."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from gendistill.io import write_json
+from gendistill.report import render_table
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as f:
+        cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "capability": torch.backends.cpu.get_cpu_capability(), "cuda": torch.cuda.is_available()}  # fmt: skip
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class ResultBook:
+    """``name -> record`` in one JSON file, written after every entry so a killed run loses one entry at most."""
+
+    def __init__(self, name: str) -> None:
+        self.path = RESULTS / f"{name}.json"
+        self.data = json.loads(self.path.read_text()) if self.path.is_file() else {"entries": {}}
+
+    def done(self, key: str) -> bool:
+        return key in self.data["entries"]
+
+    def add(self, key: str, record: dict) -> None:
+        record = {
+            **record,
+            "commit": git_commit(),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "machine": machine(),
+        }
+        self.data["entries"][key] = record
+        write_json(self.path, self.data)
+
+    def write_table(self, rows: list[dict], title: str, command: str) -> None:
+        text = f"# {title}\n\nReproduce: `{command}`\n\n{render_table(rows, markdown=True)}\n"
+        (RESULTS / f"{self.path.stem}.md").write_text(text)

@@ -1,0 +1,56 @@
+"""Small datasets written by the tests themselves, in every format the loaders read."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+def class_images(n_per_class: int, classes: int, size: int, channels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable toy images: class k is a bright horizontal band at a class-specific height, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), n_per_class)
+    images = rng.integers(0, 60, size=(len(labels), channels, size, size))
+    band = max(1, size // classes)
+    for i, k in enumerate(labels):
+        images[i, :, k * band : (k + 1) * band, :] = 220
+    perm = rng.permutation(len(labels))
+    return images[perm].astype(np.uint8), labels[perm].astype(np.uint8)
+
+
+def make_idx_dataset(root: Path, n_train: int = 20, n_test: int = 10, classes: int = 10, gz: bool = True) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        x, y = class_images(n, classes, 28, 1, seed)
+        write_idx(root / f"{prefix}-images-idx3-ubyte", x[:, 0], gz)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte", y, gz)
+    return root
+
+
+@pytest.fixture
+def fmnist_dir(tmp_path: Path) -> Path:
+    """A tiny Fashion-MNIST look-alike: 20 train and 10 test images per class, gzipped IDX."""
+    return make_idx_dataset(tmp_path / "fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never see the machine's datasets or caches unless they ask; few threads keep CI predictable."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GENDISTILL_DATA", raising=False)
+    torch.set_num_threads(2)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gendistill import load
+from gendistill.artifact import GRID_FILE, META_FILE, TENSORS_FILE, SyntheticSet, check_fits
+from gendistill.data import load_dataset
+from gendistill.errors import UserError
+from gendistill.evaluate import select
+
+
+@pytest.fixture
+def subset(fmnist_dir: Path) -> SyntheticSet:
+    return select(load_dataset("fashion-mnist", data_dir=fmnist_dir), "random", 3, seed=5)
+
+
+def test_roundtrip_is_exact_and_carries_metadata(subset: SyntheticSet, tmp_path: Path) -> None:
+    subset.soft_labels = torch.rand(len(subset), 10)
+    subset.lr = torch.tensor(0.02)
+    subset.extra = {"latents": torch.randn(len(subset), 8)}
+    subset.save(tmp_path / "a")
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {TENSORS_FILE, META_FILE, GRID_FILE}
+    back = load(tmp_path / "a")
+    assert torch.equal(back.images, subset.images) and torch.equal(back.labels, subset.labels)
+    assert torch.equal(back.soft_labels, subset.soft_labels) and back.learned_lr == pytest.approx(0.02)
+    assert torch.equal(back.extra["latents"], subset.extra["latents"])
+    meta = json.loads((tmp_path / "a" / META_FILE).read_text())
+    for key in ("method", "dataset", "ipc", "image_shape", "normalization", "config", "seed", "gendistill_version",
+                "storage_bytes", "created"):  # fmt: skip
+        assert key in meta
+    assert meta["storage_bytes"] == 30 * 28 * 28 * 4 + 30 * 8 + 30 * 10 * 4 + 4
+    image, label = back[0]  # a torch Dataset
+    assert image.shape == (1, 28, 28) and int(label) == int(subset.labels[0]) and len(back) == 30
+
+
+def test_existing_output_needs_force(subset: SyntheticSet, tmp_path: Path) -> None:
+    subset.save(tmp_path / "a")
+    before = (tmp_path / "a" / TENSORS_FILE).read_bytes()
+    other = SyntheticSet(subset.images * 0, subset.labels, dict(subset.meta))
+    with pytest.raises(UserError, match="--force"):
+        other.save(tmp_path / "a")
+    assert (tmp_path / "a" / TENSORS_FILE).read_bytes() == before
+    other.save(tmp_path / "a", force=True)
+    assert load(tmp_path / "a").images.abs().sum() == 0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folders left behind
+
+
+def test_truncated_and_corrupted_artifacts(subset: SyntheticSet, tmp_path: Path) -> None:
+    subset.save(tmp_path / "a")
+    f = tmp_path / "a" / TENSORS_FILE
+    f.write_bytes(f.read_bytes()[:-50])
+    with pytest.raises(UserError, match="truncated or corrupted"):
+        load(tmp_path / "a")
+    subset.save(tmp_path / "b")
+    (tmp_path / "b" / META_FILE).write_text("{not json")
+    with pytest.raises(UserError, match="corrupted"):
+        load(tmp_path / "b")
+    with pytest.raises(UserError, match="not found"):
+        load(tmp_path / "missing")
+    (tmp_path / "c").mkdir()
+    with pytest.raises(UserError, match="missing"):
+        load(tmp_path / "c")
+
+
+def test_artifact_must_fit_the_dataset(subset: SyntheticSet, fmnist_dir: Path) -> None:
+    data = load_dataset("fashion-mnist", data_dir=fmnist_dir)
+    check_fits(subset, data)
+    wrong = SyntheticSet(torch.zeros(2, 3, 32, 32), torch.tensor([0, 1]), {"num_classes": 10})
+    with pytest.raises(UserError, match=r"\[3, 32, 32\]"):
+        check_fits(wrong, data)
+    with pytest.raises(UserError, match="classes"):
+        check_fits(SyntheticSet(subset.images, subset.labels, {"num_classes": 100}), data)

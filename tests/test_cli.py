@@ -1,0 +1,132 @@
+"""The command line: every subcommand end to end on tiny data, and every user mistake as one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import make_idx_dataset
+
+from gendistill.artifact import TENSORS_FILE
+from gendistill.cli.main import main
+
+QUICK = ["--runs", "1", "--epochs", "2", "--models", "convnet[width=16]", "--no-compile", "--quiet"]
+
+
+def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_select_evaluate_export(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    art = tmp_path / "r3"
+    code, out, _ = run_cli(capsys, "select", "--method", "random", "--ipc", 3, "--out", art, "--data-dir", fmnist_dir)
+    assert code == 0 and "30 images" in out
+    code, out, _ = run_cli(capsys, "evaluate", art, "--data-dir", fmnist_dir, *QUICK)
+    assert code == 0 and "convnet[width=16]" in out and "acc %" in out
+    results = json.loads((art / "eval.json").read_text())
+    assert results[-1]["results"][0]["recipe"]["epochs"] == 2 and results[-1]["split"] == "test"
+    code, _, _ = run_cli(capsys, "evaluate", art, "--data-dir", fmnist_dir, "--split", "val", *QUICK)
+    assert code == 0 and len(json.loads((art / "eval.json").read_text())) == 2
+    png = tmp_path / "png"
+    code, out, _ = run_cli(capsys, "export", art, "--png", png)
+    assert code == 0 and (png / "grid.png").is_file() and len(list(png.rglob("0*.png"))) == 30
+
+
+def test_herding_and_full_data(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    code, _, _ = run_cli(capsys, "select", "--method", "herding", "--features", "pixels", "--ipc", 2, "--out",
+                         tmp_path / "h", "--data-dir", fmnist_dir)  # fmt: skip
+    assert code == 0
+    code, out, _ = run_cli(capsys, "full-data", "--data-dir", fmnist_dir, "--epochs", 1, "--models", "mlp",
+                           "--json", tmp_path / "full.json", "--no-compile", "--quiet")  # fmt: skip
+    assert code == 0 and json.loads((tmp_path / "full.json").read_text())["results"][0]["model"] == "mlp"
+
+
+def test_datasets_lists_what_was_found(capsys, fmnist_dir: Path) -> None:  # noqa: ANN001
+    code, out, _ = run_cli(capsys, "datasets", "--data-dir", fmnist_dir)
+    assert code == 0 and "found" in out and "missing" in out and str(fmnist_dir) in out
+
+
+def _one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "error:" in lines[0] and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(("ipc", "needle"), [("0", "positive"), ("-2", "positive"), ("21", "smallest class holds")])
+def test_bad_ipc(capsys, fmnist_dir: Path, tmp_path: Path, ipc: str, needle: str) -> None:  # noqa: ANN001
+    code, _, err = run_cli(capsys, "select", "--method", "random", "--ipc", ipc, "--out", tmp_path / "x", "--data-dir",
+                           fmnist_dir)  # fmt: skip
+    _one_line_error(code, err, needle)
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_names_list_valid_ones(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    code, _, err = run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", tmp_path / "x", "--dataset",
+                           "imagenet")  # fmt: skip
+    _one_line_error(code, err, "unknown dataset", "fashion-mnist")
+    run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", tmp_path / "a", "--data-dir", fmnist_dir)
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "a", "--data-dir", fmnist_dir, "--models", "convnet,resnet99")
+    _one_line_error(code, err, "unknown model", "resnet18")
+
+
+def test_missing_data_files(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    code, _, err = run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", tmp_path / "x", "--dataset",
+                           "mnist", "--data-dir", tmp_path / "empty")  # fmt: skip
+    _one_line_error(code, err, "not found", "looked in")
+
+
+def test_existing_output_is_refused_and_kept(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    out = tmp_path / "a"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, _, err = run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", out, "--data-dir", fmnist_dir)
+    _one_line_error(code, err, "already exists", "--force")
+    assert (out / "keep.txt").read_text() == "mine"
+    png = tmp_path / "png"
+    png.mkdir()
+    run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", tmp_path / "b", "--data-dir", fmnist_dir)
+    code, _, err = run_cli(capsys, "export", tmp_path / "b", "--png", png)
+    _one_line_error(code, err, "already exists")
+
+
+def test_artifact_for_other_data_is_refused(capsys, tmp_path: Path, fmnist_dir: Path) -> None:  # noqa: ANN001
+    import numpy as np
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", tmp_path / "rgb", "--dataset", "imagefolder",
+            "--data-dir", tmp_path / "imgs")  # fmt: skip
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "rgb", "--dataset", "fashion-mnist", "--data-dir", fmnist_dir,
+                           *QUICK)  # fmt: skip
+    _one_line_error(code, err, "[3, 32, 32]", "[1, 28, 28]")
+
+
+def test_truncated_artifact(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", tmp_path / "a", "--data-dir", fmnist_dir)
+    f = tmp_path / "a" / TENSORS_FILE
+    f.write_bytes(f.read_bytes()[:100])
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "a", "--data-dir", fmnist_dir, *QUICK)
+    _one_line_error(code, err, "truncated or corrupted")
+    assert not (tmp_path / "a" / "eval.json").exists()
+
+
+def test_installed_entry_point_and_help(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("gendistill")
+    assert exe.exists(), "the package is installed with its console script"
+    for sub in ("datasets", "select", "evaluate", "export", "full-data"):
+        r = subprocess.run([exe, sub, "--help"], capture_output=True, text=True, check=False)
+        assert r.returncode == 0 and "usage:" in r.stdout
+    make_idx_dataset(tmp_path / "d")
+    r = subprocess.run([exe, "select", "--method", "random", "--ipc", "0", "--out", tmp_path / "x", "--data-dir",
+                        tmp_path / "d"], capture_output=True, text=True, check=False)  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr

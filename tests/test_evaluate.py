@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+
+from gendistill.artifact import SyntheticSet
+from gendistill.data import load_dataset
+from gendistill.errors import UserError
+from gendistill.evaluate import PRESETS, TrainRecipe, evaluate, select, train_classifier
+from gendistill.evaluate.baselines import herding_order
+from gendistill.models import create_model
+
+SMALL = "convnet[width=16]"
+
+
+@pytest.fixture
+def tiny(fmnist_dir: Path):  # noqa: ANN201
+    return load_dataset("fashion-mnist", data_dir=fmnist_dir, val_fraction=0.1)
+
+
+def test_presets_follow_the_protocol() -> None:
+    paper = PRESETS.get("paper")
+    assert paper.recipe("none").epochs == 300 and paper.recipe("color_crop").epochs == 1000
+    r = paper.recipe("none")
+    assert (r.lr, r.momentum, r.weight_decay, r.batch_size) == (0.01, 0.9, 5e-4, 256)
+    assert r.lr_at(149) == 0.01 and r.lr_at(150) == pytest.approx(0.001)
+
+
+def test_training_learns_a_separable_task(tiny) -> None:  # noqa: ANN001
+    report = evaluate(
+        SyntheticSet(tiny.train_images, tiny.train_labels), tiny, models=[SMALL], runs=1, epochs=15, compile=False,
+        progress=False, preset="quick",
+    )  # fmt: skip
+    assert report.results[0].mean > 0.9
+
+
+def test_same_seed_same_network(tiny) -> None:  # noqa: ANN001
+    data = select(tiny, "random", 3, seed=0)
+    recipe = TrainRecipe(epochs=3, augment="color_crop_cutout_flip_scale_rotate")
+
+    def trained() -> torch.Tensor:
+        torch.manual_seed(7)
+        m = create_model(SMALL, 1, 10, 28)
+        train_classifier(m, data, recipe, torch.Generator().manual_seed(7), torch.device("cpu"))
+        return torch.cat([p.detach().flatten() for p in m.parameters()])
+
+    assert torch.equal(trained(), trained())
+
+
+def test_report_has_mean_std_and_time(tiny) -> None:  # noqa: ANN001
+    report = evaluate(select(tiny, "random", 2), tiny, models=[SMALL, "mlp"], runs=2, epochs=2, compile=False,
+                      progress=False, augment="dsa")  # fmt: skip
+    assert [r.model for r in report.results] == [SMALL, "mlp"]
+    for r in report.results:
+        assert len(r.accuracies) == 2 and r.std >= 0 and all(s > 0 for s in r.seconds)
+        assert r.recipe["augment"] == "color_crop_cutout_flip_scale_rotate" and r.recipe["epochs"] == 2
+    assert report.to_dict()["results"][0]["mean"] == report.results[0].mean
+
+
+def test_learned_lr_and_soft_labels_are_used(tiny) -> None:  # noqa: ANN001
+    base = select(tiny, "random", 2)
+    soft = torch.nn.functional.one_hot(base.labels, 10).float()
+    data = SyntheticSet(base.images, base.labels, base.meta, soft_labels=soft, lr=torch.tensor(0.05))
+    report = evaluate(data, tiny, models=[SMALL], runs=1, epochs=1, compile=False, progress=False)
+    assert report.results[0].recipe["lr"] == pytest.approx(0.05)
+
+
+def test_bad_evaluate_arguments(tiny) -> None:  # noqa: ANN001
+    data = select(tiny, "random", 1)
+    with pytest.raises(UserError, match="runs"):
+        evaluate(data, tiny, runs=0)
+    with pytest.raises(UserError, match="unknown model"):
+        evaluate(data, tiny, models=["nope"])
+    with pytest.raises(UserError, match="preset"):
+        evaluate(data, tiny, preset="fast")
+
+
+def test_random_subset_is_per_class_and_seeded(tiny) -> None:  # noqa: ANN001
+    a, b, c = select(tiny, "random", 4, seed=1), select(tiny, "random", 4, seed=1), select(tiny, "random", 4, seed=2)
+    assert torch.bincount(a.labels).tolist() == [4] * 10
+    assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
+    for ipc in (0, -3, 1000):
+        with pytest.raises(UserError, match="ipc"):
+            select(tiny, "random", ipc)
+
+
+def test_herding_is_greedy_mean_matching() -> None:
+    torch.manual_seed(0)
+    feats = torch.randn(9, 4, dtype=torch.float64)
+    order = herding_order(feats, 3).tolist()
+    mu = feats.mean(0)
+    chosen: list[int] = []
+    for _ in range(3):  # brute force each greedy step
+
+        def gap(i: int) -> float:
+            return float(((mu - feats[chosen + [i]].mean(0)) ** 2).sum())
+
+        chosen.append(min((i for i in range(9) if i not in chosen), key=gap))
+    assert order == chosen
+    # greedy herding beats a random pick at matching the mean
+    herd_err = ((feats[order].mean(0) - mu) ** 2).sum()
+    rand_err = min(((feats[list(c)].mean(0) - mu) ** 2).sum() for c in itertools.combinations(range(9), 3))
+    assert herd_err <= rand_err * 10
+
+
+def test_herding_selection_with_each_feature_space(tiny) -> None:  # noqa: ANN001
+    for features in ("pixels", "random", "trained"):
+        s = select(tiny, "herding", 2, seed=0, features=features, feature_epochs=1)
+        assert torch.bincount(s.labels).tolist() == [2] * 10 and s.meta["config"]["features"] == features
