@@ -13,7 +13,7 @@ from gendistill.augment import strategy_for
 from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.evaluate.recipe import PRESETS, TrainRecipe
-from gendistill.evaluate.trainer import TrainingData, accuracy, maybe_compile, steps_per_run, train_classifier
+from gendistill.evaluate.trainer import TrainingData, accuracy, maybe_compile, train_classifier
 from gendistill.models import create_model, parse_model_spec
 from gendistill.runtime import pick_device, resolve_precision
 
@@ -101,7 +101,7 @@ def evaluate(
     test_x, test_y = getattr(dataset, f"{split}_images"), getattr(dataset, f"{split}_labels")
     report = EvalReport(dataset.name, split, preset, str(dev), "bf16" if amp else "fp32", seed)
     total = len(models) * runs * recipe.epochs
-    steps = steps_per_run(recipe, len(data.epoch(0, torch.Generator().manual_seed(seed))[0]))
+    num_images = len(data.epoch(0, torch.Generator().manual_seed(seed))[0])
     with tqdm(total=total, desc="evaluate", unit="ep", disable=not progress, leave=False) as bar:
         for spec in models:
             accs, secs = [], []
@@ -112,7 +112,7 @@ def evaluate(
                 gen = torch.Generator().manual_seed(run_seed)
                 bar.set_postfix_str(f"{spec} run {run + 1}/{runs}")
                 t0 = time.perf_counter()
-                forward = maybe_compile(model, compile, steps)
+                forward = maybe_compile(model, compile, recipe, num_images, dev)
                 train_classifier(model, data, recipe, gen, dev, amp, base_lr, forward, on_epoch=lambda _: bar.update())
                 accs.append(accuracy(forward, test_x, test_y, dev, amp))
                 secs.append(time.perf_counter() - t0)
