@@ -120,6 +120,13 @@ def test_truncated_artifact(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  
     assert not (tmp_path / "a" / "eval.json").exists()
 
 
+def test_usage_mistakes_are_one_line(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    for argv in (["select", "--ipc", "3"], ["evaluate", "x", "--runs", "0"], ["nonsense"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        _one_line_error(e.value.code, capsys.readouterr().err)
+
+
 def test_installed_entry_point_and_help(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("gendistill")
     assert exe.exists(), "the package is installed with its console script"

@@ -149,7 +149,7 @@ def load(path: str | os.PathLike) -> SyntheticSet:
     if path.is_file() and path.name == TENSORS_FILE:
         path = path.parent
     if not path.is_dir():
-        raise UserError(f"artifact {path} not found; pass a folder written by 'gendistill select' or 'distill'")
+        raise UserError(f"artifact {path} not found; pass a folder written by 'gendistill select'")
     tensors_path, meta_path = path / TENSORS_FILE, path / META_FILE
     for p in (tensors_path, meta_path):
         if not p.is_file():

@@ -12,8 +12,15 @@ from gendistill.errors import UserError
 SUBCOMMANDS = ("datasets", "select", "evaluate", "export", "full_data")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (and exit 2) like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gendistill", description="Generative dataset distillation toolkit.")
+    parser = _Parser(prog="gendistill", description="Generative dataset distillation toolkit.")
     parser.add_argument("--version", action="version", version=f"gendistill {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
