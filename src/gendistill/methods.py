@@ -1,0 +1,96 @@
+"""A method is a parameterisation + an objective + a schedule; this registry names the combinations.
+
+``distill(dataset, "dm", ipc=10, out="runs/dm10")`` builds them from the published defaults (see
+METHODS.md), applies overrides, runs the one engine, and writes the artifact with its grid.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gendistill.artifact import SyntheticSet, make_meta
+from gendistill.augment import DSA, strategy_for
+from gendistill.data import ImageDataset
+from gendistill.distill import Schedule, run
+from gendistill.errors import UserError
+from gendistill.io import check_new_dir
+from gendistill.objectives import OBJECTIVES, MatchContext
+from gendistill.params import Pixels
+from gendistill.registry import Registry
+from gendistill.runtime import pick_device
+
+
+@dataclass(frozen=True)
+class Method:
+    objective: str
+    augment: bool  # siamese DSA during matching
+    lr: float  # learning rate of the synthetic images
+    iterations: int  # the paper's count
+    eval_augment: str  # what the evaluation recipe should use
+    lr_high_ipc: float | None = None  # DM raises the image lr at IPC >= 100
+
+
+METHODS: Registry[Method] = Registry("method")
+METHODS.register("dc")(Method("dc", False, 0.1, 1000, "none"))
+METHODS.register("dsa")(Method("dc", True, 0.1, 1000, "dsa"))
+METHODS.register("dm")(Method("dm", True, 1.0, 20000, "dsa", lr_high_ipc=10.0))
+
+
+def distill(
+    dataset: ImageDataset,
+    method: str,
+    ipc: int,
+    out: str | os.PathLike,
+    iterations: int | None = None,
+    lr: float | None = None,
+    init: str = "real",
+    model: str = "convnet",
+    real_batch: int = 256,
+    seed: int = 0,
+    device: str | None = None,
+    checkpoint_every: int = 0,
+    eval_every: int = 0,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    objective_options: dict | None = None,
+) -> SyntheticSet:
+    """Distil ``dataset`` into ``ipc`` images per class with ``method``; write the artifact to ``out``.
+
+    Checkpoints go to ``<out>.partial/`` and are removed once the artifact is written; ``resume=True``
+    continues from there and ends with the same artifact as an uninterrupted run.
+    """
+    spec = METHODS.get(method)
+    out = Path(out)
+    if not resume:
+        check_new_dir(out, force)
+    if iterations is not None and iterations < 1:
+        raise UserError(f"iterations must be at least 1, got {iterations}")
+    dev = pick_device(device)
+    gen = torch.Generator().manual_seed(seed)
+    params = Pixels.create(dataset, ipc, init, gen)
+    objective = OBJECTIVES.get(spec.objective)(ipc=ipc, **(objective_options or {}))
+    augment = DSA(strategy_for(dataset.name)) if spec.augment else None
+    ctx = MatchContext(dataset, model, augment, dev, seed, real_batch)
+    image_lr = lr if lr is not None else (spec.lr_high_ipc if spec.lr_high_ipc and ipc >= 100 else spec.lr)
+    schedule = Schedule(iterations or spec.iterations, image_lr, checkpoint_every=checkpoint_every,
+                        eval_every=eval_every)  # fmt: skip
+    partial = out.with_name(out.name + ".partial")
+    history = run(params, objective, ctx, schedule, partial, resume, progress)
+    config = {"method": method, "ipc": ipc, "init": init, "model": model, "real_batch": real_batch,
+              "augment": augment.strategy if augment else "none", "schedule": vars(schedule),
+              "objective": {"name": spec.objective, **objective.config()}}  # fmt: skip
+    meta = make_meta(method, dataset, ipc, config, seed)
+    meta["eval_augment"] = spec.eval_augment
+    meta["history"] = {"loss": history.losses, "val": history.val, "distill_seconds": history.seconds}
+    synthetic = params.to_synthetic_set(meta)
+    synthetic.save(out, force=force or resume)
+    if partial.exists():
+        import shutil
+
+        shutil.rmtree(partial, ignore_errors=True)
+    return synthetic

@@ -1,0 +1,80 @@
+"""What an objective sees: per-class real batches, the rendered synthetic images, fresh networks and
+siamese augmentation, all drawn from randomness that is a pure function of (seed, iteration, ...).
+
+That last property is what makes a resumed run identical to an uninterrupted one, and a run sharded over
+classes identical to a single-process run: no random state has to be carried between iterations."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from gendistill.augment import DSA
+from gendistill.data import ImageDataset
+from gendistill.models import Classifier, create_model
+from gendistill.params import Parameterisation
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from integers, stable across runs, processes and platforms."""
+    digest = hashlib.blake2b(",".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+@dataclass
+class MatchContext:
+    dataset: ImageDataset
+    model: str = "convnet"
+    augment: DSA | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    seed: int = 0
+    real_batch: int = 256
+    classes: list[int] | None = None  # the classes this process owns; None = all
+
+    def __post_init__(self) -> None:
+        if self.classes is None:
+            self.classes = list(range(self.dataset.num_classes))
+        self._index = self.dataset.class_indices("train")
+
+    def rng(self, iteration: int, *salt: int) -> torch.Generator:
+        return torch.Generator().manual_seed(derived_seed(self.seed, iteration, *salt))
+
+    def fresh_model(self, iteration: int, *salt: int) -> Classifier:
+        """A randomly initialised network, the same for every process at a given iteration."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derived_seed(self.seed, iteration, -1, *salt))
+            net = create_model(self.model, self.dataset.channels, self.dataset.num_classes, self.dataset.image_size)
+        return net.to(self.device)
+
+    def real_batch_of(self, c: int, generator: torch.Generator) -> torch.Tensor:
+        idx = self._index[c]
+        pick = idx[torch.randperm(len(idx), generator=generator)[: self.real_batch]]
+        return self.dataset.train_images[pick].to(self.device, non_blocking=True)
+
+
+def has_batch_norm(net: nn.Module) -> bool:
+    """Batch statistics couple the samples of a batch, so classes must not share a forward pass."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+class Objective:
+    """Yields the losses of one iteration; after each, the engine backpropagates and steps the optimiser.
+
+    DC yields once per outer loop and trains its network on the updated images in between; DM and MTT
+    yield once. ``learnables`` are tensors the objective adds to the optimisation (MTT's learning rate).
+    """
+
+    name = "objective"
+
+    def losses(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> Iterator[torch.Tensor]:
+        raise NotImplementedError
+
+    def learnables(self) -> list[tuple[str, nn.Parameter, float]]:
+        return []
+
+    def config(self) -> dict:
+        return {}

@@ -1,0 +1,49 @@
+"""Distribution matching (Zhao & Bilen 2023): match per-class mean embeddings under a fresh random net."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from gendistill.objectives.base import MatchContext, Objective, has_batch_norm
+from gendistill.params import Parameterisation
+
+
+class DistributionMatching(Objective):
+    """Loss = sum over classes of || mean embed(real_c) - mean embed(syn_c) ||^2, with siamese DSA.
+
+    Faster than the reference without changing the loss: the augmentation (cheap) runs per class with
+    that class's own draw, then every class goes through the network in one forward pass (the expensive
+    part) when no batch norm couples the samples; real images pass without building a graph.
+    """
+
+    name = "dm"
+
+    def __init__(self, ipc: int = 10) -> None:
+        self.ipc = ipc
+
+    def losses(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> Iterator[torch.Tensor]:
+        net = ctx.fresh_model(iteration)
+        net.train().requires_grad_(False)
+        syn_all = params.render_classes(ctx.classes)
+        syn_labels = params.labels[params.class_mask(ctx.classes)]
+        reals, syns = [], []
+        for c in ctx.classes:
+            g = ctx.rng(iteration, c)
+            real, syn = ctx.real_batch_of(c, g), syn_all[syn_labels == c]
+            if ctx.augment:
+                real, syn = ctx.augment.siamese(real, syn, generator=g)
+            reals.append(real)
+            syns.append(syn)
+        if has_batch_norm(net):
+            with torch.no_grad():
+                real_means = [net.embed(r).mean(0) for r in reals]
+            syn_means = [net.embed(s).mean(0) for s in syns]
+        else:
+            with torch.no_grad():
+                real_emb = net.embed(torch.cat(reals))
+            syn_emb = net.embed(torch.cat(syns))
+            real_means = [e.mean(0) for e in real_emb.split([len(r) for r in reals])]
+            syn_means = [e.mean(0) for e in syn_emb.split([len(s) for s in syns])]
+        yield sum(((r - s) ** 2).sum() for r, s in zip(real_means, syn_means))
