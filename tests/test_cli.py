@@ -137,3 +137,17 @@ def test_installed_entry_point_and_help(tmp_path: Path) -> None:
     r = subprocess.run([exe, "select", "--method", "random", "--ipc", "0", "--out", tmp_path / "x", "--data-dir",
                         tmp_path / "d"], capture_output=True, text=True, check=False)  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_distill_with_a_yaml_recipe_and_overrides(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("method: dm\nipc: 1\niterations: 3\nreal-batch: 4\nmodel: convnet[width=8]\n")
+    code, out, _ = run_cli(capsys, "distill", "--method", "dm", "--ipc", 1, "--recipe", recipe, "--iterations", 2,
+                           "--out", tmp_path / "d", "--data-dir", fmnist_dir, "--quiet")  # fmt: skip
+    assert code == 0 and "2 iterations" in out
+    meta = json.loads((tmp_path / "d" / "meta.json").read_text())
+    assert meta["config"]["real_batch"] == 4 and meta["config"]["model"] == "convnet[width=8]"
+    recipe.write_text("colour: red\n")
+    code, _, err = run_cli(capsys, "distill", "--method", "dm", "--ipc", 1, "--recipe", recipe, "--out",
+                           tmp_path / "e", "--data-dir", fmnist_dir)  # fmt: skip
+    _one_line_error(code, err, "unknown option", "colour")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 from collections.abc import Iterator
@@ -92,6 +93,12 @@ def tune_cpu_allocator() -> bool:
         ok = False
     _ALLOCATOR_TUNED = ok
     return ok
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from integers, stable across runs, processes and platforms."""
+    digest = hashlib.blake2b(",".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -9,7 +9,7 @@ import sys
 from gendistill import __version__
 from gendistill.errors import UserError
 
-SUBCOMMANDS = ("datasets", "select", "distill", "evaluate", "export", "full_data")
+SUBCOMMANDS = ("datasets", "select", "experts", "distill", "evaluate", "export", "full_data")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,6 +28,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def apply_recipe(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None
+) -> argparse.Namespace:
+    """Re-parse with the YAML recipe as defaults, so explicit command-line options still win."""
+    import yaml
+
+    try:
+        with open(args.recipe) as f:
+            recipe = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"cannot read recipe {args.recipe}: {e}") from None
+    if not isinstance(recipe, dict):
+        raise UserError(f"recipe {args.recipe} must be a mapping of option names to values")
+    known = {a.dest for a in args.parser._actions}
+    recipe = {str(k).replace("-", "_"): v for k, v in recipe.items()}
+    unknown = sorted(set(recipe) - known)
+    if unknown:
+        raise UserError(f"recipe {args.recipe} has unknown option(s) {unknown}; see gendistill {args.command} --help")
+    args.parser.set_defaults(**recipe)
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -35,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "recipe", None):
+            args = apply_recipe(parser, args, argv)
         return args.run(args)
     except UserError as e:
         print(f"gendistill {args.command}: error: {e}", file=sys.stderr)

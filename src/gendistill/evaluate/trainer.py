@@ -67,14 +67,16 @@ def train_classifier(
     base_lr: float | None = None,
     forward: nn.Module | None = None,
     on_epoch: Callable[[int], None] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> nn.Module:
     """Train ``model`` in place with ``recipe``; every random draw comes from ``generator``.
 
     ``forward`` is what computes the logits, ``model`` or a compiled wrapper of it (``maybe_compile``).
+    ``optimizer`` continues an existing optimiser (its momentum), e.g. when training epoch by epoch.
     """
     model.to(device).train()
     augment = DSA(recipe.augment) if recipe.augment != "none" else None
-    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr_at(0, base_lr), momentum=recipe.momentum,
+    opt = optimizer or torch.optim.SGD(model.parameters(), lr=recipe.lr_at(0, base_lr), momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay)  # fmt: skip
     tune_cpu_allocator()
     forward = model if forward is None else forward

@@ -6,7 +6,6 @@ classes identical to a single-process run: no random state has to be carried bet
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -17,12 +16,7 @@ from gendistill.augment import DSA
 from gendistill.data import ImageDataset
 from gendistill.models import Classifier, create_model
 from gendistill.params import Parameterisation
-
-
-def derived_seed(*parts: int) -> int:
-    """A 63-bit seed from integers, stable across runs, processes and platforms."""
-    digest = hashlib.blake2b(",".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
+from gendistill.runtime import derived_seed
 
 
 @dataclass
@@ -78,3 +72,7 @@ class Objective:
 
     def config(self) -> dict:
         return {}
+
+    def artifact_lr(self) -> torch.Tensor | None:
+        """A learned learning rate the evaluation should train with (MTT), or None."""
+        return None

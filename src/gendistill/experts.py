@@ -1,0 +1,122 @@
+"""Expert trajectories for MTT: networks trained on real data, their parameters saved every epoch.
+
+A trajectory folder holds ``expert_000.safetensors`` ... (tensor ``epoch_E`` = the flat parameter vector
+after E epochs, E = 0 .. epochs) and ``experts.json`` (model spec, parameter names and shapes in order,
+recipe, seed). Training is resumable at expert granularity: finished experts are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from gendistill.augment import strategy_for
+from gendistill.data import ImageDataset
+from gendistill.errors import UserError
+from gendistill.evaluate.recipe import TrainRecipe
+from gendistill.evaluate.trainer import train_classifier
+from gendistill.io import write_json
+from gendistill.models import create_model
+from gendistill.runtime import derived_seed
+
+INDEX = "experts.json"
+
+
+@dataclass
+class ExpertSpec:
+    dataset: str
+    model: str
+    epochs: int = 50
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    augment: bool = True
+    seed: int = 0
+
+
+def flatten(net: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).cpu()
+
+
+def param_layout(net: nn.Module) -> list[tuple[str, list[int]]]:
+    return [(name, list(p.shape)) for name, p in net.named_parameters()]
+
+
+def unflatten(flat: torch.Tensor, layout: list[tuple[str, list[int]]]) -> dict[str, torch.Tensor]:
+    """Views of one flat vector as named parameters, for ``torch.func.functional_call``."""
+    out, offset = {}, 0
+    for name, shape in layout:
+        n = int(torch.tensor(shape).prod()) if shape else 1
+        out[name] = flat[offset : offset + n].view(shape)
+        offset += n
+    return out
+
+
+def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, progress: bool = True) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    probe = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size)
+    index = {
+        "spec": asdict(spec),
+        "layout": param_layout(probe),
+        "num_params": sum(p.numel() for p in probe.parameters()),
+    }
+    if (out / INDEX).is_file():
+        old = json.loads((out / INDEX).read_text())
+        if old["spec"] != index["spec"]:
+            raise UserError(f"{out} holds experts of another recipe ({old['spec']}); choose another --out")
+    write_json(out / INDEX, index)
+    recipe = TrainRecipe(epochs=1, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
+                         batch_size=spec.batch_size, decay_at=2.0,
+                         augment=strategy_for(dataset.name) if spec.augment else "none")  # fmt: skip
+    from gendistill.artifact import SyntheticSet
+
+    real = SyntheticSet(dataset.train_images, dataset.train_labels)
+    for i in tqdm(range(num), desc="experts", disable=not progress):
+        path = out / f"expert_{i:03d}.safetensors"
+        if path.is_file():
+            continue
+        torch.manual_seed(derived_seed(spec.seed, i))
+        net = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size)
+        gen = torch.Generator().manual_seed(derived_seed(spec.seed, i, 1))
+        snapshots = {"epoch_0": flatten(net)}
+        opt = torch.optim.SGD(net.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
+        for epoch in range(1, spec.epochs + 1):  # one call per epoch; the optimiser (momentum) carries over
+            train_classifier(net, real, recipe, gen, torch.device("cpu"), optimizer=opt)
+            snapshots[f"epoch_{epoch}"] = flatten(net)
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file(snapshots, str(tmp))
+        tmp.replace(path)
+    return out
+
+
+class Trajectories:
+    """Read access to a trajectory folder, one expert file in memory at a time."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not (self.root / INDEX).is_file():
+            raise UserError(
+                f"no expert trajectories in {self.root}; make them with 'gendistill experts --out {self.root}'"
+            )
+        self.index = json.loads((self.root / INDEX).read_text())
+        self.files = sorted(self.root.glob("expert_*.safetensors"))
+        if not self.files:
+            raise UserError(f"{self.root} has no finished expert yet; run 'gendistill experts' to completion")
+        self.layout = [(n, s) for n, s in self.index["layout"]]
+        self.epochs = self.index["spec"]["epochs"]
+        self._cache: tuple[int, dict] | None = None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def params(self, expert: int, epoch: int) -> torch.Tensor:
+        if self._cache is None or self._cache[0] != expert:
+            self._cache = (expert, load_file(str(self.files[expert])))
+        return self._cache[1][f"epoch_{epoch}"]

@@ -1,0 +1,78 @@
+"""Trajectory matching (MTT, Cazenavette et al. 2022).
+
+Each iteration picks an expert and a start epoch, places a student at the expert's parameters there,
+trains it ``syn_steps`` steps on the synthetic images with a learnable learning rate (unrolled with
+``torch.func.functional_call``), and returns ||student_end - expert_target||^2 / ||expert_start -
+expert_target||^2. The student is built from the same architecture spec as the experts and its
+parameter names and shapes are checked against the trajectory's recorded order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from gendistill.errors import UserError
+from gendistill.experts import Trajectories, param_layout, unflatten
+from gendistill.objectives.base import MatchContext, Objective
+from gendistill.params import Parameterisation
+
+
+class TrajectoryMatching(Objective):
+    name = "mtt"
+
+    def __init__(self, ipc: int = 10, experts: str | None = None, syn_steps: int = 20, expert_epochs: int = 2,
+                 max_start_epoch: int = 10, lr_init: float = 0.01, lr_lr: float = 1e-5,
+                 batch_syn: int | None = None) -> None:  # fmt: skip
+        if experts is None:
+            raise UserError("MTT needs expert trajectories: pass --experts DIR (made by 'gendistill experts')")
+        self.trajectories = Trajectories(experts)
+        if max_start_epoch + expert_epochs > self.trajectories.epochs:
+            raise UserError(f"max_start_epoch {max_start_epoch} + expert_epochs {expert_epochs} exceeds the "
+                            f"{self.trajectories.epochs} epochs the experts were trained for")  # fmt: skip
+        self.syn_steps, self.expert_epochs, self.max_start = syn_steps, expert_epochs, max_start_epoch
+        self.batch_syn, self.lr_lr = batch_syn, lr_lr
+        self.syn_lr = nn.Parameter(torch.tensor(float(lr_init)))
+        self.experts_dir = str(experts)
+
+    def config(self) -> dict:
+        return {"experts": self.experts_dir, "syn_steps": self.syn_steps, "expert_epochs": self.expert_epochs,
+                "max_start_epoch": self.max_start, "lr_lr": self.lr_lr, "batch_syn": self.batch_syn,
+                "num_experts": len(self.trajectories)}  # fmt: skip
+
+    def learnables(self) -> list[tuple[str, nn.Parameter, float]]:
+        return [("syn_lr", self.syn_lr, self.lr_lr)]
+
+    def artifact_lr(self) -> torch.Tensor | None:
+        return self.syn_lr.detach().clone()
+
+    def check_student(self, net: nn.Module) -> None:
+        """Student and experts must agree on the order and shape of every parameter."""
+        mine = [(n, list(s)) for n, s in param_layout(net)]
+        if mine != self.trajectories.layout:
+            raise UserError(f"the matching network's parameters differ from the experts' ({self.experts_dir}); "
+                            "use the model the experts were trained with")  # fmt: skip
+
+    def losses(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> Iterator[torch.Tensor]:
+        g = ctx.rng(iteration)
+        net = ctx.fresh_model(iteration)
+        self.check_student(net)
+        expert = int(torch.randint(len(self.trajectories), (1,), generator=g))
+        start_epoch = int(torch.randint(self.max_start + 1, (1,), generator=g))
+        start = self.trajectories.params(expert, start_epoch).to(ctx.device)
+        target = self.trajectories.params(expert, start_epoch + self.expert_epochs).to(ctx.device)
+        buffers = dict(net.named_buffers())
+        images, labels = params.render(), params.labels
+        batch = self.batch_syn or len(images)
+        student = start.clone().requires_grad_(True)
+        for _ in range(self.syn_steps):
+            idx = torch.randperm(len(images), generator=g)[:batch].to(images.device)
+            x = ctx.augment(images[idx], g) if ctx.augment else images[idx]
+            out = functional_call(net, {**unflatten(student, self.trajectories.layout), **buffers}, (x,))
+            grad = torch.autograd.grad(F.cross_entropy(out, labels[idx]), student, create_graph=True)[0]
+            student = student - self.syn_lr * grad
+        yield ((student - target) ** 2).sum() / ((start - target) ** 2).sum()
