@@ -113,3 +113,25 @@ def test_distill_refuses_bad_input(tiny, tmp_path: Path) -> None:  # noqa: ANN00
         distill(tiny, "dm", 0, tmp_path / "x", iterations=1)
     with pytest.raises(UserError, match="no checkpoint"):
         distill(tiny, "dm", 1, tmp_path / "x", iterations=1, resume=True)
+
+
+def test_torchrun_two_processes_equal_one(fmnist_dir: Path, tmp_path: Path) -> None:
+    """DM sharded over classes by torchrun (gloo) writes the artifact a single process writes."""
+    import os
+    import subprocess
+    import sys
+
+    common = ["distill", "--method", "dm", "--ipc", "2", "--iterations", "3", "--real-batch", "8", "--model", NET,
+              "--data-dir", str(fmnist_dir), "--quiet", "--seed", "4"]  # fmt: skip
+    one = subprocess.run([sys.executable, "-m", "gendistill.cli.main", *common, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two ranks share the two cores
+    two = subprocess.run([*launch, "-m", "gendistill.cli.main", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = load(tmp_path / "one"), load(tmp_path / "two")
+    assert b.meta["world_size"] == 2 and a.meta["world_size"] == 1
+    assert torch.allclose(a.images, b.images, atol=1e-5)
+    assert a.meta["history"]["loss"] == pytest.approx(b.meta["history"]["loss"], rel=1e-5)

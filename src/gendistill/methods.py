@@ -15,7 +15,7 @@ import torch
 from gendistill.artifact import SyntheticSet, make_meta
 from gendistill.augment import DSA, strategy_for
 from gendistill.data import ImageDataset
-from gendistill.distill import Schedule, run
+from gendistill.distill import Schedule, distributed, run
 from gendistill.errors import UserError
 from gendistill.io import check_new_dir
 from gendistill.objectives import OBJECTIVES, MatchContext
@@ -35,6 +35,7 @@ class Method:
 
 
 METHODS: Registry[Method] = Registry("method")
+SHARDABLE = ("dm",)  # objectives whose classes are independent, so torchrun can shard them
 METHODS.register("dc")(Method("dc", False, 0.1, 1000, "none"))
 METHODS.register("dsa")(Method("dc", True, 0.1, 1000, "dsa"))
 METHODS.register("dm")(Method("dm", True, 1.0, 20000, "dsa", lr_high_ipc=10.0))
@@ -73,27 +74,39 @@ def distill(
         check_new_dir(out, force)
     if iterations is not None and iterations < 1:
         raise UserError(f"iterations must be at least 1, got {iterations}")
-    dev = pick_device(device)
+    rank, size = distributed.world()
+    if size > 1 and spec.objective not in SHARDABLE:
+        raise UserError(f"sharding classes over processes works for {', '.join(SHARDABLE)} only; run {method} in one")
+    dev = distributed.local_device(pick_device(device))
     gen = torch.Generator().manual_seed(seed)
     params = Pixels.create(dataset, ipc, init, gen)
     objective = OBJECTIVES.get(spec.objective)(ipc=ipc, **(objective_options or {}))
     augment = DSA(strategy_for(dataset.name)) if spec.augment else None
-    ctx = MatchContext(dataset, model, augment, dev, seed, real_batch)
+    classes = distributed.owned_classes(dataset.num_classes, rank, size)
+    ctx = MatchContext(dataset, model, augment, dev, seed, real_batch, classes=classes)
     image_lr = lr if lr is not None else (spec.lr_high_ipc if spec.lr_high_ipc and ipc >= 100 else spec.lr)
     schedule = Schedule(iterations or spec.iterations, image_lr, checkpoint_every=checkpoint_every,
                         eval_every=eval_every)  # fmt: skip
     partial = out.with_name(out.name + ".partial")
-    history = run(params, objective, ctx, schedule, partial, resume, progress)
+    ckpt = partial / f"rank{rank}" if size > 1 else partial
+    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0)
+    if size > 1:
+        distributed.merge(params, classes)
+        history.losses = distributed.sum_losses(history.losses, dev)
     config = {"method": method, "ipc": ipc, "init": init, "model": model, "real_batch": real_batch,
               "augment": augment.strategy if augment else "none", "schedule": vars(schedule),
               "objective": {"name": spec.objective, **objective.config()}}  # fmt: skip
     meta = make_meta(method, dataset, ipc, config, seed)
     meta["eval_augment"] = spec.eval_augment
     meta["history"] = {"loss": history.losses, "val": history.val, "distill_seconds": history.seconds}
+    meta["world_size"] = size
     synthetic = params.to_synthetic_set(meta, lr=objective.artifact_lr())
-    synthetic.save(out, force=force or resume)
-    if partial.exists():
-        import shutil
+    if rank == 0:
+        synthetic.save(out, force=force or resume)
+        if partial.exists():
+            import shutil
 
-        shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(partial, ignore_errors=True)
+    if size > 1:
+        distributed.finish()
     return synthetic

@@ -1,0 +1,57 @@
+"""Sharding classes over processes (torchrun): each rank distils its own classes, rank 0 writes.
+
+DM treats classes independently and every random draw is a function of (seed, iteration, class), so a
+rank that owns a subset of classes makes exactly the updates the single-process run makes for them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+from gendistill.params import Parameterisation
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size), starting the process group when launched by torchrun."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def local_device(device: torch.device) -> torch.device:
+    if device.type == "cuda" and dist.is_initialized():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def owned_classes(num_classes: int, rank: int, size: int) -> list[int]:
+    return list(range(num_classes))[rank::size]
+
+
+@torch.no_grad()
+def merge(params: Parameterisation, classes: list[int]) -> None:
+    """Give every rank the full set: each image row comes from the rank that owns its class."""
+    mine = params.class_mask(classes)
+    for p in params.parameters():
+        keep = mine.view(-1, *([1] * (p.ndim - 1))).to(p.dtype)
+        p.mul_(keep)
+        dist.all_reduce(p)
+
+
+def sum_losses(losses: list[float], device: torch.device) -> list[float]:
+    """The total loss per iteration is the sum of every rank's per-class losses."""
+    t = torch.tensor(losses, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def finish() -> None:
+    """Wait until rank 0 has written, then leave the process group."""
+    dist.barrier()
+    dist.destroy_process_group()
