@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -105,7 +106,7 @@ class SyntheticSet(Dataset):
                 metadata={"gendistill": json.dumps({"format_version": FORMAT_VERSION})},
             )
             write_json(tmp / META_FILE, meta)
-            self._write_grid(tmp / GRID_FILE, meta)
+            self.grid().save(tmp / GRID_FILE, format="PNG")
         self.meta = meta
         return Path(path)
 
@@ -123,9 +124,6 @@ class SyntheticSet(Dataset):
 
         k = self.meta.get("num_classes") or (int(self.labels.max()) + 1 if len(self) else 1)
         return class_grid(self.pixels(), self.labels.numpy(), k)
-
-    def _write_grid(self, path: Path, meta: dict) -> None:
-        self.grid().save(path, format="PNG")
 
 
 def make_meta(method: str, dataset, ipc: int, config: dict, seed: int) -> dict:  # noqa: ANN001

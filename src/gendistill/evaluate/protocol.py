@@ -14,7 +14,7 @@ from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.evaluate.recipe import PRESETS, TrainRecipe
 from gendistill.evaluate.trainer import TrainingData, accuracy, maybe_compile, train_classifier
-from gendistill.models import create_model, parse_model_spec
+from gendistill.models import MODELS, create_model, parse_model_spec
 from gendistill.runtime import pick_device, resolve_precision
 
 
@@ -90,8 +90,6 @@ def evaluate(
     if split not in ("test", "val"):
         raise UserError(f"split must be test or val, got {split!r}")
     for spec in models:
-        from gendistill.models import MODELS
-
         MODELS.get(parse_model_spec(spec)[0])  # fail on a bad name before any training
     dev = pick_device(device)
     amp = resolve_precision(precision, dev)
