@@ -20,8 +20,8 @@ def main() -> None:
     for table in sorted((ROOT / "benchmarks" / "results").glob("*.md")):
         name = table.stem
         body = "\n".join(line for line in table.read_text().splitlines() if not line.startswith("# ")).strip()
-        pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", re.S)
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+        pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)", re.S)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     readme.write_text(text)
 
 
