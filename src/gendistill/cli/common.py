@@ -18,6 +18,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_set_args(p: argparse.ArgumentParser, methods: list[str]) -> None:
+    """What every command that writes a synthetic set takes: how, how many, where."""
+    p.add_argument("--method", required=True, choices=methods)
+    p.add_argument("--ipc", required=True, type=int, help="images per class")
+    p.add_argument("--out", required=True, help="artifact folder to create")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
 def add_dataset_args(p: argparse.ArgumentParser, default: str | None = "fashion-mnist") -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default=default, help=f"one of {', '.join(DATASETS.names())} (default: %(default)s)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, add_runtime_args, add_set_args, dataset_from_args, positive_int
 from gendistill.io import check_new_dir
 from gendistill.methods import METHODS, distill
 
@@ -15,10 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="distil a dataset into a small synthetic set",
         description="Distil a dataset with a matching method; writes an artifact folder and its grid.",
     )
-    p.add_argument("--method", required=True, choices=METHODS.names())
-    p.add_argument("--ipc", required=True, type=int, help="images per class")
-    p.add_argument("--out", required=True, help="artifact folder to create")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_set_args(p, METHODS.names())
     p.add_argument("--iterations", type=positive_int, help="default: the paper's count for the method")
     p.add_argument("--lr", type=float, help="learning rate of the synthetic images (default: the paper's)")
     p.add_argument("--init", default="real", choices=["real", "noise"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gendistill.cli.common import add_dataset_args, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, add_set_args, dataset_from_args, positive_int
 from gendistill.evaluate.baselines import SELECTORS, check_ipc, select
 from gendistill.io import check_new_dir
 
@@ -15,10 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="pick a random or herding subset of real images as a baseline set",
         description="Write a baseline synthetic set made of real training images.",
     )
-    p.add_argument("--method", required=True, choices=SELECTORS.names())
-    p.add_argument("--ipc", required=True, type=int, help="images per class")
-    p.add_argument("--out", required=True, help="artifact folder to create")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_set_args(p, SELECTORS.names())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--features",
