@@ -7,6 +7,7 @@ METHODS.md), applies overrides, runs the one engine, and writes the artifact wit
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +16,11 @@ import torch
 from gendistill.artifact import SyntheticSet, make_meta
 from gendistill.augment import DSA, strategy_for
 from gendistill.data import ImageDataset
-from gendistill.distill import Schedule, distributed, run
+from gendistill.distill import History, Schedule, distributed, run
 from gendistill.errors import UserError
 from gendistill.io import check_new_dir
 from gendistill.objectives import OBJECTIVES, MatchContext
-from gendistill.params import Pixels
+from gendistill.params import Parameterisation, Pixels
 from gendistill.registry import Registry
 from gendistill.runtime import pick_device
 
@@ -44,6 +45,9 @@ METHODS.register("dm")(Method("dm", True, 1.0, 20000, "dsa", lr_high_ipc=10.0))
 METHODS.register("mtt")(Method("mtt", True, 100.0, 5000, "dsa"))
 
 
+COMPILE_MIN_ITERATIONS = 20  # compiling costs ~12 s once and saves ~1.5 s per DM iteration on a 2-core CPU
+
+
 def distill(
     dataset: ImageDataset,
     method: str,
@@ -62,6 +66,8 @@ def distill(
     force: bool = False,
     progress: bool = True,
     objective_options: dict | None = None,
+    compile: bool | str = "auto",
+    on_iteration: Callable[[int, Parameterisation, History], bool | None] | None = None,
 ) -> SyntheticSet:
     """Distil ``dataset`` into ``ipc`` images per class with ``method``; write the artifact to ``out``.
 
@@ -83,13 +89,15 @@ def distill(
     objective = OBJECTIVES.get(spec.objective)(ipc=ipc, **(objective_options or {}))
     augment = DSA(strategy_for(dataset.name)) if spec.augment else None
     classes = distributed.owned_classes(dataset.num_classes, rank, size)
-    ctx = MatchContext(dataset, model, augment, dev, seed, real_batch, classes=classes)
+    total = iterations or spec.iterations
+    ctx = MatchContext(dataset, model, augment, dev, seed, real_batch, classes=classes,
+                       compile=total >= COMPILE_MIN_ITERATIONS if compile == "auto" else bool(compile))  # fmt: skip
     image_lr = lr if lr is not None else (spec.lr_high_ipc if spec.lr_high_ipc and ipc >= 100 else spec.lr)
-    schedule = Schedule(iterations or spec.iterations, image_lr, checkpoint_every=checkpoint_every,
+    schedule = Schedule(total, image_lr, checkpoint_every=checkpoint_every,
                         eval_every=eval_every)  # fmt: skip
     partial = out.with_name(out.name + ".partial")
     ckpt = partial / f"rank{rank}" if size > 1 else partial
-    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0)
+    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0, on_iteration)
     if size > 1:
         distributed.merge(params, classes)
         history.losses = distributed.sum_losses(history.losses, dev)

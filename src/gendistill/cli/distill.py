@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, real_batch=args.real_batch, seed=args.seed, device=args.device,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, resume=args.resume, force=args.force,
         progress=not args.quiet, objective_options=objective_options(args),
+        compile=False if args.no_compile else "auto",
     )  # fmt: skip
     hist = synthetic.meta["history"]
     took = f"{len(hist['loss'])} iterations in {hist['distill_seconds']:.0f} s, final loss {hist['loss'][-1]:.4g}"

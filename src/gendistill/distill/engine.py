@@ -4,6 +4,7 @@ what must match (the objective): it steps an optimiser over their tensors, check
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -65,8 +66,13 @@ def run(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    on_iteration: Callable[[int, Parameterisation, History], bool | None] | None = None,
 ) -> History:
-    """Optimise ``params`` in place for ``schedule.iterations``; return the loss and validation history."""
+    """Optimise ``params`` in place for ``schedule.iterations``; return the loss and validation history.
+
+    ``on_iteration(done, params, history)`` runs after each iteration (snapshots, custom stopping); it
+    returning True ends the run there, after that iteration's checkpoint.
+    """
     tune_cpu_allocator()
     params.to(ctx.device)
     opt = _optimizer(params, objective, schedule)
@@ -97,6 +103,8 @@ def run(
             bar.write(f"iteration {done}: val acc {100 * history.val[-1]['val_acc']:.2f}%")
         if checkpoint_dir is not None and schedule.checkpoint_every and done % schedule.checkpoint_every == 0:
             _save(checkpoint_dir, params, objective, opt, done, history)
+        if on_iteration is not None and on_iteration(done, params, history):
+            break
     bar.close()
     return history
 
