@@ -151,3 +151,36 @@ def test_distill_with_a_yaml_recipe_and_overrides(capsys, fmnist_dir: Path, tmp_
     code, _, err = run_cli(capsys, "distill", "--method", "dm", "--ipc", 1, "--recipe", recipe, "--out",
                            tmp_path / "e", "--data-dir", fmnist_dir)  # fmt: skip
     _one_line_error(code, err, "unknown option", "colour")
+
+
+def test_prior_train_hglad_distill_and_crfd(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    prior, data = tmp_path / "prior", ["--data-dir", fmnist_dir]
+    small = ["--batch", 4, "--channel-base", 64, "--channel-max", 8, "--checkpoint-every", 1, "--sample-every", 1]
+    code, out, _ = run_cli(capsys, "prior", "train", "--out", prior, "--steps", 2, *small, *data, "--quiet")
+    assert code == 0 and (prior / "model.safetensors").is_file() and (prior / "samples").is_dir()
+    assert not (tmp_path / "prior.partial").exists()
+    dist = tmp_path / "hglad"
+    code, out, err = run_cli(capsys, "distill", "--method", "dm", "--param", "hglad", "--prior", prior, "--ipc", 1,
+                             "--iterations", 7, "--model", "convnet[width=16]", "--real-batch", 4, "--select", "crfd",
+                             "--out", dist, *data, "--quiet")  # fmt: skip
+    assert code == 0, err
+    meta = json.loads((dist / "meta.json").read_text())
+    assert meta["config"]["param"]["name"] == "hglad" and meta["config"]["param"]["layer"] == 7
+    code, out, _ = run_cli(capsys, "crfd", dist, *data, "--nets", 1, "--real-per-class", 4)
+    assert code == 0 and out.startswith("crfd ")
+    code, out, _ = run_cli(capsys, "prior", "eval", prior, "--classifier-epochs", 1, "--per-class", 3, *data,
+                           "--json", tmp_path / "q.json")  # fmt: skip
+    assert code == 0 and "sample_acc" in json.loads((tmp_path / "q.json").read_text())
+
+
+def test_prior_mistakes_are_one_line(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    data = ["--data-dir", fmnist_dir]
+    (tmp_path / "p.partial").mkdir()
+    code, _, err = run_cli(capsys, "prior", "train", "--out", tmp_path / "p", *data)
+    assert code == 2 and "--resume" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "distill", "--method", "dm", "--param", "glad", "--prior", "nosuch", "--ipc", 1,
+                           "--out", tmp_path / "d", *data)  # fmt: skip
+    assert code == 2 and "prior" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
+    code, _, err = run_cli(capsys, "distill", "--method", "dm", "--param", "glad", "--prior", tmp_path / "x.pkl",
+                           "--ipc", 1, "--out", tmp_path / "d", *data)  # fmt: skip
+    assert code == 2 and "--trust-pickle" in err

@@ -81,19 +81,20 @@ def test_resume_gives_the_same_tensors(tiny, tmp_path: Path) -> None:  # noqa: A
     assert torch.equal(load(tmp_path / "part").images, full.images)
 
 
-def _interrupted(tiny, out: Path, kw: dict, stop_after: int) -> None:  # noqa: ANN001
+def _interrupted(tiny, out: Path, kw: dict, stop_after: int, method: str = "dm") -> None:  # noqa: ANN001
+    """Run ``distill`` but kill it (KeyboardInterrupt) right after the checkpoint at ``stop_after``."""
     import gendistill.distill.engine as engine
 
     real_save = engine._save
 
-    def save_then_maybe_stop(path, params, objective, opt, iteration, history):  # noqa: ANN001, ANN202
-        real_save(path, params, objective, opt, iteration, history)
+    def save_then_maybe_stop(path, params, objective, opt, iteration, *rest):  # noqa: ANN001, ANN202
+        real_save(path, params, objective, opt, iteration, *rest)
         if iteration >= stop_after:
             raise KeyboardInterrupt
 
     engine._save = save_then_maybe_stop
     try:
-        distill(tiny, "dm", 2, out, **kw)
+        distill(tiny, method, 2, out, **kw)
     finally:
         engine._save = real_save
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -18,9 +18,11 @@ from gendistill.augment import DSA, strategy_for
 from gendistill.data import ImageDataset
 from gendistill.distill import History, Schedule, distributed, run
 from gendistill.errors import UserError
+from gendistill.evaluate.crfd import CRFD
 from gendistill.io import check_new_dir
 from gendistill.objectives import OBJECTIVES, MatchContext
-from gendistill.params import Parameterisation, Pixels
+from gendistill.params import PARAMS, Parameterisation
+from gendistill.params.latent import LATENT_LR, LatentSpace
 from gendistill.registry import Registry
 from gendistill.runtime import pick_device
 
@@ -43,6 +45,22 @@ METHODS.register("dm")(Method("dm", True, 1.0, 20000, "dsa", lr_high_ipc=10.0))
 # MTT's image lr for un-whitened pixels; the paper tuned it per dataset (1000 for ZCA'd CIFAR), not for
 # Fashion-MNIST, so this is our choice.
 METHODS.register("mtt")(Method("mtt", True, 100.0, 5000, "dsa"))
+
+
+def _with_default_lrs(space: LatentSpace, objective: str) -> LatentSpace:
+    lr_f, lr_w = LATENT_LR[objective]
+    return replace(space, lr_f=space.lr_f if space.lr_f is not None else lr_f,
+                   lr_w=space.lr_w if space.lr_w is not None else lr_w)  # fmt: skip
+
+
+def _walk(params: Parameterisation, space: LatentSpace | None, iterations: int) -> dict:
+    """H-GLaD: the iterations split evenly over the layers from the first one to the last feature map."""
+    if space is None or space.name != "hglad":
+        return {}
+    stages = params.prior.num_layers - params.k
+    per_stage = max(1, iterations // stages)
+    select_every = space.select_every or max(1, per_stage // 5)
+    return {"stage_iterations": per_stage, "select_every": select_every if space.select != "none" else 0}
 
 
 COMPILE_MIN_ITERATIONS = 20  # compiling costs ~12 s once and saves ~1.5 s per DM iteration on a 2-core CPU
@@ -68,8 +86,11 @@ def distill(
     objective_options: dict | None = None,
     compile: bool | str = "auto",
     on_iteration: Callable[[int, Parameterisation, History], bool | None] | None = None,
+    space: LatentSpace | None = None,
 ) -> SyntheticSet:
     """Distil ``dataset`` into ``ipc`` images per class with ``method``; write the artifact to ``out``.
+
+    ``space``: where the synthetic set lives; None = pixels, else a prior's latents (GLaD, H-GLaD).
 
     Checkpoints go to ``<out>.partial/`` and are removed once the artifact is written; ``resume=True``
     continues from there and ends with the same artifact as an uninterrupted run.
@@ -85,7 +106,8 @@ def distill(
         raise UserError(f"sharding classes over processes works for {', '.join(SHARDABLE)} only; run {method} in one")
     dev = distributed.local_device(pick_device(device))
     gen = torch.Generator().manual_seed(seed)
-    params = Pixels.create(dataset, ipc, init, gen)
+    space = _with_default_lrs(space, spec.objective) if space is not None else None
+    params = PARAMS.get(space.name if space else "pixels")(dataset, ipc, init, gen, space, dev)
     objective = OBJECTIVES.get(spec.objective)(ipc=ipc, **(objective_options or {}))
     augment = DSA(strategy_for(dataset.name)) if spec.augment else None
     classes = distributed.owned_classes(dataset.num_classes, rank, size)
@@ -93,20 +115,24 @@ def distill(
     ctx = MatchContext(dataset, model, augment, dev, seed, real_batch, classes=classes,
                        compile=total >= COMPILE_MIN_ITERATIONS if compile == "auto" else bool(compile))  # fmt: skip
     image_lr = lr if lr is not None else (spec.lr_high_ipc if spec.lr_high_ipc and ipc >= 100 else spec.lr)
-    schedule = Schedule(total, image_lr, checkpoint_every=checkpoint_every,
-                        eval_every=eval_every)  # fmt: skip
+    schedule = Schedule(total, image_lr, checkpoint_every=checkpoint_every, eval_every=eval_every,
+                        **_walk(params, space, total))  # fmt: skip
+    selector = CRFD(dataset, model, seed=seed, device=dev).of if space and space.select == "crfd" else None
     partial = out.with_name(out.name + ".partial")
     ckpt = partial / f"rank{rank}" if size > 1 else partial
-    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0, on_iteration)
+    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0, on_iteration, selector)
     if size > 1:
         distributed.merge(params, classes)
         history.losses = distributed.sum_losses(history.losses, dev)
     config = {"method": method, "ipc": ipc, "init": init, "model": model, "real_batch": real_batch,
               "augment": augment.strategy if augment else "none", "schedule": vars(schedule),
-              "objective": {"name": spec.objective, **objective.config()}}  # fmt: skip
+              "objective": {"name": spec.objective, **objective.config()},
+              "param": {"name": space.name if space else "pixels", **params.describe(),
+                        **({"prior": space.prior_ref(), "select": space.select} if space else {})}}  # fmt: skip
     meta = make_meta(method, dataset, ipc, config, seed)
     meta["eval_augment"] = spec.eval_augment
-    meta["history"] = {"loss": history.losses, "val": history.val, "distill_seconds": history.seconds}
+    meta["history"] = {"loss": history.losses, "val": history.val, "distill_seconds": history.seconds,
+                       "selected": history.selected}  # fmt: skip
     meta["world_size"] = size
     synthetic = params.to_synthetic_set(meta, lr=objective.artifact_lr())
     if rank == 0:

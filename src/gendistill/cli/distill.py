@@ -7,6 +7,7 @@ import argparse
 from gendistill.cli.common import add_dataset_args, add_runtime_args, add_set_args, dataset_from_args, positive_int
 from gendistill.io import check_new_dir
 from gendistill.methods import METHODS, distill
+from gendistill.params import PARAMS, LatentSpace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, default=0, help="iterations between validation-split evaluations")
     p.add_argument("--resume", action="store_true", help="continue from <out>.partial/")
     p.add_argument("--experts", help="MTT: folder of expert trajectories from 'gendistill experts'")
+    g = p.add_argument_group("latent spaces (GLaD, H-GLaD)")
+    g.add_argument("--param", default="pixels", choices=PARAMS.names(),
+                   help="where the synthetic set lives: pixels, one layer of a GAN (glad), or the GAN's layers "
+                   "walked from the latent space toward pixels (hglad)")  # fmt: skip
+    g.add_argument("--prior", default="fashion-mnist",
+                   help="a shipped prior, a folder from 'gendistill prior train', or an NVlabs .pkl")  # fmt: skip
+    g.add_argument("--layer", type=int, help="glad: the layer to optimise (-1: w+ only; default 2); "
+                   "hglad: the first layer of the walk (default 1)")  # fmt: skip
+    g.add_argument("--chunk", type=positive_int, help="render this many samples at a time to bound memory")
+    g.add_argument("--lr-f", type=float, help="learning rate of the feature maps (default: GLaD's per objective)")
+    g.add_argument("--lr-w", type=float, help="learning rate of w+ (default: GLaD's per objective)")
+    g.add_argument("--select", default="none", choices=["none", "crfd"],
+                   help="hglad: keep each layer's snapshot with the lowest CRFD")  # fmt: skip
+    g.add_argument("--select-every", type=int, default=0, help="iterations between CRFD scores (default: 5 a layer)")
+    g.add_argument("--code-dir", help="NVlabs .pkl priors: the checkout of the code that wrote the pickle")
+    g.add_argument("--trust-pickle", action="store_true", help="NVlabs .pkl priors: allow unpickling (runs code)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an objective option, e.g. --set syn_steps=10 --set outer_loop=5 (repeatable)")  # fmt: skip
     p.add_argument("--recipe", help="YAML file of these options (keys as the long option names, - or _); "
@@ -44,6 +61,14 @@ def objective_options(args: argparse.Namespace) -> dict:
     return options
 
 
+def latent_space(args: argparse.Namespace) -> LatentSpace | None:
+    if args.param == "pixels":
+        return None
+    return LatentSpace(args.param, args.prior, args.layer, args.chunk, args.lr_f, args.lr_w, select=args.select,
+                       select_every=args.select_every, code_dir=args.code_dir,
+                       trust_pickle=args.trust_pickle)  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.resume:
         check_new_dir(args.out, args.force)
@@ -53,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, real_batch=args.real_batch, seed=args.seed, device=args.device,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, resume=args.resume, force=args.force,
         progress=not args.quiet, objective_options=objective_options(args),
-        compile=False if args.no_compile else "auto",
+        compile=False if args.no_compile else "auto", space=latent_space(args),
     )  # fmt: skip
     hist = synthetic.meta["history"]
     took = f"{len(hist['loss'])} iterations in {hist['distill_seconds']:.0f} s, final loss {hist['loss'][-1]:.4g}"

@@ -32,24 +32,25 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise UserError(f"checkpoint in {path} is damaged ({e}); delete it and start afresh") from None
 
 
-def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Split an optimiser's state into tensors (safetensors) and plain values (JSON)."""
+def optimizer_tensors(opt: torch.optim.Optimizer, prefix: str = "optim") -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimiser's state into tensors (safetensors, named ``prefix.*``) and plain values (JSON)."""
     sd = opt.state_dict()
     tensors, plain = {}, {}
     for idx, state in sd["state"].items():
         for key, value in state.items():
             if torch.is_tensor(value):
-                tensors[f"optim.{idx}.{key}"] = value
+                tensors[f"{prefix}.{idx}.{key}"] = value
             else:
                 plain[f"{idx}.{key}"] = value
     return tensors, {"param_groups": sd["param_groups"], "plain": plain}
 
 
-def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict) -> None:
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict,
+                      prefix: str = "optim") -> None:  # fmt: skip
     state: dict[int, dict] = {}
     for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, idx, key = name.split(".", 2)
+        if name.startswith(prefix + "."):
+            idx, key = name[len(prefix) + 1 :].split(".", 1)
             state.setdefault(int(idx), {})[key] = value
     for name, value in info["plain"].items():
         idx, key = name.split(".", 1)

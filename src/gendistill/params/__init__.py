@@ -1,6 +1,17 @@
-"""Parameterisations: where the synthetic data lives."""
+"""Parameterisations: where the synthetic data lives. ``PARAMS`` names their builders for ``distill``."""
+
+from collections.abc import Callable
 
 from gendistill.params.base import Parameterisation
+from gendistill.params.latent import GanLatents, LatentSpace
 from gendistill.params.pixels import Pixels
+from gendistill.registry import Registry
 
-__all__ = ["Parameterisation", "Pixels"]
+# name -> build(dataset, ipc, init, generator, space, device) -> Parameterisation
+PARAMS: Registry[Callable[..., Parameterisation]] = Registry("parameterisation")
+PARAMS.register("pixels")(lambda dataset, ipc, init, generator, space, device: Pixels.create(dataset, ipc, init,
+                                                                                             generator))
+PARAMS.register("glad")(GanLatents.from_space)
+PARAMS.register("hglad")(GanLatents.from_space)
+
+__all__ = ["PARAMS", "GanLatents", "LatentSpace", "Parameterisation", "Pixels"]

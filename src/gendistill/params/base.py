@@ -37,6 +37,28 @@ class Parameterisation(nn.Module):
     def extra_tensors(self) -> dict[str, torch.Tensor]:
         return {}
 
+    # --- hooks the engine calls; the defaults suit a parameterisation that is just tensors ---
+    def param_groups(self, lr: float) -> list[dict]:
+        """Optimiser groups; a parameterisation with tensors of different scales gives each its own lr."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
+    def finish_backward(self) -> None:
+        """After ``loss.backward()``: complete gradients that ``render`` deferred (chunked rendering)."""
+
+    def after_step(self) -> None:
+        """After each optimiser step: projections such as clipping."""
+
+    def can_advance(self) -> bool:
+        """Whether there is a next stage (H-GLaD's next layer)."""
+        return False
+
+    def advance(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has a single stage")
+
+    def describe(self) -> dict:
+        """What the artifact's config records about this parameterisation."""
+        return {}
+
     def storage_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.parameters())
 

@@ -1,0 +1,202 @@
+"""Latent distillation on Fashion-MNIST: the shipped prior, pixels vs GLaD vs H-GLaD, and CRFD's claim.
+
+    python benchmarks/run_latent.py [--only STEP ...] [--iterations 280] [--runs 3] [--cross-runs 1]
+
+Steps (each resumable; finished entries in results/latent.json are skipped):
+- ``prior``: train the built-in StyleGAN on Fashion-MNIST into the package's shipped weights (fp16),
+  then its quality: accuracy of a real-data ConvNet-3 on 1,000 samples per class and the Fréchet
+  distance in that network's embedding (``gendistill prior eval fashion-mnist``).
+- ``glad-layer-<k>``: GLaD (DM) at IPC 10 with the feature map at layer k, scored on the validation split
+  (never the test set); the best layer is GLaD's entry below.
+- ``<param>-ipc<n>``: DM with the same iteration budget for pixels, GLaD at its best layer and H-GLaD
+  (CRFD snapshot selection), IPC 1 and 10: ConvNet-3 test accuracy (``--runs``, 300-epoch DSA training),
+  the cross-architecture accuracy (ResNet-18, VGG-11, AlexNet, ViT; ``--cross-runs`` each), the
+  distillation time and the peak resident memory of the distilling process.
+- ``crfd``: CRFD against accuracy over snapshots of real GLaD and H-GLaD runs (Spearman rank correlation),
+  and the time of one CRFD next to one evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from common import RESULTS, ResultBook
+
+from gendistill import load, load_dataset
+from gendistill.evaluate import evaluate
+from gendistill.evaluate.crfd import CRFD
+from gendistill.params import LatentSpace
+from gendistill.priors import WEIGHTS
+
+RUNS = Path(__file__).parent / "runs" / "latent"
+GRIDS = RESULTS / "grids"
+PRIOR = WEIGHTS / "fashion-mnist"
+CROSS = ("resnet18", "vgg11", "alexnet", "vit")
+EVAL_EPOCHS = 300  # DSA training epochs of every evaluation here (the paper preset's 1000 is 3x the CPU)
+
+
+def train_prior(steps: int) -> dict:
+    from gendistill.priors.stylegan import StyleGANConfig
+    from gendistill.priors.train import GanRecipe, GanTrainer
+
+    dataset = load_dataset("fashion-mnist")
+    cfg = StyleGANConfig(10, 28, 1, channel_base=512, channel_max=64)
+    trainer = GanTrainer(dataset, cfg, GanRecipe(steps=steps, batch=32, d_channel_base=512, d_channel_max=64), 0,
+                         torch.device("cpu"))  # fmt: skip
+    partial = RUNS / "prior.partial"
+    trainer.run(partial)
+    extra = {"dataset": "fashion-mnist", "steps": trainer.step, "train_seconds": round(trainer.seconds, 1)}
+    trainer.G_ema.save_pretrained(PRIOR, torch.float16, force=True, extra_config=extra)
+    shutil.copyfile(sorted((partial / "samples").glob("*.png"))[-1], GRIDS / "prior-samples.png")
+    return {"train_seconds": trainer.seconds, "steps": trainer.step, "config": extra,
+            "bytes": (PRIOR / "model.safetensors").stat().st_size}  # fmt: skip
+
+
+def _distill_child(kw: dict, queue) -> None:  # noqa: ANN001
+    from gendistill.methods import distill
+
+    dataset = load_dataset("fashion-mnist")
+    t0 = time.perf_counter()
+    distill(dataset, "dm", progress=False, **kw)
+    queue.put({"wall_s": time.perf_counter() - t0,
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})  # fmt: skip
+
+
+def distill_measured(out: Path, **kw) -> dict:
+    """Distil in a fresh process, so its peak resident memory is its own."""
+    if (out / "meta.json").is_file():
+        return load(out).meta.get("bench", {})
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_distill_child, args=({"out": str(out), "checkpoint_every": 20,
+                                                     "resume": out.with_name(out.name + ".partial").exists(), **kw},
+                                                    queue))  # fmt: skip
+    proc.start()
+    measured = queue.get()
+    proc.join()
+    synthetic = load(out)
+    synthetic.meta["bench"] = measured
+    synthetic.save(out, force=True)
+    return measured
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--prior-steps", type=int, default=4000)
+    ap.add_argument("--iterations", type=int, default=280, help="DM iterations of every distillation")
+    ap.add_argument("--layers", default="1,2,3,4,5,6", help="GLaD layers searched on the validation split")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cross-runs", type=int, default=1)
+    args = ap.parse_args()
+    book = ResultBook("latent")
+    RUNS.mkdir(parents=True, exist_ok=True)
+    GRIDS.mkdir(parents=True, exist_ok=True)
+    wanted = lambda key: not book.done(key) and (not args.only or any(key.startswith(o) for o in args.only))  # noqa: E731
+
+    if wanted("prior"):
+        record = train_prior(args.prior_steps)
+        from gendistill.priors import load_prior
+        from gendistill.priors.quality import prior_quality
+
+        record["quality"] = prior_quality(load_prior("fashion-mnist"), load_dataset("fashion-mnist"))
+        book.add("prior", record)
+    dataset = load_dataset("fashion-mnist")
+
+    def space(name: str, layer: int | None = None) -> LatentSpace:
+        return LatentSpace(name, "fashion-mnist", layer, select="crfd" if name == "hglad" else "none")
+
+    for k in [int(v) for v in args.layers.split(",")]:
+        key = f"glad-layer-{k}"
+        if wanted(key):
+            out = RUNS / f"glad-l{k}-ipc10"
+            bench = distill_measured(out, ipc=10, iterations=args.iterations, space=space("glad", k))
+            rep = evaluate(load(out), dataset, runs=1, augment="dsa", epochs=EVAL_EPOCHS, split="val", progress=False)
+            book.add(key, {"val_acc": rep.results[0].mean, "layer": k, **bench})
+    searched = {int(k.rsplit("-", 1)[1]): r["val_acc"] for k, r in book.data["entries"].items()
+                if k.startswith("glad-layer-")}  # fmt: skip
+    best_layer = max(searched, key=searched.get) if searched else 2
+
+    for ipc in (1, 10):
+        for name, sp in (("pixels", None), ("glad", space("glad", best_layer)), ("hglad", space("hglad"))):
+            key = f"{name}-ipc{ipc}"
+            if not wanted(key):
+                continue
+            out = RUNS / key
+            bench = distill_measured(out, ipc=ipc, iterations=args.iterations, space=sp)
+            synthetic = load(out)
+            shutil.copyfile(out / "grid.png", GRIDS / f"latent-{key}.png")
+            conv = evaluate(synthetic, dataset, runs=args.runs, augment="dsa", epochs=EVAL_EPOCHS, progress=False)
+            cross = evaluate(synthetic, dataset, models=list(CROSS), runs=args.cross_runs, augment="dsa",
+                             epochs=EVAL_EPOCHS, progress=False)  # fmt: skip
+            book.add(key, {"convnet": conv.to_dict(), "cross": cross.to_dict(), "layer": best_layer if name == "glad"
+                           else None, "iterations": args.iterations, **bench})  # fmt: skip
+            print(key, round(100 * conv.results[0].mean, 2), flush=True)
+
+    if wanted("crfd"):
+        book.add("crfd", crfd_study(dataset, args.iterations))
+    render(book)
+
+
+def crfd_study(dataset, iterations: int) -> dict:  # noqa: ANN001
+    """CRFD and accuracy (one 100-epoch DSA training, test split) of snapshots taken along real runs."""
+    from scipy.stats import spearmanr
+
+    from gendistill.methods import distill
+
+    crfd = CRFD(dataset)
+    points = []
+    for name, layer in (("hglad", None), ("glad", 2)):
+        snaps: list = []
+
+        def keep(done: int, params, history, snaps=snaps) -> None:  # noqa: ANN001
+            if done % max(1, iterations // 12) == 0:
+                with torch.no_grad():
+                    snaps.append((done, params.render().clone()))
+
+        distill(dataset, "dm", 10, RUNS / f"crfd-{name}", iterations=iterations, progress=False, force=True,
+                space=LatentSpace(name, "fashion-mnist", layer), on_iteration=keep)  # fmt: skip
+        labels = torch.arange(10).repeat_interleave(10)
+        for done, images in snaps:
+            t0 = time.perf_counter()
+            score = crfd(images, labels)
+            t_crfd = time.perf_counter() - t0
+            from gendistill.artifact import SyntheticSet
+
+            t0 = time.perf_counter()
+            acc = evaluate(SyntheticSet(images, labels), dataset, runs=1, preset="quick", augment="dsa",
+                           progress=False).results[0].mean  # fmt: skip
+            points.append({"run": name, "iteration": done, "crfd": score, "acc": acc, "crfd_s": t_crfd,
+                           "eval_s": time.perf_counter() - t0})  # fmt: skip
+    rho = spearmanr([p["crfd"] for p in points], [p["acc"] for p in points])
+    return {"points": points, "spearman": float(rho.statistic), "p_value": float(rho.pvalue),
+            "crfd_s": sum(p["crfd_s"] for p in points) / len(points),
+            "eval_s": sum(p["eval_s"] for p in points) / len(points)}  # fmt: skip
+
+
+def render(book: ResultBook) -> None:
+    rows = []
+    for key, rec in book.data["entries"].items():
+        if "convnet" not in rec:
+            continue
+        cross, conv = rec["cross"]["results"], rec["convnet"]["results"][0]
+        rows.append({
+            "set": key,
+            "ConvNet-3 %": f"{100 * conv['mean']:.2f} ± {100 * conv['std']:.2f}",
+            **{r["model"]: f"{100 * r['mean']:.1f}" for r in cross},
+            "cross mean %": f"{100 * sum(r['mean'] for r in cross) / len(cross):.2f}",
+            "distill s": f"{rec['wall_s']:.0f}",
+            "peak RSS MB": f"{rec['peak_rss_mb']:.0f}",
+        })  # fmt: skip
+    book.write_table(rows, "Fashion-MNIST latent distillation (DM, same iteration budget; 300-epoch DSA evaluation)",
+                     "python benchmarks/run_latent.py")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

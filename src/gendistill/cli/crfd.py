@@ -1,0 +1,33 @@
+"""``gendistill crfd DIR``: the class-relevant feature distance of a synthetic set (lower is closer)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from gendistill.cli.common import add_dataset_args, dataset_from_args, positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("crfd", help="class-relevant feature distance of a synthetic set (H-GLaD's metric)",
+                       description="CRFD of an artifact against its dataset's real class feature means.")  # fmt: skip
+    p.add_argument("artifact", help="a folder written by select or distill")
+    p.add_argument("--nets", type=positive_int, default=4, help="random networks averaged (default: %(default)s)")
+    p.add_argument("--real-per-class", type=positive_int, default=256)
+    p.add_argument("--model", default="convnet")
+    p.add_argument("--seed", type=int, default=0)
+    add_dataset_args(p, default=None)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gendistill.artifact import check_fits, load
+    from gendistill.evaluate.crfd import CRFD
+
+    synthetic = load(args.artifact)
+    dataset = dataset_from_args(args, args.dataset or synthetic.meta.get("dataset"))
+    check_fits(synthetic, dataset)
+    t0 = time.perf_counter()
+    value = CRFD(dataset, args.model, args.nets, args.real_per_class, args.seed)(synthetic.images, synthetic.labels)
+    print(f"crfd {value:.6g}  ({args.nets} {args.model} nets, {time.perf_counter() - t0:.1f} s)")
+    return 0

@@ -1,0 +1,188 @@
+"""GAN latents as the synthetic set: GLaD (one layer) and H-GLaD (walking the layers toward pixels).
+
+A sample is ``(ws, f)``: its styles w+ ``[num_ws, w_dim]`` and the feature map ``f`` after the first
+``layer`` synthesis layers; its image is the prior's remaining layers applied to ``f``, styled by ``ws``.
+``layer = -1`` is GLaD's w+-only variant: no ``f``, the whole synthesis runs from the prior's input.
+``advance()`` is H-GLaD's step to the next layer: ``f`` goes through one more layer and becomes the new
+``f``; ``ws`` is carried over.
+
+Memory: with ``chunk`` set, ``render`` returns the images as a leaf computed without a graph; after the
+loss's backward the engine calls ``finish_backward``, which re-renders ``chunk`` samples at a time with
+their graph and backpropagates the images' gradient through them (GLaD's trick), so IPC 50 needs the
+memory of one chunk, not of the whole set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from gendistill.data import ImageDataset
+from gendistill.evaluate.baselines import check_ipc
+from gendistill.params.base import Parameterisation
+from gendistill.priors import check_fits, load_prior, prefix, suffix, to_normalized
+
+F_CLIP = 10.0  # GLaD clips feature maps to [-10, 10] and zeroes NaNs after every step
+
+# learning rates of (f, w+) per objective, from GLaD's public code (METHODS.md)
+LATENT_LR = {"dc": (1.0, 1e-3), "dm": (10.0, 0.01), "mtt": (1e4, 10.0)}
+
+
+@dataclass
+class LatentSpace:
+    """How a latent parameterisation is set up. ``layer``: GLaD's layer (default 2; -1 = w+ only) or
+    H-GLaD's first layer (default 1). ``chunk``: render this many samples at a time (memory bound).
+    ``select="crfd"``: H-GLaD's per-layer snapshot search, scored every ``select_every`` iterations."""
+
+    name: str = "glad"
+    prior: Any = "fashion-mnist"  # a shipped name, a saved folder, an NVlabs .pkl, or a module
+    layer: int | None = None
+    chunk: int | None = None
+    lr_f: float | None = None
+    lr_w: float | None = None
+    truncation: float = 1.0
+    select: str = "none"
+    select_every: int = 0
+    code_dir: str | None = None
+    trust_pickle: bool = False
+
+    def first_layer(self) -> int:
+        return self.layer if self.layer is not None else (1 if self.name == "hglad" else 2)
+
+    def prior_ref(self) -> str:
+        return self.prior if isinstance(self.prior, str) else type(self.prior).__name__
+
+
+class GanLatents(Parameterisation):
+    def __init__(self, prior: nn.Module, ws: torch.Tensor, labels: torch.Tensor, num_classes: int, layer: int,
+                 mean: tuple[float, ...], std: tuple[float, ...], lr_f: float, lr_w: float,
+                 chunk: int | None = None) -> None:  # fmt: skip
+        super().__init__(labels, num_classes)
+        # kept out of the module tree: the prior is frozen and must not enter checkpoints or state_dict
+        self.__dict__["prior"] = prior
+        self.mean, self.std, self.lr_f, self.lr_w, self.chunk = mean, std, lr_f, lr_w, chunk
+        self.ws = nn.Parameter(ws.clone())
+        self.register_buffer("layer", torch.tensor(layer))
+        self.f = nn.Parameter(self._features(layer)) if layer >= 0 else None
+        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    @classmethod
+    def create(cls, dataset: ImageDataset, ipc: int, prior: nn.Module, layer: int, generator: torch.Generator,
+               lr_f: float, lr_w: float, chunk: int | None = None, truncation: float = 1.0) -> GanLatents:  # fmt: skip
+        """w from the prior's class-conditional mapping of random z (GLaD's init), ``f`` from those w."""
+        check_ipc(dataset, ipc)
+        check_fits(prior, dataset)
+        if not -1 <= layer < prior.num_layers:
+            from gendistill.errors import UserError
+
+            raise UserError(f"layer must be in -1 .. {prior.num_layers - 1} for this prior, got {layer}")
+        labels = torch.arange(dataset.num_classes).repeat_interleave(ipc)
+        device = next(prior.parameters()).device
+        z = torch.randn(len(labels), prior.z_dim, generator=generator).to(device)
+        with torch.no_grad():
+            ws = prior.mapping(z, labels.to(device), truncation)
+        return cls(prior, ws, labels, dataset.num_classes, layer, dataset.mean, dataset.std, lr_f, lr_w, chunk)
+
+    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202
+        """``.to(device)`` moves the prior too, though it is not a submodule."""
+        self.prior._apply(fn)
+        return super()._apply(fn, recurse)
+
+    @classmethod
+    def from_space(cls, dataset: ImageDataset, ipc: int, init: str, generator: torch.Generator,
+                   space: LatentSpace, device: torch.device | None = None) -> GanLatents:  # fmt: skip
+        if init != "real":
+            from gendistill.errors import UserError
+
+            raise UserError(f"latent parameterisations start from the prior's samples; --init {init} is for pixels")
+        prior = load_prior(space.prior, space.code_dir, space.trust_pickle, dataset.image_size)
+        prior.to(device or torch.device("cpu"))
+        return cls.create(dataset, ipc, prior, space.first_layer(), generator, space.lr_f, space.lr_w,
+                          space.chunk, space.truncation)  # fmt: skip
+
+    @property
+    def k(self) -> int:
+        return int(self.layer)
+
+    @torch.no_grad()
+    def _features(self, k: int) -> torch.Tensor:
+        return torch.cat([prefix(self.prior, self.ws[i], k) for i in self._chunks(len(self.labels))])
+
+    def _chunks(self, n: int) -> list[slice]:
+        step = self.chunk or n
+        return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+    # --- rendering ---
+    def _render(self, idx: torch.Tensor | slice) -> torch.Tensor:
+        ws = self.ws[idx]
+        f = self.f[idx] if self.f is not None else self.prior.synthesis_input(ws)
+        k = max(self.k, 0)
+        return to_normalized(suffix(self.prior, f, ws, k), self.mean, self.std)
+
+    def _render_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        if self.chunk is None or not torch.is_grad_enabled():
+            return self._render(rows)
+        with torch.no_grad():
+            images = torch.cat([self._render(rows[s]) for s in self._chunks(len(rows))])
+        images.requires_grad_(True)
+        self._pending.append((rows, images))
+        return images
+
+    def render(self) -> torch.Tensor:
+        return self._render_rows(torch.arange(len(self.labels), device=self.labels.device))
+
+    def render_classes(self, classes: list[int]) -> torch.Tensor:
+        return self._render_rows(torch.nonzero(self.class_mask(classes)).squeeze(1))
+
+    def finish_backward(self) -> None:
+        """Backpropagate the gradient that reached the chunk-rendered images into ``ws`` and ``f``."""
+        pending, self._pending = self._pending, []
+        for rows, images in pending:
+            if images.grad is None:
+                continue
+            for s in self._chunks(len(rows)):
+                torch.autograd.backward(self._render(rows[s]), images.grad[s])
+
+    # --- what the engine asks of a parameterisation ---
+    def param_groups(self, lr: float) -> list[dict]:
+        groups = [{"params": [self.ws], "lr": self.lr_w}]
+        if self.f is not None:
+            groups.insert(0, {"params": [self.f], "lr": self.lr_f})
+        return groups
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        if self.f is not None:
+            torch.nan_to_num_(self.f, nan=0.0)
+            self.f.clamp_(-F_CLIP, F_CLIP)
+
+    def can_advance(self) -> bool:
+        return 0 <= self.k < self.prior.num_layers - 1
+
+    @torch.no_grad()
+    def advance(self) -> None:
+        """H-GLaD: push ``f`` through layer ``k`` to become the features at layer ``k + 1``."""
+        k = self.k
+        f = torch.cat([self.prior.layer(k, self.f[s], self.ws[s]) for s in self._chunks(len(self.labels))])
+        self.f = nn.Parameter(f)
+        self.layer.fill_(k + 1)
+
+    def load_state_dict(self, state: dict, strict: bool = True):  # noqa: ANN201
+        """Resume at whatever layer the state was saved: ``f`` takes the saved shape first."""
+        if "f" in state:
+            self.f = nn.Parameter(torch.empty_like(state["f"], device=self.ws.device))
+        return super().load_state_dict(state, strict)
+
+    def extra_tensors(self) -> dict[str, torch.Tensor]:
+        out = {"latent.ws": self.ws.detach().cpu()}
+        if self.f is not None:
+            out["latent.f"] = self.f.detach().cpu()
+        return out
+
+    def describe(self) -> dict:
+        prior = getattr(self.prior, "pretrained_config", {"class": type(self.prior).__name__})
+        return {"layer": self.k, "num_layers": int(self.prior.num_layers), "lr_f": self.lr_f, "lr_w": self.lr_w,
+                "chunk": self.chunk, "prior_config": prior}  # fmt: skip

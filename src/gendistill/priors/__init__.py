@@ -1,0 +1,58 @@
+"""Generative priors: the hierarchical interface, the built-in StyleGAN, adapters, and shipped weights.
+
+``load_prior(spec)`` takes the name of a shipped prior (``gendistill.priors.shipped()``), a folder
+written by ``save_pretrained``, or an NVlabs ``.pkl`` (with ``trust_pickle=True``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import nn
+
+from gendistill.errors import UserError, did_you_mean
+from gendistill.priors.base import HierarchicalPrior, check_prior, from_normalized, prefix, suffix, to_normalized
+from gendistill.priors.stylegan import StyleGAN, StyleGANConfig
+
+WEIGHTS = Path(__file__).parent / "weights"
+
+__all__ = ["HierarchicalPrior", "StyleGAN", "StyleGANConfig", "check_fits", "check_prior", "from_normalized",
+           "load_prior", "prefix", "shipped", "suffix", "to_normalized"]  # fmt: skip
+
+
+def shipped() -> list[str]:
+    """Names of the priors whose weights come with the package."""
+    return sorted(p.name for p in WEIGHTS.iterdir() if (p / "config.json").is_file()) if WEIGHTS.is_dir() else []
+
+
+def load_prior(spec: str | os.PathLike | nn.Module, code_dir: str | os.PathLike | None = None,
+               trust_pickle: bool = False, image_size: int | None = None) -> nn.Module:  # fmt: skip
+    """A ready, frozen prior from a shipped name, a saved folder, an NVlabs pickle, or a module."""
+    if isinstance(spec, nn.Module):
+        check_prior(spec)
+        return spec.eval().requires_grad_(False)
+    path = Path(spec)
+    if path.suffix == ".pkl":
+        from gendistill.priors.nvlabs import load_network_pickle
+
+        return load_network_pickle(path, code_dir, trust_pickle, image_size)
+    if path.is_dir():
+        return StyleGAN.from_pretrained(path)
+    if str(spec) in shipped():
+        return StyleGAN.from_pretrained(WEIGHTS / str(spec))
+    if os.sep in str(spec) or path.exists():
+        raise UserError(f"prior {spec} is neither a saved prior folder nor a .pkl network")
+    if not shipped():
+        raise UserError(f"no prior named {spec!r}: this install ships none; train one with 'gendistill prior train'")
+    raise did_you_mean("prior", str(spec), shipped())
+
+
+def check_fits(prior: nn.Module, dataset) -> None:  # noqa: ANN001
+    """One line naming the mismatch between a prior and the dataset it should render."""
+    if prior.num_classes != dataset.num_classes:
+        raise UserError(f"the prior has {prior.num_classes} classes, {dataset.name} has {dataset.num_classes}; "
+                        "use a prior trained on this dataset")  # fmt: skip
+    if (prior.image_channels, prior.image_size) != (dataset.channels, dataset.image_size):
+        made, needed = f"{prior.image_channels}x{prior.image_size}px", f"{dataset.channels}x{dataset.image_size}px"
+        raise UserError(f"the prior makes {made} images, {dataset.name} is {needed}; use a prior trained on it")

@@ -1,0 +1,185 @@
+"""A small class-conditional generator of the StyleGAN family, sized to train on a CPU.
+
+Mapping: normalised z and a class embedding -> an MLP -> w (one w per synthesis layer: w+). Synthesis:
+a learned 4x4 constant, then style-modulated 3x3 convolutions with weight demodulation, doubling the
+resolution every other layer up to a power of two >= the dataset's size, and a modulated 1x1 to-pixels
+layer that crops to the dataset's size (28 px Fashion-MNIST is generated at 32 px, centre-cropped): at
+32 px that is 8 synthesis layers, the hierarchy H-GLaD walks.
+
+Departures from StyleGAN2, each for this use: no per-pixel noise inputs (a latent then fully determines
+its image, so distillation and its resume are deterministic); no skip to-RGB branches (each layer's
+output is the whole state, so splitting at any layer is exact); modulation applied to activations
+instead of a grouped convolution over per-sample weights (mathematically the same; on a CPU one shared
+convolution is several times faster than N small grouped ones).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gendistill.errors import UserError
+from gendistill.io import atomic_dir
+from gendistill.priors.base import HierarchicalPrior
+
+LRELU_GAIN = math.sqrt(2.0)
+
+
+@dataclass
+class StyleGANConfig:
+    num_classes: int
+    image_size: int
+    image_channels: int
+    z_dim: int = 64
+    w_dim: int = 128
+    mapping_layers: int = 4
+    channel_base: int = 512  # channels at resolution r: min(channel_max, channel_base // r)
+    channel_max: int = 64
+
+    @property
+    def resolution(self) -> int:
+        return max(4, 2 ** math.ceil(math.log2(self.image_size)))
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_max, self.channel_base // res)
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with the equalised learning rate of ProGAN/StyleGAN (weights scaled at run time)."""
+
+    def __init__(self, n_in: int, n_out: int, bias_init: float = 0.0, lr_mul: float = 1.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_out, n_in) / lr_mul)
+        self.bias = nn.Parameter(torch.full((n_out,), bias_init / lr_mul))
+        self.scale, self.lr_mul = lr_mul / math.sqrt(n_in), lr_mul
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+
+
+class Mapping(nn.Module):
+    def __init__(self, cfg: StyleGANConfig) -> None:
+        super().__init__()
+        self.embed = EqualLinear(cfg.num_classes, cfg.z_dim)
+        dims = [2 * cfg.z_dim] + [cfg.w_dim] * cfg.mapping_layers
+        self.net = nn.ModuleList(EqualLinear(a, b, lr_mul=0.01) for a, b in zip(dims[:-1], dims[1:]))
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        c = self.embed(F.one_hot(labels, self.embed.weight.shape[1]).float())
+        x = torch.cat([_normalize(z), _normalize(c)], dim=1)
+        for layer in self.net:
+            x = F.leaky_relu(layer(x), 0.2) * LRELU_GAIN
+        return x
+
+
+def _normalize(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.rsqrt(x.square().mean(1, keepdim=True) + 1e-8)
+
+
+class ModulatedConv(nn.Module):
+    """One synthesis layer: style from w, (2x bilinear upsampling), modulated conv, demodulation, bias,
+    leaky ReLU. The to-pixels variant is a 1x1 conv without demodulation or activation."""
+
+    def __init__(self, w_dim: int, c_in: int, c_out: int, kernel: int = 3, up: bool = False,
+                 to_pixels: bool = False) -> None:  # fmt: skip
+        super().__init__()
+        self.affine = EqualLinear(w_dim, c_in, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.up, self.to_pixels, self.padding = up, to_pixels, kernel // 2
+        self.scale = 1 / math.sqrt(c_in * kernel * kernel)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        style = self.affine(w)  # [N, c_in]
+        weight = self.weight * self.scale
+        if self.up:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = F.conv2d(x * style[:, :, None, None], weight, padding=self.padding)
+        if self.to_pixels:
+            return x + self.bias.view(1, -1, 1, 1)
+        demod = torch.rsqrt(style.square() @ weight.square().sum((2, 3)).t() + 1e-8)  # [N, c_out]
+        x = x * demod[:, :, None, None] + self.bias.view(1, -1, 1, 1)
+        return F.leaky_relu(x, 0.2) * LRELU_GAIN
+
+
+class StyleGAN(HierarchicalPrior):
+    """The built-in prior. ``layer(i)`` uses ``ws[:, i]``; the constant input uses none."""
+
+    def __init__(self, cfg: StyleGANConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.num_classes, self.z_dim, self.w_dim = cfg.num_classes, cfg.z_dim, cfg.w_dim
+        self.image_channels, self.image_size = cfg.image_channels, cfg.image_size
+        self.mapping_net = Mapping(cfg)
+        self.const = nn.Parameter(torch.randn(cfg.channels(4), 4, 4))
+        layers, res = [ModulatedConv(cfg.w_dim, cfg.channels(4), cfg.channels(4))], 4
+        while res < cfg.resolution:
+            res *= 2
+            layers.append(ModulatedConv(cfg.w_dim, cfg.channels(res // 2), cfg.channels(res), up=True))
+            layers.append(ModulatedConv(cfg.w_dim, cfg.channels(res), cfg.channels(res)))
+        layers.append(ModulatedConv(cfg.w_dim, cfg.channels(res), cfg.image_channels, kernel=1, to_pixels=True))
+        self.layers = nn.ModuleList(layers)
+        self.num_layers = self.num_ws = len(layers)
+
+    def mapping(self, z: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        w = self.mapping_net(z, labels)
+        if truncation != 1.0:
+            w = self.mapping_net.w_avg.lerp(w, truncation)
+        return w.unsqueeze(1).repeat(1, self.num_ws, 1)
+
+    def synthesis_input(self, ws: torch.Tensor) -> torch.Tensor:
+        return self.const.unsqueeze(0).expand(len(ws), -1, -1, -1)
+
+    def layer(self, i: int, x: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+        x = self.layers[i](x, ws[:, i])
+        if i == self.num_layers - 1:
+            x = _fit(x, self.image_size)
+        return x
+
+    # --- storage: safetensors + JSON config, as diffusers does ---
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype = torch.float32, force: bool = False,
+                        extra_config: dict | None = None) -> Path:  # fmt: skip
+        """Write ``config.json`` and ``model.safetensors`` into the folder ``path`` atomically."""
+        tensors = {k: v.detach().to(dtype).cpu().contiguous() for k, v in self.state_dict().items()}
+        config = {"class": "StyleGAN", **asdict(self.config), **(extra_config or {})}
+        with atomic_dir(path, force) as tmp:
+            save_file(tensors, str(tmp / "model.safetensors"))
+            (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        return Path(path)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> StyleGAN:
+        path = Path(path)
+        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+            raise UserError(f"{path} is not a saved prior (needs config.json and model.safetensors); "
+                            "train one with 'gendistill prior train'")  # fmt: skip
+        config = json.loads((path / "config.json").read_text())
+        fields = StyleGANConfig.__dataclass_fields__
+        model = cls(StyleGANConfig(**{k: v for k, v in config.items() if k in fields}))
+        try:
+            state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
+            model.load_state_dict(state)
+        except Exception as e:  # a truncated file, or weights from another configuration
+            raise UserError(f"cannot read the prior weights in {path}: {e}".splitlines()[0]) from None
+        model.pretrained_config = config
+        return model.eval().requires_grad_(False)
+
+
+def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Centre-crop to ``size`` (even margins), else resize: the synthesis runs at a power of two."""
+    extra = x.shape[-1] - size
+    if extra == 0:
+        return x
+    if extra > 0 and extra % 2 == 0:
+        m = extra // 2
+        return x[..., m : m + size, m : m + size]
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)

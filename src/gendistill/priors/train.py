@@ -1,0 +1,210 @@
+"""Training the built-in prior: non-saturating GAN loss, lazy R1 on real images, an EMA generator.
+
+Resumable and reproducible: every random draw of step ``t`` comes from a generator seeded by
+``(seed, t)``, and checkpoints hold the networks, the EMA, both optimisers and the step, so a resumed
+run takes exactly the steps an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from gendistill.data import ImageDataset
+from gendistill.distill.checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
+from gendistill.priors.base import from_normalized, to_normalized
+from gendistill.priors.stylegan import LRELU_GAIN, EqualLinear, StyleGAN, StyleGANConfig
+from gendistill.runtime import derived_seed, tune_cpu_allocator
+
+
+@dataclass
+class GanRecipe:
+    steps: int = 4000
+    batch: int = 32
+    lr: float = 2e-3
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float = 0.1
+    r1_every: int = 16  # lazy regularisation (StyleGAN2): R1 every k steps, weighted by k
+    ema_half_life_images: int = 10_000
+    d_channel_base: int = 512
+    d_channel_max: int = 64
+    checkpoint_every: int = 250
+    sample_every: int = 500
+
+
+class EqualConv(nn.Module):
+    def __init__(self, c_in: int, c_out: int, kernel: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.scale, self.padding = 1 / math.sqrt(c_in * kernel * kernel), kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+
+def _act(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2) * LRELU_GAIN
+
+
+class Discriminator(nn.Module):
+    """Residual downsampling blocks to 4x4, then a projection head for the class (Miyato & Koyama 2018)."""
+
+    def __init__(self, cfg: StyleGANConfig, channel_base: int, channel_max: int) -> None:
+        super().__init__()
+        ch = lambda r: min(channel_max, channel_base // r)  # noqa: E731
+        res = cfg.resolution
+        self.pad = res - cfg.image_size
+        self.from_pixels = EqualConv(cfg.image_channels, ch(res), 1)
+        blocks = []
+        while res > 4:
+            blocks.append(nn.ModuleList([EqualConv(ch(res), ch(res), 3), EqualConv(ch(res), ch(res // 2), 3),
+                                         EqualConv(ch(res), ch(res // 2), 1)]))  # fmt: skip
+            res //= 2
+        self.blocks = nn.ModuleList(blocks)
+        self.fc = EqualLinear(ch(4) * 16, ch(4))
+        self.out = EqualLinear(ch(4), 1)
+        self.embed = EqualLinear(cfg.num_classes, ch(4))
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.pad:  # back to the synthesis resolution, padding with the background value
+            m = self.pad // 2
+            images = F.pad(images, (m, self.pad - m, m, self.pad - m), value=-1.0)
+        x = _act(self.from_pixels(images))
+        for conv1, conv2, skip in self.blocks:
+            y = _act(conv2(_act(conv1(x))))
+            y = F.avg_pool2d(y, 2)
+            x = (y + F.avg_pool2d(skip(x), 2)) / math.sqrt(2)
+        h = _act(self.fc(x.flatten(1)))
+        c = self.embed(F.one_hot(labels, self.embed.weight.shape[1]).float())
+        return self.out(h).squeeze(1) + (h * c).sum(1) / math.sqrt(h.shape[1])
+
+
+class GanTrainer:
+    """Holds G, D, the EMA generator and their optimisers; ``run`` trains to ``recipe.steps``."""
+
+    def __init__(self, dataset: ImageDataset, cfg: StyleGANConfig, recipe: GanRecipe, seed: int,
+                 device: torch.device) -> None:  # fmt: skip
+        self.dataset, self.cfg, self.recipe, self.seed, self.device = dataset, cfg, recipe, seed, device
+        torch.manual_seed(seed)
+        self.G, self.D = StyleGAN(cfg).to(device), Discriminator(cfg, recipe.d_channel_base, recipe.d_channel_max)
+        self.D.to(device)
+        self.G_ema = StyleGAN(cfg).to(device).requires_grad_(False)
+        self.G_ema.load_state_dict(self.G.state_dict())
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=recipe.lr, betas=recipe.betas)
+        r1_ratio = recipe.r1_every / (recipe.r1_every + 1)  # StyleGAN2's lazy-regularisation correction
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=recipe.lr * r1_ratio,
+                                      betas=tuple(b**r1_ratio for b in recipe.betas))  # fmt: skip
+        self.step, self.seconds = 0, 0.0
+        # real images in the prior's range, kept once (Fashion-MNIST: 180 MB as float32)
+        self.real = from_normalized(dataset.train_images, dataset.mean, dataset.std).clamp(-1, 1)
+        self.labels = dataset.train_labels
+
+    # --- one step ---
+    def _batch(self, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.real), (self.recipe.batch,), generator=g)
+        return self.real[idx].to(self.device), self.labels[idx].to(self.device)
+
+    def _fake(self, labels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        z = torch.randn(len(labels), self.cfg.z_dim, generator=g).to(self.device)
+        ws = self.G.mapping(z, labels)
+        return self.G.suffix(self.G.synthesis_input(ws), ws, 0), ws
+
+    def train_step(self) -> dict[str, float]:
+        g = torch.Generator().manual_seed(derived_seed(self.seed, self.step))
+        real, real_labels = self._batch(g)
+        fake_labels = torch.randint(self.cfg.num_classes, (self.recipe.batch,), generator=g).to(self.device)
+        # discriminator
+        self.D.requires_grad_(True)
+        with torch.no_grad():
+            fake, _ = self._fake(fake_labels, g)
+        r1_step = self.step % self.recipe.r1_every == 0
+        real.requires_grad_(r1_step)
+        real_logits = self.D(real, real_labels)
+        loss_d = F.softplus(self.D(fake, fake_labels)).mean() + F.softplus(-real_logits).mean()
+        if r1_step:
+            (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+            r1 = grad.square().sum((1, 2, 3)).mean()
+            loss_d = loss_d + r1 * (self.recipe.r1_gamma / 2 * self.recipe.r1_every)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        # generator
+        self.D.requires_grad_(False)
+        fake, ws = self._fake(fake_labels, g)
+        loss_g = F.softplus(-self.D(fake, fake_labels)).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self._update_ema(ws.detach()[:, 0])
+        self.step += 1
+        return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
+
+    @torch.no_grad()
+    def _update_ema(self, w: torch.Tensor) -> None:
+        beta = 0.5 ** (self.recipe.batch / self.recipe.ema_half_life_images)
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.lerp_(p, 1 - beta)
+        self.G.mapping_net.w_avg.lerp_(w.mean(0), 1 - 0.995)
+        self.G_ema.mapping_net.w_avg.copy_(self.G.mapping_net.w_avg)
+
+    # --- persistence: the engine's checkpoint format, one folder replaced in one rename ---
+    def save_checkpoint(self, folder: Path, history: list[dict]) -> None:
+        tensors, info = {}, {"step": self.step, "seconds": self.seconds, "history": history,
+                             "config": asdict(self.cfg), "recipe": asdict(self.recipe)}  # fmt: skip
+        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            opt_tensors, info[name] = optimizer_tensors(opt, name)
+            tensors.update(opt_tensors)
+        save_checkpoint(folder, tensors, info)
+
+    def load_checkpoint(self, folder: Path) -> list[dict]:
+        tensors, info = load_checkpoint(folder)
+        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            module.load_state_dict({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")})
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            restore_optimizer(opt, tensors, info[name], name)
+        self.step, self.seconds = info["step"], info["seconds"]
+        return info["history"]
+
+    @torch.no_grad()
+    def sample_grid(self, path: Path, per_class: int = 10) -> None:
+        from gendistill.report import class_grid, save_png, to_uint8
+
+        labels = torch.arange(self.cfg.num_classes).repeat_interleave(per_class)
+        images = self.G_ema.sample(labels.to(self.device), torch.Generator().manual_seed(self.seed)).cpu()
+        pixels = to_uint8(to_normalized(images, self.dataset.mean, self.dataset.std), self.dataset.mean,
+                          self.dataset.std)  # fmt: skip
+        save_png(class_grid(pixels, labels.numpy(), self.cfg.num_classes), path)
+
+    def run(self, out: Path, progress: bool = True) -> list[dict]:
+        """Train until ``recipe.steps``, checkpointing into ``out`` (resumes from it if present)."""
+        tune_cpu_allocator()
+        ckpt = out / "checkpoint"
+        history = self.load_checkpoint(ckpt) if ckpt.is_dir() else []
+        samples = out / "samples"
+        samples.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(total=self.recipe.steps, initial=self.step, desc="prior", disable=not progress,
+                   dynamic_ncols=True)  # fmt: skip
+        while self.step < self.recipe.steps:
+            t0 = time.perf_counter()
+            losses = self.train_step()
+            self.seconds += time.perf_counter() - t0
+            bar.update(1)
+            bar.set_postfix_str(f"D {losses['loss_d']:.3f} G {losses['loss_g']:.3f}")
+            if self.step % 50 == 0:
+                history.append({"step": self.step, **losses, "seconds": self.seconds})
+            if self.step % self.recipe.sample_every == 0 or self.step == self.recipe.steps:
+                self.sample_grid(samples / f"step{self.step:06d}.png")
+            if self.step % self.recipe.checkpoint_every == 0 or self.step == self.recipe.steps:
+                self.save_checkpoint(ckpt, history)
+        bar.close()
+        return history
