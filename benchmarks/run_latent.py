@@ -6,8 +6,8 @@ Steps (each resumable; finished entries in results/latent.json are skipped):
 - ``prior``: train the built-in StyleGAN on Fashion-MNIST into the package's shipped weights (fp16),
   then its quality: accuracy of a real-data ConvNet-3 on 1,000 samples per class and the Fréchet
   distance in that network's embedding (``gendistill prior eval fashion-mnist``).
-- ``glad-layer-<k>``: GLaD (DM) at IPC 10 with the feature map at layer k, scored on the validation split
-  (never the test set); the best layer is GLaD's entry below.
+- ``glad-layer-<k>``: GLaD (DM) at IPC 10 with the feature map at layer k (``--search-iterations``),
+  scored on the validation split (never the test set); the best layer is GLaD's entry below.
 - ``<param>-ipc<n>``: DM with the same iteration budget for pixels, GLaD at its best layer and H-GLaD
   (CRFD snapshot selection), IPC 1 and 10: ConvNet-3 test accuracy (``--runs``, 300-epoch DSA training),
   the cross-architecture accuracy (ResNet-18, VGG-11, AlexNet, ViT; ``--cross-runs`` each), the
@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--prior-steps", type=int, default=4000)
     ap.add_argument("--iterations", type=int, default=280, help="DM iterations of every distillation")
     ap.add_argument("--layers", default="1,2,3,4,5,6", help="GLaD layers searched on the validation split")
+    ap.add_argument("--search-iterations", type=int, default=70, help="DM iterations per searched layer")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cross-runs", type=int, default=1)
     args = ap.parse_args()
@@ -116,7 +117,7 @@ def main() -> None:
         key = f"glad-layer-{k}"
         if wanted(key):
             out = RUNS / f"glad-l{k}-ipc10"
-            bench = distill_measured(out, ipc=10, iterations=args.iterations, space=space("glad", k))
+            bench = distill_measured(out, ipc=10, iterations=args.search_iterations, space=space("glad", k))
             rep = evaluate(load(out), dataset, runs=1, augment="dsa", epochs=EVAL_EPOCHS, split="val", progress=False)
             book.add(key, {"val_acc": rep.results[0].mean, "layer": k, **bench})
     searched = {int(k.rsplit("-", 1)[1]): r["val_acc"] for k, r in book.data["entries"].items()

@@ -126,7 +126,7 @@ def render(book: ResultBook) -> None:
                 "test acc %": f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
                 "runs": len(r["accuracies"]),
                 "eval epochs": r["recipe"]["epochs"],
-                "eval aug": r["recipe"]["augment"],
+                "eval aug": "none" if r["recipe"]["augment"] == "none" else "dsa",
                 "published": PUBLISHED.get((method, ipc), "") if r["model"] == "convnet" else "",
                 "iterations": rec.get("iterations", ""),
                 "distill s": f"{rec['distill_seconds']:.0f}" if rec.get("distill_seconds") else "",

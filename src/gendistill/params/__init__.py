@@ -9,8 +9,7 @@ from gendistill.registry import Registry
 
 # name -> build(dataset, ipc, init, generator, space, device) -> Parameterisation
 PARAMS: Registry[Callable[..., Parameterisation]] = Registry("parameterisation")
-PARAMS.register("pixels")(lambda dataset, ipc, init, generator, space, device: Pixels.create(dataset, ipc, init,
-                                                                                             generator))
+PARAMS.register("pixels")(Pixels.from_space)
 PARAMS.register("glad")(GanLatents.from_space)
 PARAMS.register("hglad")(GanLatents.from_space)
 

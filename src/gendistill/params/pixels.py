@@ -22,6 +22,12 @@ class Pixels(Parameterisation):
         return self.images[self.class_mask(classes)]
 
     @classmethod
+    def from_space(cls, dataset: ImageDataset, ipc: int, init: str, generator: torch.Generator, space: object = None,
+                   device: torch.device | None = None) -> Pixels:  # fmt: skip
+        """The ``PARAMS`` builder: pixels need no space description."""
+        return cls.create(dataset, ipc, init, generator)
+
+    @classmethod
     def create(cls, dataset: ImageDataset, ipc: int, init: str, generator: torch.Generator) -> Pixels:
         """``init="real"``: ipc random training images per class; ``"noise"``: standard Gaussian pixels."""
         check_ipc(dataset, ipc)
