@@ -33,6 +33,7 @@ from gendistill.evaluate import evaluate
 from gendistill.evaluate.crfd import CRFD
 from gendistill.params import LatentSpace
 from gendistill.priors import WEIGHTS
+from gendistill.report import render_table
 
 RUNS = Path(__file__).parent / "runs" / "latent"
 GRIDS = RESULTS / "grids"
@@ -197,6 +198,21 @@ def render(book: ResultBook) -> None:
         })  # fmt: skip
     book.write_table(rows, "Fashion-MNIST latent distillation (DM, same iteration budget; 300-epoch DSA evaluation)",
                      "python benchmarks/run_latent.py")  # fmt: skip
+    prior = book.data["entries"].get("prior")
+    if prior:  # the prior's own figures, in a table of their own above the comparison
+        q = prior["quality"]
+        table = render_table([{
+            "prior": f"built-in StyleGAN, {prior['steps']} steps",
+            "train s": f"{prior['train_seconds']:.0f}",
+            "weights KB": f"{prior['bytes'] / 1024:.0f}",
+            "real-data ConvNet-3: test acc %": f"{100 * q['classifier_test_acc']:.2f}",
+            "its acc on samples %": f"{100 * q['sample_acc']:.2f}",
+            "FD samples-test": f"{q['fd_samples_vs_test']:.1f}",
+            "FD train-test (floor)": f"{q['fd_train_vs_test']:.1f}",
+        }], markdown=True)  # fmt: skip
+        md = RESULTS / "latent.md"
+        head, _, rest = md.read_text().partition("\n\n")
+        md.write_text(f"{head}\n\n{table}\n\n{rest}")
 
 
 if __name__ == "__main__":

@@ -74,3 +74,16 @@ def test_artifact_must_fit_the_dataset(subset: SyntheticSet, fmnist_dir: Path) -
         check_fits(wrong, data)
     with pytest.raises(UserError, match="classes"):
         check_fits(SyntheticSet(subset.images, subset.labels, {"num_classes": 100}), data)
+
+
+def test_files_get_ordinary_permissions(subset: SyntheticSet, tmp_path: Path) -> None:
+    """safetensors creates 0600 files; an artifact must be as readable as any file its user writes."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        subset.save(tmp_path / "a")
+    finally:
+        os.umask(mask)
+    for name in (TENSORS_FILE, META_FILE, GRID_FILE):
+        assert (tmp_path / "a" / name).stat().st_mode & 0o777 == 0o644, name

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
 from gendistill.errors import UserError
-from gendistill.io import atomic_dir, write_json
+from gendistill.io import atomic_dir, save_tensors, write_json
 
 TENSORS_FILE = "synthetic.safetensors"
 GRID_FILE = "grid.png"
@@ -100,9 +100,9 @@ class SyntheticSet(Dataset):
         meta.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         meta.setdefault("gendistill_version", _version())
         with atomic_dir(path, force) as tmp:
-            save_file(
+            save_tensors(
                 tensors,
-                str(tmp / TENSORS_FILE),
+                tmp / TENSORS_FILE,
                 metadata={"gendistill": json.dumps({"format_version": FORMAT_VERSION})},
             )
             write_json(tmp / META_FILE, meta)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -21,7 +21,7 @@ from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.evaluate.recipe import TrainRecipe
 from gendistill.evaluate.trainer import train_classifier
-from gendistill.io import write_json
+from gendistill.io import save_tensors, write_json
 from gendistill.models import create_model
 from gendistill.runtime import derived_seed
 
@@ -91,7 +91,7 @@ def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, 
             train_classifier(net, real, recipe, gen, torch.device("cpu"), optimizer=opt)
             snapshots[f"epoch_{epoch}"] = flatten(net)
         tmp = path.with_name(f".{path.name}.tmp")
-        save_file(snapshots, str(tmp))
+        save_tensors(snapshots, tmp)
         tmp.replace(path)
     return out
 

@@ -19,6 +19,15 @@ def _umask() -> int:
     return mask
 
 
+def save_tensors(tensors: dict, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+    """``safetensors.torch.save_file`` with ordinary permissions: it creates its files 0600, which would
+    hide artifacts and priors from the other users of a shared machine."""
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata=metadata)
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def write_json(path: str | os.PathLike, obj: object) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from gendistill.errors import UserError
-from gendistill.io import atomic_dir, write_json
+from gendistill.io import atomic_dir, save_tensors, write_json
 
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
@@ -19,7 +19,7 @@ STATE_JSON = "state.json"
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], info: dict) -> None:
     """Replace the checkpoint folder in one rename, so a kill mid-write leaves the previous one whole."""
     with atomic_dir(path, force=True) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / STATE_TENSORS))
+        save_tensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / STATE_TENSORS)
         write_json(tmp / STATE_JSON, info)
 
 

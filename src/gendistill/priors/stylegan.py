@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from gendistill.errors import UserError
-from gendistill.io import atomic_dir
+from gendistill.io import atomic_dir, save_tensors
 from gendistill.priors.base import HierarchicalPrior
 
 LRELU_GAIN = math.sqrt(2.0)
@@ -152,7 +152,7 @@ class StyleGAN(HierarchicalPrior):
         tensors = {k: v.detach().to(dtype).cpu().contiguous() for k, v in self.state_dict().items()}
         config = {"class": "StyleGAN", **asdict(self.config), **(extra_config or {})}
         with atomic_dir(path, force) as tmp:
-            save_file(tensors, str(tmp / "model.safetensors"))
+            save_tensors(tensors, tmp / "model.safetensors")
             (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         return Path(path)
 
