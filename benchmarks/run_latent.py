@@ -6,6 +6,8 @@ Steps (each resumable; finished entries in results/latent.json are skipped):
 - ``prior``: train the built-in StyleGAN on Fashion-MNIST into the package's shipped weights (fp16),
   then its quality: accuracy of a real-data ConvNet-3 on 1,000 samples per class and the Fréchet
   distance in that network's embedding (``gendistill prior eval fashion-mnist``).
+- ``hglad-lrf-<v>``: H-GLaD (DM) at IPC 10 with feature-map learning rate v (GLaD's 10 first), scored on
+  the validation split; the best one serves every latent run below.
 - ``glad-layer-<k>``: GLaD (DM) at IPC 10 with the feature map at layer k (``--search-iterations``),
   scored on the validation split (never the test set); the best layer is GLaD's entry below.
 - ``<param>-ipc<n>``: DM with the same iteration budget for pixels, GLaD at its best layer and H-GLaD
@@ -93,7 +95,8 @@ def main() -> None:
     ap.add_argument("--prior-steps", type=int, default=4000)
     ap.add_argument("--iterations", type=int, default=280, help="DM iterations of every distillation")
     ap.add_argument("--layers", default="1,2,3,4,5,6", help="GLaD layers searched on the validation split")
-    ap.add_argument("--search-iterations", type=int, default=70, help="DM iterations per searched layer")
+    ap.add_argument("--search-iterations", type=int, default=70, help="DM iterations per searched setting")
+    ap.add_argument("--lr-f", default="10,1,0.1", help="feature-map learning rates searched on the validation split")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cross-runs", type=int, default=1)
     args = ap.parse_args()
@@ -111,19 +114,27 @@ def main() -> None:
         book.add("prior", record)
     dataset = load_dataset("fashion-mnist")
 
-    def space(name: str, layer: int | None = None) -> LatentSpace:
-        return LatentSpace(name, "fashion-mnist", layer, select="crfd" if name == "hglad" else "none")
+    def val_search(prefix: str, values: list, make_space) -> float | int:  # noqa: ANN001
+        """Distil briefly with each value, score on the validation split, return the best value."""
+        for v in values:
+            key = f"{prefix}-{v}"
+            if wanted(key):
+                out = RUNS / f"{key}-ipc10"
+                bench = distill_measured(out, ipc=10, iterations=args.search_iterations, space=make_space(v))
+                rep = evaluate(load(out), dataset, runs=1, augment="dsa", epochs=EVAL_EPOCHS, split="val",
+                               progress=False)  # fmt: skip
+                book.add(key, {"val_acc": rep.results[0].mean, "value": v, **bench})
+        scores = {r["value"]: r["val_acc"] for k, r in book.data["entries"].items() if k.startswith(prefix + "-")}
+        return max(scores, key=scores.get) if scores else values[0]
 
-    for k in [int(v) for v in args.layers.split(",")]:
-        key = f"glad-layer-{k}"
-        if wanted(key):
-            out = RUNS / f"glad-l{k}-ipc10"
-            bench = distill_measured(out, ipc=10, iterations=args.search_iterations, space=space("glad", k))
-            rep = evaluate(load(out), dataset, runs=1, augment="dsa", epochs=EVAL_EPOCHS, split="val", progress=False)
-            book.add(key, {"val_acc": rep.results[0].mean, "layer": k, **bench})
-    searched = {int(k.rsplit("-", 1)[1]): r["val_acc"] for k, r in book.data["entries"].items()
-                if k.startswith("glad-layer-")}  # fmt: skip
-    best_layer = max(searched, key=searched.get) if searched else 2
+    # GLaD's feature-map learning rates were tuned for StyleGAN-XL's feature scale: choose ours on val
+    lr_f = val_search("hglad-lrf", [float(v) for v in args.lr_f.split(",")],
+                      lambda v: LatentSpace("hglad", "fashion-mnist", lr_f=v, select="crfd"))  # fmt: skip
+
+    def space(name: str, layer: int | None = None) -> LatentSpace:
+        return LatentSpace(name, "fashion-mnist", layer, lr_f=lr_f, select="crfd" if name == "hglad" else "none")
+
+    best_layer = val_search("glad-layer", [int(v) for v in args.layers.split(",")], lambda k: space("glad", k))
 
     for ipc in (1, 10):
         for name, sp in (("pixels", None), ("glad", space("glad", best_layer)), ("hglad", space("hglad"))):
