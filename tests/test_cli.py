@@ -184,3 +184,6 @@ def test_prior_mistakes_are_one_line(capsys, fmnist_dir: Path, tmp_path: Path) -
     code, _, err = run_cli(capsys, "distill", "--method", "dm", "--param", "glad", "--prior", tmp_path / "x.pkl",
                            "--ipc", 1, "--out", tmp_path / "d", *data)  # fmt: skip
     assert code == 2 and "--trust-pickle" in err
+    code, _, err = run_cli(capsys, "distill", "--method", "dm", "--select", "crfd", "--ipc", 1, "--out", tmp_path / "d",
+                           *data)  # fmt: skip
+    assert code == 2 and "apply to --param glad or hglad" in err and not (tmp_path / "d").exists()

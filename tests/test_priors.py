@@ -285,3 +285,24 @@ def test_crfd_prefers_real_images_to_noise(tiny) -> None:  # noqa: ANN001
     noise = torch.randn_like(real)
     assert crfd(real, labels) < crfd(noise, labels)
     assert crfd(real, labels) == CRFD(tiny, NET, nets=2, real_per_class=8)(real, labels)  # deterministic
+
+
+def test_glad_keeps_its_lowest_crfd_snapshot(tiny, saved_prior: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    space = LatentSpace("glad", str(saved_prior), layer=3, select="crfd", select_every=2)
+    out = distill(tiny, "dm", 2, tmp_path / "g", iterations=6, real_batch=8, model=NET, progress=False, space=space)
+    (selected,) = out.meta["history"]["selected"]
+    assert selected["layer"] == 3 and selected["iteration"] in (2, 4, 6)
+
+
+def test_shipped_name_wins_over_a_same_named_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gendistill.priors as priors
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    tiny_prior().save_pretrained(weights / "fashion-mnist")
+    monkeypatch.setattr(priors, "WEIGHTS", weights)
+    (tmp_path / "cwd" / "fashion-mnist").mkdir(parents=True)  # e.g. the dataset's own folder
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert isinstance(load_prior("fashion-mnist"), StyleGAN)
+    with pytest.raises(UserError, match="not a saved prior"):
+        load_prior("./fashion-mnist")

@@ -54,13 +54,15 @@ def _with_default_lrs(space: LatentSpace, objective: str) -> LatentSpace:
 
 
 def _walk(params: Parameterisation, space: LatentSpace | None, iterations: int) -> dict:
-    """H-GLaD: the iterations split evenly over the layers from the first one to the last feature map."""
-    if space is None or space.name != "hglad":
+    """H-GLaD: the iterations split evenly over the layers from the first one to the last feature map;
+    GLaD: one stage. Either may keep its lowest-CRFD snapshot (of each stage)."""
+    if space is None:
         return {}
-    stages = params.prior.num_layers - params.k
+    stages = params.prior.num_layers - params.k if space.name == "hglad" else 1
     per_stage = max(1, iterations // stages)
     select_every = space.select_every or max(1, per_stage // 5)
-    return {"stage_iterations": per_stage, "select_every": select_every if space.select != "none" else 0}
+    return {"stage_iterations": per_stage if stages > 1 else 0,
+            "select_every": select_every if space.select != "none" else 0}  # fmt: skip
 
 
 COMPILE_MIN_ITERATIONS = 20  # compiling costs ~12 s once and saves ~1.5 s per DM iteration on a 2-core CPU

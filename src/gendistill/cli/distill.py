@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gendistill.cli.common import add_dataset_args, add_runtime_args, add_set_args, dataset_from_args, positive_int
+from gendistill.errors import UserError
 from gendistill.io import check_new_dir
 from gendistill.methods import METHODS, distill
 from gendistill.params import PARAMS, LatentSpace
@@ -63,6 +64,8 @@ def objective_options(args: argparse.Namespace) -> dict:
 
 def latent_space(args: argparse.Namespace) -> LatentSpace | None:
     if args.param == "pixels":
+        if args.select != "none" or args.layer is not None:
+            raise UserError("--select and --layer apply to --param glad or hglad, not to pixels")
         return None
     return LatentSpace(args.param, args.prior, args.layer, args.chunk, args.lr_f, args.lr_w, select=args.select,
                        select_every=args.select_every, code_dir=args.code_dir,

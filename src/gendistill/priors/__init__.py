@@ -37,10 +37,12 @@ def load_prior(spec: str | os.PathLike | nn.Module, code_dir: str | os.PathLike 
         from gendistill.priors.nvlabs import load_network_pickle
 
         return load_network_pickle(path, code_dir, trust_pickle, image_size)
-    if path.is_dir():
-        return StyleGAN.from_pretrained(path)
+    # a bare shipped name wins over a same-named folder in the working directory (often the dataset's
+    # own folder); write ./fashion-mnist to mean the folder
     if str(spec) in shipped():
         return StyleGAN.from_pretrained(WEIGHTS / str(spec))
+    if path.is_dir():
+        return StyleGAN.from_pretrained(path)
     if os.sep in str(spec) or path.exists():
         raise UserError(f"prior {spec} is neither a saved prior folder nor a .pkl network")
     if not shipped():
