@@ -13,6 +13,7 @@ setup:
 # the images exported as PNGs. Under 10 minutes on a 2-core CPU.
 MAIN := $(RUN_DIR)/dm-ipc10
 run: setup
+	@mkdir -p $(RUN_DIR)
 	$(GD) distill --method dm --dataset fashion-mnist --ipc 10 --iterations 100 --out $(MAIN) --force
 	$(GD) evaluate $(MAIN) --preset quick --runs 3
 	$(GD) export $(MAIN) --png $(MAIN)-png --force
