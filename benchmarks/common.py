@@ -42,6 +42,10 @@ class ResultBook:
     def done(self, key: str) -> bool:
         return key in self.data["entries"]
 
+    def todo(self, key: str, only: list[str] | None) -> bool:
+        """Not yet recorded, and selected by ``--only`` (a key or a key prefix) when that is given."""
+        return not self.done(key) and (not only or any(key.startswith(o) for o in only))
+
     def add(self, key: str, record: dict) -> None:
         record = {
             **record,

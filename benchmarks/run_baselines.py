@@ -51,7 +51,7 @@ def main() -> None:
     def run(key: str, make_data, models=("convnet",), runs=args.runs, subsets: bool = False, **kw) -> None:  # noqa: ANN001
         """``subsets``: every run draws its own random subset (seed = run), so the spread includes the
         choice of images, as in the published random baselines; else all runs train on one set."""
-        if book.done(key) or (args.only and key not in args.only):
+        if not book.todo(key, args.only):
             return
         t0 = time.time()
         draws = [(make_data(s), 1, s) for s in range(runs)] if subsets else [(make_data(0), runs, 0)]

@@ -21,6 +21,7 @@ Steps (each resumable; finished entries in results/latent.json are skipped):
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import resource
 import shutil
@@ -33,6 +34,7 @@ from common import RESULTS, ResultBook
 from gendistill import load, load_dataset
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.crfd import CRFD
+from gendistill.io import write_json
 from gendistill.params import LatentSpace
 from gendistill.priors import WEIGHTS
 from gendistill.report import render_table
@@ -72,9 +74,11 @@ def _distill_child(kw: dict, queue) -> None:  # noqa: ANN001
 
 
 def distill_measured(out: Path, **kw) -> dict:
-    """Distil in a fresh process, so its peak resident memory is its own."""
-    if (out / "meta.json").is_file():
-        return load(out).meta.get("bench", {})
+    """Distil in a fresh process, so its peak resident memory is its own; the figures are kept beside
+    the artifact (``<out>.bench.json``) for reruns that find it done."""
+    record = out.with_name(out.name + ".bench.json")
+    if (out / "meta.json").is_file() and record.is_file():
+        return json.loads(record.read_text())
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_distill_child, args=({"out": str(out), "checkpoint_every": 20,
@@ -83,9 +87,7 @@ def distill_measured(out: Path, **kw) -> dict:
     proc.start()
     measured = queue.get()
     proc.join()
-    synthetic = load(out)
-    synthetic.meta["bench"] = measured
-    synthetic.save(out, force=True)
+    write_json(record, measured)
     return measured
 
 
@@ -103,9 +105,8 @@ def main() -> None:
     book = ResultBook("latent")
     RUNS.mkdir(parents=True, exist_ok=True)
     GRIDS.mkdir(parents=True, exist_ok=True)
-    wanted = lambda key: not book.done(key) and (not args.only or any(key.startswith(o) for o in args.only))  # noqa: E731
 
-    if wanted("prior"):
+    if book.todo("prior", args.only):
         record = train_prior(args.prior_steps)
         from gendistill.priors import load_prior
         from gendistill.priors.quality import prior_quality
@@ -118,7 +119,7 @@ def main() -> None:
         """Distil briefly with each value, score on the validation split, return the best value."""
         for v in values:
             key = f"{prefix}-{v}"
-            if wanted(key):
+            if book.todo(key, args.only):
                 out = RUNS / f"{key}-ipc10"
                 bench = distill_measured(out, ipc=10, iterations=args.search_iterations, space=make_space(v))
                 rep = evaluate(load(out), dataset, runs=1, augment="dsa", epochs=EVAL_EPOCHS, split="val",
@@ -139,7 +140,7 @@ def main() -> None:
     for ipc in (1, 10):
         for name, sp in (("pixels", None), ("glad", space("glad", best_layer)), ("hglad", space("hglad"))):
             key = f"{name}-ipc{ipc}"
-            if not wanted(key):
+            if not book.todo(key, args.only):
                 continue
             out = RUNS / key
             bench = distill_measured(out, ipc=ipc, iterations=args.iterations, space=sp)
@@ -152,7 +153,7 @@ def main() -> None:
                            else None, "iterations": args.iterations, **bench})  # fmt: skip
             print(key, round(100 * conv.results[0].mean, 2), flush=True)
 
-    if wanted("crfd"):
+    if book.todo("crfd", args.only):
         book.add("crfd", crfd_study(dataset, args.iterations))
     render(book)
 
@@ -223,6 +224,8 @@ def render(book: ResultBook) -> None:
         }], markdown=True)  # fmt: skip
         md = RESULTS / "latent.md"
         head, _, rest = md.read_text().partition("\n\n")
+        if not rows:  # say what is missing rather than print an empty table
+            rest = rest.replace("(no rows)", "Pixels vs GLaD vs H-GLaD: not measured yet.")
         md.write_text(f"{head}\n\n{table}\n\n{rest}")
 
 

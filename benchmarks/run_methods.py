@@ -72,7 +72,7 @@ def main() -> None:
     GRIDS.mkdir(exist_ok=True)
 
     def wanted(key: str) -> bool:
-        return not book.done(key) and (not args.only or key in args.only)
+        return book.todo(key, args.only)
 
     def run(key: str, path: Path, models=("convnet",), epochs: int | None = None, runs: int = args.runs) -> None:  # noqa: ANN001
         synthetic = load(path)

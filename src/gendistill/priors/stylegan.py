@@ -49,7 +49,12 @@ class StyleGANConfig:
         return max(4, 2 ** math.ceil(math.log2(self.image_size)))
 
     def channels(self, res: int) -> int:
-        return min(self.channel_max, self.channel_base // res)
+        return channels_at(res, self.channel_base, self.channel_max)
+
+
+def channels_at(res: int, base: int, cap: int) -> int:
+    """StyleGAN's channel schedule: fewer channels at higher resolution, capped (generator and critic)."""
+    return min(cap, base // res)
 
 
 class EqualLinear(nn.Module):

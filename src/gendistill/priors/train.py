@@ -7,6 +7,7 @@ run takes exactly the steps an uninterrupted one would.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 from gendistill.data import ImageDataset
 from gendistill.distill.checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 from gendistill.priors.base import from_normalized, to_normalized
-from gendistill.priors.stylegan import LRELU_GAIN, EqualLinear, StyleGAN, StyleGANConfig
+from gendistill.priors.stylegan import LRELU_GAIN, EqualLinear, StyleGAN, StyleGANConfig, channels_at
 from gendistill.runtime import derived_seed, tune_cpu_allocator
 
 
@@ -59,7 +60,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, cfg: StyleGANConfig, channel_base: int, channel_max: int) -> None:
         super().__init__()
-        ch = lambda r: min(channel_max, channel_base // r)  # noqa: E731
+        ch = functools.partial(channels_at, base=channel_base, cap=channel_max)
         res = cfg.resolution
         self.pad = res - cfg.image_size
         self.from_pixels = EqualConv(cfg.image_channels, ch(res), 1)
