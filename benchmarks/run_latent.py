@@ -63,19 +63,30 @@ def train_prior(steps: int) -> dict:
             "bytes": (PRIOR / "model.safetensors").stat().st_size}  # fmt: skip
 
 
-def _distill_child(kw: dict, queue) -> None:  # noqa: ANN001
+def _distill_child(kw: dict, queue, snap_every: int = 0) -> None:  # noqa: ANN001
+    from gendistill.io import save_tensors
     from gendistill.methods import distill
+
+    snaps = Path(kw["out"] + ".snaps")
+    if snap_every:
+        snaps.mkdir(exist_ok=True)
+
+    def keep(done: int, params, history) -> None:  # noqa: ANN001
+        if snap_every and done % snap_every == 0:  # rendered images along the run, for the CRFD study
+            with torch.no_grad():
+                save_tensors({"images": params.render().contiguous()}, snaps / f"{done:05d}.safetensors")
 
     dataset = load_dataset("fashion-mnist")
     t0 = time.perf_counter()
-    distill(dataset, "dm", progress=False, **kw)
+    distill(dataset, "dm", progress=False, on_iteration=keep, **kw)
     queue.put({"wall_s": time.perf_counter() - t0,
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})  # fmt: skip
 
 
-def distill_measured(out: Path, **kw) -> dict:
+def distill_measured(out: Path, snap_every: int = 0, **kw) -> dict:
     """Distil in a fresh process, so its peak resident memory is its own; the figures are kept beside
-    the artifact (``<out>.bench.json``) for reruns that find it done."""
+    the artifact (``<out>.bench.json``) for reruns that find it done. ``snap_every`` > 0 also stores the
+    rendered set every that many iterations in ``<out>.snaps/``."""
     record = out.with_name(out.name + ".bench.json")
     if (out / "meta.json").is_file() and record.is_file():
         return json.loads(record.read_text())
@@ -83,7 +94,7 @@ def distill_measured(out: Path, **kw) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=_distill_child, args=({"out": str(out), "checkpoint_every": 20,
                                                      "resume": out.with_name(out.name + ".partial").exists(), **kw},
-                                                    queue))  # fmt: skip
+                                                    queue, snap_every))  # fmt: skip
     proc.start()
     measured = queue.get()
     proc.join()
@@ -101,6 +112,14 @@ def main() -> None:
     ap.add_argument("--lr-f", default="10,1,0.1", help="feature-map learning rates searched on the validation split")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cross-runs", type=int, default=1)
+    ap.add_argument(
+        "--cross-epochs",
+        type=int,
+        default=EVAL_EPOCHS,
+        help="DSA training epochs of the cross-architecture evaluations (ResNet-18 costs ~17 min per "
+        "300-epoch run at IPC 10 on a 2-core CPU)",
+    )
+    ap.add_argument("--snapshots", type=int, default=10, help="snapshots per GLaD/H-GLaD IPC 10 run for the CRFD study")
     args = ap.parse_args()
     book = ResultBook("latent")
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -143,51 +162,48 @@ def main() -> None:
             if not book.todo(key, args.only):
                 continue
             out = RUNS / key
-            bench = distill_measured(out, ipc=ipc, iterations=args.iterations, space=sp)
+            snap_every = args.iterations // args.snapshots if ipc == 10 and sp is not None else 0
+            bench = distill_measured(out, snap_every, ipc=ipc, iterations=args.iterations, space=sp)
             synthetic = load(out)
             shutil.copyfile(out / "grid.png", GRIDS / f"latent-{key}.png")
             conv = evaluate(synthetic, dataset, runs=args.runs, augment="dsa", epochs=EVAL_EPOCHS, progress=False)
             cross = evaluate(synthetic, dataset, models=list(CROSS), runs=args.cross_runs, augment="dsa",
-                             epochs=EVAL_EPOCHS, progress=False)  # fmt: skip
+                             epochs=args.cross_epochs, progress=False)  # fmt: skip
             book.add(key, {"convnet": conv.to_dict(), "cross": cross.to_dict(), "layer": best_layer if name == "glad"
-                           else None, "iterations": args.iterations, **bench})  # fmt: skip
+                           else None, "iterations": args.iterations, "lr_f": lr_f if sp is not None else None,
+                           "convnet_epochs": EVAL_EPOCHS, "cross_epochs": args.cross_epochs, **bench})  # fmt: skip
             print(key, round(100 * conv.results[0].mean, 2), flush=True)
 
     if book.todo("crfd", args.only):
-        book.add("crfd", crfd_study(dataset, args.iterations))
+        book.add("crfd", crfd_study(dataset))
     render(book)
 
 
-def crfd_study(dataset, iterations: int) -> dict:  # noqa: ANN001
-    """CRFD and accuracy (one 100-epoch DSA training, test split) of snapshots taken along real runs."""
+def crfd_study(dataset) -> dict:  # noqa: ANN001
+    """CRFD and accuracy (one 100-epoch DSA training, test split) of the snapshots stored along the GLaD and
+    H-GLaD IPC 10 runs above; a point's accuracy is not used by anything, only correlated."""
+    from safetensors.torch import load_file
     from scipy.stats import spearmanr
 
-    from gendistill.methods import distill
+    from gendistill.artifact import SyntheticSet
 
     crfd = CRFD(dataset)
+    labels = torch.arange(dataset.num_classes).repeat_interleave(10)
     points = []
-    for name, layer in (("hglad", None), ("glad", 2)):
-        snaps: list = []
-
-        def keep(done: int, params, history, snaps=snaps) -> None:  # noqa: ANN001
-            if done % max(1, iterations // 12) == 0:
-                with torch.no_grad():
-                    snaps.append((done, params.render().clone()))
-
-        distill(dataset, "dm", 10, RUNS / f"crfd-{name}", iterations=iterations, progress=False, force=True,
-                space=LatentSpace(name, "fashion-mnist", layer), on_iteration=keep)  # fmt: skip
-        labels = torch.arange(10).repeat_interleave(10)
-        for done, images in snaps:
+    for name in ("hglad", "glad"):
+        for snap in sorted((RUNS / f"{name}-ipc10.snaps").glob("*.safetensors")):
+            images = load_file(snap)["images"]
             t0 = time.perf_counter()
             score = crfd(images, labels)
             t_crfd = time.perf_counter() - t0
-            from gendistill.artifact import SyntheticSet
-
             t0 = time.perf_counter()
             acc = evaluate(SyntheticSet(images, labels), dataset, runs=1, preset="quick", augment="dsa",
                            progress=False).results[0].mean  # fmt: skip
-            points.append({"run": name, "iteration": done, "crfd": score, "acc": acc, "crfd_s": t_crfd,
+            points.append({"run": name, "iteration": int(snap.stem), "crfd": score, "acc": acc, "crfd_s": t_crfd,
                            "eval_s": time.perf_counter() - t0})  # fmt: skip
+            print("crfd", name, snap.stem, round(score, 4), round(100 * acc, 2), flush=True)
+    if len(points) < 3:
+        raise SystemExit("crfd study: run the glad-ipc10 and hglad-ipc10 entries first (they store the snapshots)")
     rho = spearmanr([p["crfd"] for p in points], [p["acc"] for p in points])
     return {"points": points, "spearman": float(rho.statistic), "p_value": float(rho.pvalue),
             "crfd_s": sum(p["crfd_s"] for p in points) / len(points),

@@ -37,8 +37,9 @@ SNAPSHOT_MINUTES = (5, 10, 30)
 CROSS = ("resnet18", "vgg11", "alexnet")  # the issue's cross-architecture set
 
 
-def distill_for(dataset, method: str, ipc: int, out: Path, minutes: float, snapshots: tuple[int, ...] = (),
-                **options) -> Path:  # noqa: ANN001
+def distill_for(
+    dataset, method: str, ipc: int, out: Path, minutes: float, snapshots: tuple[int, ...] = (), **options
+) -> Path:  # noqa: ANN001
     """``method`` at ``ipc`` for ``minutes`` of distillation compute on this machine (resumable), writing
     the set as it was after each of ``snapshots`` minutes beside ``out`` as ``<out>-<m>min``."""
     if (out / "meta.json").is_file():
