@@ -1,6 +1,6 @@
 """Latent distillation on Fashion-MNIST: the shipped prior, pixels vs GLaD vs H-GLaD, and CRFD's claim.
 
-    python benchmarks/run_latent.py [--only STEP ...] [--iterations 280] [--runs 3] [--cross-runs 1]
+    python benchmarks/run_latent.py [--only STEP ...] [--iterations 100] [--runs 3] [--cross-runs 1] [--cross-epochs 100]
 
 Steps (each resumable; finished entries in results/latent.json are skipped):
 - ``prior``: train the built-in StyleGAN on Fashion-MNIST into the package's shipped weights (fp16),
@@ -106,16 +106,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--prior-steps", type=int, default=4000)
-    ap.add_argument("--iterations", type=int, default=280, help="DM iterations of every distillation")
-    ap.add_argument("--layers", default="1,2,3,4,5,6", help="GLaD layers searched on the validation split")
-    ap.add_argument("--search-iterations", type=int, default=70, help="DM iterations per searched setting")
-    ap.add_argument("--lr-f", default="10,1,0.1", help="feature-map learning rates searched on the validation split")
+    # defaults sized for a 2-core CPU session: the main job's budget, a 3-layer search, a 100-epoch cross column
+    ap.add_argument("--iterations", type=int, default=100, help="DM iterations of every distillation")
+    ap.add_argument("--layers", default="-1,2,4", help="GLaD layers searched on the validation split (-1: w+ only)")
+    ap.add_argument("--search-iterations", type=int, default=60, help="DM iterations per searched setting")
+    ap.add_argument("--lr-f", default="10,1,0.1,0.01", help="feature-map learning rates searched on validation")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cross-runs", type=int, default=1)
     ap.add_argument(
         "--cross-epochs",
         type=int,
-        default=EVAL_EPOCHS,
+        default=100,
         help="DSA training epochs of the cross-architecture evaluations (ResNet-18 costs ~17 min per "
         "300-epoch run at IPC 10 on a 2-core CPU)",
     )
@@ -211,25 +212,13 @@ def crfd_study(dataset) -> dict:  # noqa: ANN001
 
 
 def render(book: ResultBook) -> None:
-    rows = []
-    for key, rec in book.data["entries"].items():
-        if "convnet" not in rec:
-            continue
-        cross, conv = rec["cross"]["results"], rec["convnet"]["results"][0]
-        rows.append({
-            "set": key,
-            "ConvNet-3 %": f"{100 * conv['mean']:.2f} ± {100 * conv['std']:.2f}",
-            **{r["model"]: f"{100 * r['mean']:.1f}" for r in cross},
-            "cross mean %": f"{100 * sum(r['mean'] for r in cross) / len(cross):.2f}",
-            "distill s": f"{rec['wall_s']:.0f}",
-            "peak RSS MB": f"{rec['peak_rss_mb']:.0f}",
-        })  # fmt: skip
-    book.write_table(rows, "Fashion-MNIST latent distillation (DM, same iteration budget; 300-epoch DSA evaluation)",
-                     "python benchmarks/run_latent.py")  # fmt: skip
-    prior = book.data["entries"].get("prior")
-    if prior:  # the prior's own figures, in a table of their own above the comparison
+    """results/latent.md: the prior, the validation searches, the comparison, the CRFD study (+ its plot)."""
+    entries = book.data["entries"]
+    sections = []
+    prior = entries.get("prior")
+    if prior:
         q = prior["quality"]
-        table = render_table([{
+        sections.append(render_table([{
             "prior": f"built-in StyleGAN, {prior['steps']} steps",
             "train s": f"{prior['train_seconds']:.0f}",
             "weights KB": f"{prior['bytes'] / 1024:.0f}",
@@ -237,12 +226,66 @@ def render(book: ResultBook) -> None:
             "its acc on samples %": f"{100 * q['sample_acc']:.2f}",
             "FD samples-test": f"{q['fd_samples_vs_test']:.1f}",
             "FD train-test (floor)": f"{q['fd_train_vs_test']:.1f}",
-        }], markdown=True)  # fmt: skip
-        md = RESULTS / "latent.md"
-        head, _, rest = md.read_text().partition("\n\n")
-        if not rows:  # say what is missing rather than print an empty table
-            rest = rest.replace("(no rows)", "Pixels vs GLaD vs H-GLaD: not measured yet.")
-        md.write_text(f"{head}\n\n{table}\n\n{rest}")
+        }], markdown=True))  # fmt: skip
+    search = [{"search (IPC 10, DM, validation split)": key, "val acc %": f"{100 * rec['val_acc']:.2f}",
+               "distill s": f"{rec['wall_s']:.0f}"} for key, rec in entries.items() if "val_acc" in rec]  # fmt: skip
+    if search:
+        sections.append("Chosen on the validation split (one 300-epoch DSA training each):\n\n"
+                        + render_table(search, markdown=True))  # fmt: skip
+    rows = []
+    for key, rec in entries.items():
+        if "convnet" not in rec:
+            continue
+        cross, conv = rec["cross"]["results"], rec["convnet"]["results"][0]
+        rows.append({
+            "set": key,
+            "layer": "" if rec.get("layer") is None else rec["layer"],
+            "lr f": "" if rec.get("lr_f") is None else rec["lr_f"],
+            "ConvNet-3 %": f"{100 * conv['mean']:.2f} ± {100 * conv['std']:.2f}",
+            **{r["model"]: f"{100 * r['mean']:.1f}" for r in cross},
+            "cross mean %": f"{100 * sum(r['mean'] for r in cross) / len(cross):.2f}",
+            "distill s": f"{rec['wall_s']:.0f}",
+            "peak RSS MB": f"{rec['peak_rss_mb']:.0f}",
+        })  # fmt: skip
+    if rows:
+        first = next(rec for rec in entries.values() if "convnet" in rec)
+        n_conv, n_cross = (len(first[k]["results"][0]["accuracies"]) for k in ("convnet", "cross"))
+        sections.append(
+            f"DM, {first['iterations']} iterations each. ConvNet-3: {n_conv} runs of "
+            f"{first.get('convnet_epochs', EVAL_EPOCHS)}-epoch DSA training; cross-architecture: {n_cross} run(s) "
+            f"per model of {first.get('cross_epochs', EVAL_EPOCHS)}-epoch DSA training. Test accuracy %:\n\n"
+            + render_table(rows, markdown=True))  # fmt: skip
+    else:
+        sections.append("Pixels vs GLaD vs H-GLaD: not measured yet.")
+    study = entries.get("crfd")
+    if study:
+        plot_crfd(study["points"], GRIDS / "crfd-vs-acc.png")
+        sections.append(
+            f"CRFD against accuracy over {len(study['points'])} snapshots of the GLaD and H-GLaD IPC 10 runs (one "
+            f"100-epoch DSA training each, test split): Spearman rank correlation {study['spearman']:.3f} (p = "
+            f"{study['p_value']:.3g}; lower CRFD should mean higher accuracy, i.e. a negative correlation). One "
+            f"CRFD takes {study['crfd_s']:.2f} s, one such evaluation {study['eval_s']:.1f} s.")  # fmt: skip
+    text = "# Fashion-MNIST latent distillation: the shipped prior, pixels vs GLaD vs H-GLaD, CRFD\n\n"
+    text += "Reproduce: `python benchmarks/run_latent.py`\n\n" + "\n\n".join(sections) + "\n"
+    (RESULTS / "latent.md").write_text(text)
+
+
+def plot_crfd(points: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    for run in sorted({p["run"] for p in points}):
+        mine = [p for p in points if p["run"] == run]
+        ax.scatter([p["crfd"] for p in mine], [100 * p["acc"] for p in mine], label=run, s=18)
+    ax.set_xlabel("CRFD (lower = closer to real)")
+    ax.set_ylabel("test accuracy % (100-epoch DSA)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
