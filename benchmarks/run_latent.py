@@ -1,6 +1,6 @@
 """Latent distillation on Fashion-MNIST: the shipped prior, pixels vs GLaD vs H-GLaD, and CRFD's claim.
 
-    python benchmarks/run_latent.py [--only STEP ...] [--iterations 100] [--runs 3] [--cross-runs 1] [--cross-epochs 100]
+    python benchmarks/run_latent.py [--only STEP ...] [--iterations 100] [--cross-runs 1] [--cross-epochs 100]
 
 Steps (each resumable; finished entries in results/latent.json are skipped):
 - ``prior``: train the built-in StyleGAN on Fashion-MNIST into the package's shipped weights (fp16),
@@ -36,6 +36,7 @@ from gendistill.evaluate import evaluate
 from gendistill.evaluate.crfd import CRFD
 from gendistill.io import write_json
 from gendistill.params import LatentSpace
+from gendistill.params.latent import LATENT_LR
 from gendistill.priors import WEIGHTS
 from gendistill.report import render_table
 
@@ -102,6 +103,15 @@ def distill_measured(out: Path, snap_every: int = 0, **kw) -> dict:
     return measured
 
 
+def ship_latent_lr(objective: str, lr_f: float, lr_w: float) -> None:
+    """Record the validation-chosen learning rates in the shipped prior's config, where ``--param glad|hglad``
+    finds them when the user sets none (``gendistill.priors.recommended_lr``)."""
+    config = json.loads((PRIOR / "config.json").read_text())
+    config.setdefault("latent_lr", {})[objective] = [lr_f, lr_w]
+    config["latent_lr_source"] = "chosen on the validation split by benchmarks/run_latent.py"
+    write_json(PRIOR / "config.json", config)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*")
@@ -151,6 +161,7 @@ def main() -> None:
     # GLaD's feature-map learning rates were tuned for StyleGAN-XL's feature scale: choose ours on val
     lr_f = val_search("hglad-lrf", [float(v) for v in args.lr_f.split(",")],
                       lambda v: LatentSpace("hglad", "fashion-mnist", lr_f=v, select="crfd"))  # fmt: skip
+    ship_latent_lr("dm", lr_f, LATENT_LR["dm"][1])
 
     def space(name: str, layer: int | None = None) -> LatentSpace:
         return LatentSpace(name, "fashion-mnist", layer, lr_f=lr_f, select="crfd" if name == "hglad" else "none")

@@ -17,7 +17,8 @@ from gendistill.errors import UserError
 from gendistill.evaluate.crfd import CRFD
 from gendistill.methods import distill
 from gendistill.params import GanLatents, LatentSpace
-from gendistill.priors import StyleGAN, StyleGANConfig, load_prior, prefix, suffix
+from gendistill.params.latent import LATENT_LR
+from gendistill.priors import StyleGAN, StyleGANConfig, load_prior, prefix, recommended_lr, suffix
 from gendistill.priors.nvlabs import adapt, load_network_pickle
 from gendistill.priors.train import GanRecipe, GanTrainer
 
@@ -266,6 +267,23 @@ def test_glad_runs_with_other_objectives(tiny, saved_prior: Path, tmp_path: Path
     out = distill(tiny, method, 2, tmp_path / method, iterations=2, real_batch=8, model=NET, progress=False,
                   space=space, **kw)  # fmt: skip
     assert out.images.shape == (20, 1, 28, 28) and torch.isfinite(out.images).all()
+
+
+def test_a_prior_may_carry_its_own_latent_learning_rates(tiny, tmp_path: Path) -> None:  # noqa: ANN001
+    tuned = tiny_prior().save_pretrained(tmp_path / "tuned", extra_config={"latent_lr": {"dm": [0.25, 0.5]}})
+    assert recommended_lr(tuned, "dm") == (0.25, 0.5)
+    assert recommended_lr(tuned, "dc") is None and recommended_lr(tiny_prior(), "dm") is None
+
+    def used(space: LatentSpace, name: str) -> dict:
+        out = distill(tiny, "dm", 1, tmp_path / name, iterations=1, real_batch=8, model=NET, progress=False,
+                      space=space)  # fmt: skip
+        return out.meta["config"]["param"]
+
+    param = used(LatentSpace("glad", str(tuned)), "a")
+    assert (param["lr_f"], param["lr_w"]) == (0.25, 0.5)
+    assert used(LatentSpace("glad", str(tuned), lr_f=3.0), "c")["lr_f"] == 3.0  # the user's choice wins
+    plain = tiny_prior().save_pretrained(tmp_path / "plain")
+    assert used(LatentSpace("glad", str(plain)), "d")["lr_f"] == LATENT_LR["dm"][0]  # GLaD's published default
 
 
 def test_latent_space_refuses_a_mismatched_prior(tiny, tmp_path: Path) -> None:  # noqa: ANN001

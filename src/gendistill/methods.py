@@ -23,6 +23,7 @@ from gendistill.io import check_new_dir
 from gendistill.objectives import OBJECTIVES, MatchContext
 from gendistill.params import PARAMS, Parameterisation
 from gendistill.params.latent import LATENT_LR, LatentSpace
+from gendistill.priors import recommended_lr
 from gendistill.registry import Registry
 from gendistill.runtime import pick_device
 
@@ -48,7 +49,8 @@ METHODS.register("mtt")(Method("mtt", True, 100.0, 5000, "dsa"))
 
 
 def _with_default_lrs(space: LatentSpace, objective: str) -> LatentSpace:
-    lr_f, lr_w = LATENT_LR[objective]
+    """Learning rates the user left unset: the prior's own measured ones if it records them, else GLaD's."""
+    lr_f, lr_w = recommended_lr(space.prior, objective) or LATENT_LR[objective]
     return replace(space, lr_f=space.lr_f if space.lr_f is not None else lr_f,
                    lr_w=space.lr_w if space.lr_w is not None else lr_w)  # fmt: skip
 

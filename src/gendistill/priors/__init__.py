@@ -6,6 +6,7 @@ written by ``save_pretrained``, or an NVlabs ``.pkl`` (with ``trust_pickle=True`
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from gendistill.priors.stylegan import StyleGAN, StyleGANConfig
 WEIGHTS = Path(__file__).parent / "weights"
 
 __all__ = ["HierarchicalPrior", "StyleGAN", "StyleGANConfig", "check_fits", "check_prior", "from_normalized",
-           "load_prior", "prefix", "shipped", "suffix", "to_normalized"]  # fmt: skip
+           "load_prior", "prefix", "recommended_lr", "shipped", "suffix", "to_normalized"]  # fmt: skip
 
 
 def shipped() -> list[str]:
@@ -37,17 +38,41 @@ def load_prior(spec: str | os.PathLike | nn.Module, code_dir: str | os.PathLike 
         from gendistill.priors.nvlabs import load_network_pickle
 
         return load_network_pickle(path, code_dir, trust_pickle, image_size)
-    # a bare shipped name wins over a same-named folder in the working directory (often the dataset's
-    # own folder); write ./fashion-mnist to mean the folder
-    if str(spec) in shipped():
-        return StyleGAN.from_pretrained(WEIGHTS / str(spec))
-    if path.is_dir():
-        return StyleGAN.from_pretrained(path)
+    folder = _folder(spec)
+    if folder is not None:
+        return StyleGAN.from_pretrained(folder)
     if os.sep in str(spec) or path.exists():
         raise UserError(f"prior {spec} is neither a saved prior folder nor a .pkl network")
     if not shipped():
         raise UserError(f"no prior named {spec!r}: this install ships none; train one with 'gendistill prior train'")
     raise did_you_mean("prior", str(spec), shipped())
+
+
+def _folder(spec: str | os.PathLike | nn.Module) -> Path | None:
+    """The saved-prior folder ``spec`` names, if it names one. A bare shipped name wins over a same-named
+    folder in the working directory (often the dataset's own folder); write ./fashion-mnist for the folder."""
+    if isinstance(spec, nn.Module):
+        return None
+    if str(spec) in shipped():
+        return WEIGHTS / str(spec)
+    return Path(spec) if Path(spec).is_dir() else None
+
+
+def recommended_lr(spec: str | os.PathLike | nn.Module, objective: str) -> tuple[float, float] | None:
+    """``(lr_f, lr_w)`` measured for this saved prior and objective, if its config records them.
+
+    Latent learning rates depend on the prior's feature scale: GLaD's published ones were tuned on
+    StyleGAN-XL and are 100x too large for the shipped Fashion-MNIST prior (benchmarks/results/latent.md),
+    so a prior may carry its own, chosen on the validation split, under ``"latent_lr": {objective: [f, w]}``.
+    """
+    folder = _folder(spec)
+    if folder is None or not (folder / "config.json").is_file():
+        return None
+    try:
+        lr = json.loads((folder / "config.json").read_text()).get("latent_lr", {}).get(objective)
+    except (json.JSONDecodeError, AttributeError):
+        return None  # load_prior reports an unreadable config in one line; the defaults serve until then
+    return (float(lr[0]), float(lr[1])) if lr else None
 
 
 def check_fits(prior: nn.Module, dataset) -> None:  # noqa: ANN001
