@@ -31,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--param", default="pixels", choices=PARAMS.names(),
                    help="where the synthetic set lives: pixels, one layer of a GAN (glad), or the GAN's layers "
                    "walked from the latent space toward pixels (hglad)")  # fmt: skip
-    g.add_argument("--prior", default="fashion-mnist",
-                   help="a shipped prior, a folder from 'gendistill prior train', or an NVlabs .pkl")  # fmt: skip
+    g.add_argument("--prior", help="a shipped prior, a folder from 'gendistill prior train', or an NVlabs .pkl "
+                   "(default: the prior shipped for the dataset)")  # fmt: skip
     g.add_argument("--layer", type=int, help="glad: the layer to optimise (-1: w+ only; default 2); "
                    "hglad: the first layer of the walk (default 1)")  # fmt: skip
     g.add_argument("--chunk", type=positive_int, help="render this many samples at a time to bound memory")
@@ -67,8 +67,8 @@ def latent_space(args: argparse.Namespace) -> LatentSpace | None:
         if args.select != "none" or args.layer is not None:
             raise UserError("--select and --layer apply to --param glad or hglad, not to pixels")
         return None
-    return LatentSpace(args.param, args.prior, args.layer, args.chunk, args.lr_f, args.lr_w, select=args.select,
-                       select_every=args.select_every, code_dir=args.code_dir,
+    return LatentSpace(args.param, args.prior or args.dataset, args.layer, args.chunk, args.lr_f, args.lr_w,
+                       select=args.select, select_every=args.select_every, code_dir=args.code_dir,
                        trust_pickle=args.trust_pickle)  # fmt: skip
 
 

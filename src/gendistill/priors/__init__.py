@@ -45,7 +45,8 @@ def load_prior(spec: str | os.PathLike | nn.Module, code_dir: str | os.PathLike 
         raise UserError(f"prior {spec} is neither a saved prior folder nor a .pkl network")
     if not shipped():
         raise UserError(f"no prior named {spec!r}: this install ships none; train one with 'gendistill prior train'")
-    raise did_you_mean("prior", str(spec), shipped())
+    hint = f"; or train one: gendistill prior train --dataset {spec} --out runs/prior, then --prior runs/prior"
+    raise UserError(str(did_you_mean("prior", str(spec), shipped())) + hint)
 
 
 def _folder(spec: str | os.PathLike | nn.Module) -> Path | None:
