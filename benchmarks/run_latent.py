@@ -241,7 +241,8 @@ def render(book: ResultBook) -> None:
     search = [{"search (IPC 10, DM, validation split)": key, "val acc %": f"{100 * rec['val_acc']:.2f}",
                "distill s": f"{rec['wall_s']:.0f}"} for key, rec in entries.items() if "val_acc" in rec]  # fmt: skip
     if search:
-        sections.append("Chosen on the validation split (one 300-epoch DSA training each):\n\n"
+        sections.append("Chosen on the validation split (H-GLaD or GLaD, DM, IPC 10, `--search-iterations` = 60 "
+                        "iterations; one 300-epoch DSA training each):\n\n"
                         + render_table(search, markdown=True))  # fmt: skip
     rows = []
     for key, rec in entries.items():
