@@ -24,6 +24,7 @@ from gendistill.augment import DSA
 from gendistill.evaluate.recipe import TrainRecipe
 from gendistill.runtime import autocast, tune_cpu_allocator
 
+RECOMPILE_LIMIT = 64  # compiled variants kept per code object; see maybe_compile
 COMPILE_MIN_STEPS = 100  # below this, eager is faster than compile + run (compiled graphs are cached on disk)
 # On the 2-core CPU, compiled ConvNet-3 steps on real images were 1.2x faster at batch 100, 1.28x at 256
 
@@ -48,7 +49,13 @@ def maybe_compile(model: nn.Module, setting: bool | str, recipe: TrainRecipe, nu
     """
     steps = recipe.epochs * -(-num_images // recipe.batch_size)
     batch = min(num_images, recipe.batch_size)
-    return torch.compile(model) if should_compile(setting, steps, batch, device) else model
+    if not should_compile(setting, steps, batch, device):
+        return model
+    # Every architecture built on models.base shares one ``forward`` code object, and each adds cache
+    # entries (training and no-grad testing, input shapes): a cross-architecture evaluation passed
+    # dynamo's default limit of 8 and the later architectures silently fell back to eager mode.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+    return torch.compile(model)
 
 
 def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
