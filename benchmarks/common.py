@@ -43,8 +43,9 @@ class ResultBook:
         return key in self.data["entries"]
 
     def todo(self, key: str, only: list[str] | None) -> bool:
-        """Not yet recorded, and selected by ``--only`` (a key or a key prefix) when that is given."""
-        return not self.done(key) and (not only or any(key.startswith(o) for o in only))
+        """Not yet recorded, and selected by ``--only`` when that is given: by the key itself or by a prefix that
+        ends at a dash (``dsa-ipc10`` selects ``dsa-ipc10-cross`` but ``dsa-ipc1`` does not select ``dsa-ipc10``)."""
+        return not self.done(key) and (not only or any(key == o or key.startswith(o + "-") for o in only))
 
     def add(self, key: str, record: dict) -> None:
         record = {

@@ -75,7 +75,8 @@ def main() -> None:
     def wanted(key: str) -> bool:
         return book.todo(key, args.only)
 
-    def run(key: str, path: Path, models=("convnet",), epochs: int | None = None, runs: int = args.runs) -> None:  # noqa: ANN001
+    def run(key: str, path: Path, minutes: float, models=("convnet",), epochs: int | None = None,
+            runs: int = args.runs) -> None:  # fmt: skip  # noqa: ANN001
         synthetic = load(path)
         shutil.copyfile(path / "grid.png", GRIDS / f"{path.name}.png")
         t0 = time.time()
@@ -83,7 +84,7 @@ def main() -> None:
                           augment=synthetic.meta.get("eval_augment", "dsa"), epochs=epochs, progress=False)  # fmt: skip
         hist, config = synthetic.meta.get("history", {}), synthetic.meta["config"]
         book.add(key, {"report": report.to_dict(), "wall_s": time.time() - t0, "artifact": path.name,
-                       "distill_seconds": config.get("seconds", hist.get("distill_seconds")),
+                       "budget_minutes": minutes, "distill_seconds": config.get("seconds", hist.get("distill_seconds")),
                        "iterations": config.get("snapshot_iteration", len(hist.get("loss", [])))})  # fmt: skip
         print(key, [(r.model, round(100 * r.mean, 2), round(100 * r.std, 2)) for r in report.results], flush=True)
 
@@ -95,9 +96,9 @@ def main() -> None:
         for m in SNAPSHOT_MINUTES:
             path = final if m == SNAPSHOT_MINUTES[-1] else final.with_name(f"{final.name}-{m}min")
             if wanted(f"dm-ipc10-{m}min"):
-                run(f"dm-ipc10-{m}min", path, epochs=300)
+                run(f"dm-ipc10-{m}min", path, m, epochs=300)
         if wanted("dm-ipc10"):
-            run("dm-ipc10", final)
+            run("dm-ipc10", final, SNAPSHOT_MINUTES[-1])
     jobs = [("dm", 1), ("dsa", 1), ("dc", 1), ("dsa", 10), ("dc", 10), ("mtt", 1), ("mtt", 10), ("dm", 50)]
     for method, ipc in jobs:
         key = f"{method}-ipc{ipc}"
@@ -108,11 +109,12 @@ def main() -> None:
         if wanted(key) or (ipc == 10 and wanted(f"{key}-cross")):
             path = distill_for(dataset, method, ipc, RUNS / key, args.minutes, **options)
             if wanted(key):
-                run(key, path)
+                run(key, path, args.minutes)
     for method in ("dm", "dsa", "dc", "mtt"):
         key, path = f"{method}-ipc10-cross", RUNS / f"{method}-ipc10"
         if wanted(key) and (path / "meta.json").is_file():
-            run(key, path, models=CROSS, epochs=300, runs=args.cross_runs)
+            budget = book.data["entries"].get(f"{method}-ipc10", {}).get("budget_minutes", args.minutes)
+            run(key, path, budget, models=CROSS, epochs=300, runs=args.cross_runs)
     render(book)
 
 
@@ -129,6 +131,7 @@ def render(book: ResultBook) -> None:
                 "eval epochs": r["recipe"]["epochs"],
                 "eval aug": "none" if r["recipe"]["augment"] == "none" else "dsa",
                 "published": PUBLISHED.get((method, ipc), "") if r["model"] == "convnet" else "",
+                "budget min": rec.get("budget_minutes", ""),
                 "iterations": rec.get("iterations", ""),
                 "distill s": f"{rec['distill_seconds']:.0f}" if rec.get("distill_seconds") else "",
             })  # fmt: skip
