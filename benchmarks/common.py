@@ -57,6 +57,7 @@ class ResultBook:
         self.data["entries"][key] = record
         write_json(self.path, self.data)
 
-    def write_table(self, rows: list[dict], title: str, command: str) -> None:
+    def write_table(self, rows: list[dict], title: str, command: str, notes: tuple[str, ...] = ()) -> None:
         text = f"# {title}\n\nReproduce: `{command}`\n\n{render_table(rows, markdown=True)}\n"
+        text += "".join(f"\n{note}\n" for note in notes)
         (RESULTS / f"{self.path.stem}.md").write_text(text)

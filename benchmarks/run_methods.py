@@ -16,7 +16,8 @@ Entries:
   MTT's experts are made first, e.g. ``gendistill experts --out benchmarks/runs/experts --num 2 --epochs 4``
   (a reduced set: each expert epoch on the full training split takes minutes here); the start epoch is
   capped at ``epochs - expert_epochs``.
-- ``<method>-ipc10-cross``: the same IPC-10 sets on ResNet-18, VGG-11 and AlexNet (300 epochs).
+- ``<method>-ipc10-cross``: the same IPC-10 sets on ResNet-18, VGG-11 and AlexNet (``--cross-epochs``,
+  default 300; with DSA when the set was distilled with it).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cross-runs", type=int, default=1)
+    ap.add_argument("--cross-epochs", type=int, default=300, help="training epochs of the cross-architecture runs")
     ap.add_argument("--minutes", type=float, default=30, help="distillation compute per method and IPC")
     ap.add_argument("--experts", default=str(RUNS / "experts"), help="MTT's trajectories (gendistill experts)")
     args = ap.parse_args()
@@ -127,14 +129,40 @@ def main() -> None:
         key, path = f"{method}-ipc10-cross", RUNS / f"{method}-ipc10"
         if wanted(key) and (path / "meta.json").is_file():
             budget = book.data["entries"].get(f"{method}-ipc10", {}).get("budget_minutes", args.minutes)
-            run(key, path, budget, models=CROSS, epochs=300, runs=args.cross_runs)
+            run(key, path, budget, models=CROSS, epochs=args.cross_epochs, runs=args.cross_runs)
     render(book)
+
+
+METHODS = ("dc", "dsa", "dm", "mtt")
+
+
+def _method_ipc(key: str) -> tuple[str, int]:
+    method, rest = key.split("-ipc")
+    return method, int(rest.split("-")[0])
+
+
+def _row_order(key: str) -> tuple[int, int]:
+    """By IPC, then method; entries of one method keep the order they were run in (the sort is stable)."""
+    method, ipc = _method_ipc(key)
+    return ipc, METHODS.index(method)
+
+
+def _cross_means(entries: dict) -> tuple[str, ...]:
+    """One line per ``<method>-ipc10-cross`` entry: the mean over the cross-architecture networks."""
+    lines = []
+    for key in sorted((k for k in entries if k.endswith("-cross")), key=_row_order):
+        results = entries[key]["report"]["results"]
+        each = ", ".join(f"{r['model']} {100 * r['mean']:.2f}" for r in results)
+        mean = 100 * sum(r["mean"] for r in results) / len(results)
+        lines.append(f"{key}: cross-architecture mean {mean:.2f}% ({each}; {results[0]['recipe']['epochs']} epochs).")
+    return tuple(lines)
 
 
 def render(book: ResultBook) -> None:
     rows = []
-    for key, rec in book.data["entries"].items():
-        method, ipc = key.split("-ipc")[0], int(key.split("-ipc")[1].split("-")[0])
+    entries = book.data["entries"]
+    for key in sorted(entries, key=_row_order):
+        rec, (method, ipc) = entries[key], _method_ipc(key)
         for r in rec["report"]["results"]:
             rows.append({
                 "entry": key,
@@ -149,7 +177,7 @@ def render(book: ResultBook) -> None:
                 "distill s": f"{rec['distill_seconds']:.0f}" if rec.get("distill_seconds") else "",
             })  # fmt: skip
     book.write_table(rows, "Fashion-MNIST distillation in pixel space (ConvNet-3 matching)",
-                     "python benchmarks/run_methods.py")  # fmt: skip
+                     "python benchmarks/run_methods.py", _cross_means(entries))  # fmt: skip
 
 
 if __name__ == "__main__":
