@@ -172,7 +172,7 @@ def render(book: ResultBook) -> None:
                 "eval epochs": r["recipe"]["epochs"],
                 "eval aug": "none" if r["recipe"]["augment"] == "none" else "dsa",
                 "published": PUBLISHED.get((method, ipc), "") if r["model"] == "convnet" else "",
-                "budget min": rec.get("budget_minutes", ""),
+                "budget min": f"{rec['budget_minutes']:g}" if "budget_minutes" in rec else "",
                 "iterations": rec.get("iterations", ""),
                 "distill s": f"{rec['distill_seconds']:.0f}" if rec.get("distill_seconds") else "",
             })  # fmt: skip
