@@ -25,7 +25,6 @@ Entries:
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from common import RESULTS, ResultBook
 from gendistill import load, load_dataset
 from gendistill.artifact import make_meta
 from gendistill.evaluate import evaluate
+from gendistill.experts import Trajectories
 from gendistill.methods import distill
 from gendistill.params import PARAMS
 
@@ -70,7 +70,7 @@ def distill_for(
 
 def mtt_options(experts: Path, expert_epochs: int = 2, max_start_epoch: int = 10) -> dict:
     """MTT's defaults, with the start epoch capped by what a reduced expert set holds."""
-    epochs = json.loads((experts / "experts.json").read_text())["spec"]["epochs"]
+    epochs = Trajectories(experts).epochs
     return {"experts": str(experts), "expert_epochs": expert_epochs,
             "max_start_epoch": min(max_start_epoch, epochs - expert_epochs)}  # fmt: skip
 
