@@ -23,6 +23,7 @@ run: setup
 
 test: setup
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/python -m pytest
 
 bench: setup

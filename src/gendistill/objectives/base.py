@@ -51,7 +51,6 @@ class MatchContext:
         pick = idx[torch.randperm(len(idx), generator=generator)[: self.real_batch]]
         return self.dataset.train_images[pick].to(self.device, non_blocking=True)
 
-
     def embed_real(self, net: Classifier, batches: list[torch.Tensor]) -> list[torch.Tensor]:
         """``net.embed`` of each real batch without a graph, one batch (one class) per forward pass.
 
