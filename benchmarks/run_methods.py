@@ -187,7 +187,9 @@ def _cross_means(entries: dict) -> tuple[str, ...]:
         results = entries[key]["report"]["results"]
         each = ", ".join(f"{r['model']} {100 * r['mean']:.2f}" for r in results)
         mean = 100 * sum(r["mean"] for r in results) / len(results)
-        lines.append(f"{key}: cross-architecture mean {mean:.2f}% ({each}; {results[0]['recipe']['epochs']} epochs).")
+        recipe = results[0]["recipe"]
+        training = f"{recipe['epochs']} epochs, " + ("no augmentation" if recipe["augment"] == "none" else "DSA")
+        lines.append(f"{key}: cross-architecture mean {mean:.2f}% ({each}; {training}).")
     return tuple(lines)
 
 
