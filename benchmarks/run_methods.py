@@ -56,6 +56,11 @@ CURVES = (
 CROSS = ("resnet18", "vgg11", "alexnet")  # the issue's cross-architecture set
 
 
+def snapshot_dir(out: Path, minutes: float) -> Path:
+    """Where ``distill_for`` writes the set of run ``out`` as it was after ``minutes``."""
+    return out.with_name(f"{out.name}-{minutes:g}min")
+
+
 def distill_for(
     dataset, method: str, ipc: int, out: Path, minutes: float, snapshots: tuple[int, ...] = (), **options
 ) -> Path:  # noqa: ANN001
@@ -66,7 +71,7 @@ def distill_for(
 
     def snapshot(done: int, params, history) -> bool:  # noqa: ANN001
         for m in snapshots:
-            path = out.with_name(f"{out.name}-{m}min")
+            path = snapshot_dir(out, m)
             if history.seconds >= 60 * m and not path.exists():
                 meta = make_meta(method, dataset, ipc, {"snapshot_iteration": done, "seconds": history.seconds}, 0)
                 params.to_synthetic_set(meta).save(path)
@@ -127,7 +132,7 @@ def main() -> None:
         final = distill_for(dataset, method, ipc, RUNS / name, minutes[-1], minutes[:-1], **options)
         for m, key in keys.items():
             if wanted(key):
-                run(key, final if m == minutes[-1] else final.with_name(f"{final.name}-{m}min"), m, epochs=epochs)
+                run(key, final if m == minutes[-1] else snapshot_dir(final, m), m, epochs=epochs)
         if row and wanted(row):
             run(row, final, minutes[-1])
     for ipc in (1, 10):  # where every pixel method starts (seed 0): what the distillation added is the difference
@@ -158,7 +163,7 @@ def main() -> None:
         if method == "dm" and wanted(key):
             # DM's IPC-10 row ran 30 minutes; across architectures it is compared at the others' budget: the
             # snapshot at --minutes of the same seeded run (made alone here when that run is not on disk)
-            budget, path = args.minutes, RUNS / f"dm-ipc10-{args.minutes:g}min"
+            budget, path = args.minutes, snapshot_dir(RUNS / "dm-ipc10", args.minutes)
             if not (path / "meta.json").is_file():
                 distill_for(dataset, "dm", 10, path, args.minutes, real_batch=256)
         if wanted(key) and (path / "meta.json").is_file():
@@ -180,6 +185,10 @@ def _row_order(key: str) -> tuple[int, int]:
     return ipc, METHODS.index(method)
 
 
+def _augment(recipe: dict) -> str:
+    return "none" if recipe["augment"] == "none" else "dsa"
+
+
 def _cross_means(entries: dict) -> tuple[str, ...]:
     """One line per ``<method>-ipc10-cross`` entry: the mean over the cross-architecture networks."""
     lines = []
@@ -188,7 +197,7 @@ def _cross_means(entries: dict) -> tuple[str, ...]:
         each = ", ".join(f"{r['model']} {100 * r['mean']:.2f}" for r in results)
         mean = 100 * sum(r["mean"] for r in results) / len(results)
         recipe = results[0]["recipe"]
-        training = f"{recipe['epochs']} epochs, " + ("no augmentation" if recipe["augment"] == "none" else "DSA")
+        training = f"{recipe['epochs']} epochs, augmentation {_augment(recipe)}"
         lines.append(f"{key}: cross-architecture mean {mean:.2f}% ({each}; {training}).")
     return tuple(lines)
 
@@ -205,7 +214,7 @@ def render(book: ResultBook) -> None:
                 "test acc %": f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
                 "runs": len(r["accuracies"]),
                 "eval epochs": r["recipe"]["epochs"],
-                "eval aug": "none" if r["recipe"]["augment"] == "none" else "dsa",
+                "eval aug": _augment(r["recipe"]),
                 "published": PUBLISHED.get((method, ipc), "") if r["model"] == "convnet" else "",
                 "budget min": f"{rec['budget_minutes']:g}" if "budget_minutes" in rec else "",
                 "iterations": rec.get("iterations", ""),
