@@ -25,6 +25,11 @@ def machine() -> dict:
             "capability": torch.backends.cpu.get_cpu_capability(), "cuda": torch.cuda.is_available()}  # fmt: skip
 
 
+def is_artifact(path: Path) -> bool:
+    """A finished artifact folder, in either store format (config.json now, meta.json before)."""
+    return (path / "config.json").is_file() or (path / "meta.json").is_file()
+
+
 def git_commit() -> str:
     try:
         return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()

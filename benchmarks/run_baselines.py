@@ -14,7 +14,7 @@ import torch
 from common import ResultBook
 
 from gendistill import load_dataset
-from gendistill.artifact import SyntheticSet
+from gendistill.artifacts import SyntheticSet
 from gendistill.evaluate import evaluate, select
 from gendistill.evaluate.baselines import _embedder, herding_order
 

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, ResultBook
+from common import RESULTS, ResultBook, is_artifact
 
 from gendistill import load, load_dataset
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.crfd import CRFD
 from gendistill.io import write_json
-from gendistill.params import LatentSpace
+from gendistill.params import GladConfig, HGladConfig, LatentConfig
 from gendistill.params.latent import LATENT_LR
 from gendistill.priors import WEIGHTS
 from gendistill.report import render_table
@@ -67,7 +67,7 @@ def train_prior(steps: int) -> dict:
 
 def _distill_child(kw: dict, queue, snap_every: int = 0) -> None:  # noqa: ANN001
     from gendistill.io import save_tensors
-    from gendistill.methods import distill
+    from gendistill.methods import RunOptions, distill
 
     snaps = Path(kw["out"] + ".snaps")
     if snap_every:
@@ -80,7 +80,9 @@ def _distill_child(kw: dict, queue, snap_every: int = 0) -> None:  # noqa: ANN00
 
     dataset = load_dataset("fashion-mnist")
     t0 = time.perf_counter()
-    distill(dataset, "dm", progress=False, on_iteration=keep, **kw)
+    space = kw.pop("space")
+    run = RunOptions(iterations=kw.pop("iterations"), checkpoint_every=kw.pop("checkpoint_every"))
+    distill(dataset, "dm", kw.pop("ipc"), kw.pop("out"), space, run, progress=False, on_iteration=keep, **kw)
     queue.put({"wall_s": time.perf_counter() - t0,
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})  # fmt: skip
 
@@ -90,7 +92,7 @@ def distill_measured(out: Path, snap_every: int = 0, **kw) -> dict:
     the artifact (``<out>.bench.json``) for reruns that find it done. ``snap_every`` > 0 also stores the
     rendered set every that many iterations in ``<out>.snaps/``."""
     record = out.with_name(out.name + ".bench.json")
-    if (out / "meta.json").is_file() and record.is_file():
+    if is_artifact(out) and record.is_file():
         return json.loads(record.read_text())
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
@@ -139,8 +141,8 @@ def main() -> None:
 
     if book.todo("prior", args.only):
         record = train_prior(args.prior_steps)
+        from gendistill.evaluate.prior_quality import prior_quality
         from gendistill.priors import load_prior
-        from gendistill.priors.quality import prior_quality
 
         record["quality"] = prior_quality(load_prior("fashion-mnist"), load_dataset("fashion-mnist"))
         book.add("prior", record)
@@ -161,11 +163,12 @@ def main() -> None:
 
     # GLaD's feature-map learning rates were tuned for StyleGAN-XL's feature scale: choose ours on val
     lr_f = val_search("hglad-lrf", [float(v) for v in args.lr_f.split(",")],
-                      lambda v: LatentSpace("hglad", "fashion-mnist", lr_f=v, select="crfd"))  # fmt: skip
+                      lambda v: HGladConfig("fashion-mnist", lr_f=v, select="crfd"))  # fmt: skip
     ship_latent_lr("dm", lr_f, LATENT_LR["dm"][1])
 
-    def space(name: str, layer: int | None = None) -> LatentSpace:
-        return LatentSpace(name, "fashion-mnist", layer, lr_f=lr_f, select="crfd" if name == "hglad" else "none")
+    def space(name: str, layer: int | None = None) -> LatentConfig:
+        config = HGladConfig if name == "hglad" else GladConfig
+        return config("fashion-mnist", layer, lr_f=lr_f, select="crfd" if name == "hglad" else "none")
 
     best_layer = val_search("glad-layer", [int(v) for v in args.layers.split(",")], lambda k: space("glad", k))
 
@@ -198,7 +201,7 @@ def crfd_study(dataset) -> dict:  # noqa: ANN001
     from safetensors.torch import load_file
     from scipy.stats import spearmanr
 
-    from gendistill.artifact import SyntheticSet
+    from gendistill.artifacts import SyntheticSet
 
     crfd = CRFD(dataset)
     labels = torch.arange(dataset.num_classes).repeat_interleave(10)

@@ -34,14 +34,14 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ResultBook
+from common import RESULTS, ResultBook, is_artifact
 
 from gendistill import load, load_dataset
-from gendistill.artifact import make_meta
+from gendistill.artifacts import make_meta
 from gendistill.evaluate import evaluate
 from gendistill.experts import Trajectories
-from gendistill.methods import distill
-from gendistill.params import PARAMS
+from gendistill.methods import RunOptions, distill
+from gendistill.params import Pixels
 
 RUNS = Path(__file__).parent / "runs"
 GRIDS = RESULTS / "grids"
@@ -66,7 +66,7 @@ def distill_for(
 ) -> Path:  # noqa: ANN001
     """``method`` at ``ipc`` for ``minutes`` of distillation compute on this machine (resumable), writing
     the set as it was after each of ``snapshots`` minutes beside ``out`` as ``<out>-<m>min``."""
-    if (out / "meta.json").is_file():
+    if is_artifact(out):
         return out
 
     def snapshot(done: int, params, history) -> bool:  # noqa: ANN001
@@ -78,8 +78,8 @@ def distill_for(
         return history.seconds >= 60 * minutes
 
     partial = out.with_name(out.name + ".partial")
-    distill(dataset, method, ipc, out, iterations=1_000_000, checkpoint_every=5, resume=partial.exists(),
-            on_iteration=snapshot, compile=True, **options)  # fmt: skip
+    run = RunOptions(iterations=1_000_000, checkpoint_every=5, compile=True, **options)
+    distill(dataset, method, ipc, out, None, run, resume=partial.exists(), on_iteration=snapshot)
     return out
 
 
@@ -139,9 +139,9 @@ def main() -> None:
         key = f"init-ipc{ipc}"
         if wanted(key):
             path = RUNS / key
-            if not (path / "meta.json").is_file():
-                seed0, cpu = torch.Generator().manual_seed(0), torch.device("cpu")
-                start = PARAMS.get("pixels")(dataset, ipc, "real", seed0, None, cpu)
+            if not is_artifact(path):
+                seed0 = torch.Generator().manual_seed(0)
+                start = Pixels.create(dataset, ipc, "real", seed0)
                 start.to_synthetic_set(make_meta("init", dataset, ipc, {"init": "real"}, 0)).save(path)
             run(key, path, 0, epochs=None if ipc == 1 else 300)
     jobs = [("dm", 1), ("dsa", 1), ("dc", 1), ("dsa", 10), ("dc", 10), ("mtt", 1), ("mtt", 10), ("dm", 50)]
@@ -149,10 +149,10 @@ def main() -> None:
         key = f"{method}-ipc{ipc}"
         options = {}
         if method == "mtt":
-            if not Path(args.experts, "experts.json").is_file():
+            if not any(Path(args.experts, f).is_file() for f in ("config.json", "experts.json")):
                 print(f"{key}: skipped, no expert trajectories in {args.experts} (make them with gendistill experts)")
                 continue
-            options = {"objective_options": mtt_options(Path(args.experts))}
+            options = {"objective": mtt_options(Path(args.experts))}
         if wanted(key) or (ipc == 10 and wanted(f"{key}-cross")):
             path = distill_for(dataset, method, ipc, RUNS / key, args.minutes, **options)
             if wanted(key):
@@ -164,9 +164,9 @@ def main() -> None:
             # DM's IPC-10 row ran 30 minutes; across architectures it is compared at the others' budget: the
             # snapshot at --minutes of the same seeded run (made alone here when that run is not on disk)
             budget, path = args.minutes, snapshot_dir(RUNS / "dm-ipc10", args.minutes)
-            if not (path / "meta.json").is_file():
+            if not is_artifact(path):
                 distill_for(dataset, "dm", 10, path, args.minutes, real_batch=256)
-        if wanted(key) and (path / "meta.json").is_file():
+        if wanted(key) and is_artifact(path):
             run(key, path, budget, models=CROSS, epochs=args.cross_epochs, runs=args.cross_runs)
     render(book)
 

@@ -54,3 +54,67 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("GENDISTILL_DATA", raising=False)
     torch.set_num_threads(2)
+
+
+NET = "convnet[width=16]"  # a narrow ConvNet-3: every test that trains one stays fast
+
+
+@pytest.fixture
+def net() -> str:
+    return NET
+
+
+@pytest.fixture
+def make_idx():  # noqa: ANN201
+    """``make_idx(root, n_train=20, n_test=10, classes=10, gz=True)``: write a tiny IDX dataset at root."""
+    return make_idx_dataset
+
+
+@pytest.fixture
+def toy_images():  # noqa: ANN201
+    """``toy_images(n_per_class, classes, size, channels, seed)``: learnable uint8 images and labels."""
+    return class_images
+
+
+@pytest.fixture
+def tiny(fmnist_dir: Path):  # noqa: ANN201
+    """The tiny Fashion-MNIST look-alike loaded, with a 10% validation split."""
+    from gendistill.data import load_dataset
+
+    return load_dataset("fashion-mnist", data_dir=fmnist_dir, val_fraction=0.1)
+
+
+def kill_after(iteration: int):  # noqa: ANN201
+    """An ``on_iteration`` callback that kills the run (KeyboardInterrupt) once ``iteration`` is done and
+    checkpointed: it fires at the start of the next iteration's callback, as a kill between them would."""
+
+    def callback(done: int, params, history) -> None:  # noqa: ANN001
+        if done > iteration:
+            raise KeyboardInterrupt
+
+    return callback
+
+
+@pytest.fixture
+def killer():  # noqa: ANN201
+    return kill_after
+
+
+def make_tiny_prior(seed: int = 0, size: int = 28, channels: int = 1):  # noqa: ANN201
+    """A randomly initialised StyleGAN small enough to render and train in a test."""
+    from gendistill.priors import StyleGAN, StyleGANConfig
+
+    torch.manual_seed(seed)
+    cfg = StyleGANConfig(10, size, channels, z_dim=8, w_dim=16, mapping_layers=2, channel_base=64, channel_max=8)
+    return StyleGAN(cfg).eval().requires_grad_(False)
+
+
+@pytest.fixture
+def tiny_prior():  # noqa: ANN201
+    """``tiny_prior(seed=0, size=28, channels=1)``: a fresh tiny StyleGAN."""
+    return make_tiny_prior
+
+
+@pytest.fixture
+def saved_prior(tmp_path: Path) -> Path:
+    return make_tiny_prior().save_pretrained(tmp_path / "prior")

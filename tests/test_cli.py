@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_idx_dataset
 
-from gendistill.artifact import TENSORS_FILE
+from gendistill.artifacts import CONFIG_FILE, TENSORS_FILE
 from gendistill.cli.main import main
 
 QUICK = ["--runs", "1", "--epochs", "2", "--models", "convnet[width=16]", "--no-compile", "--quiet"]
@@ -127,13 +126,13 @@ def test_usage_mistakes_are_one_line(capsys, tmp_path: Path) -> None:  # noqa: A
         _one_line_error(e.value.code, capsys.readouterr().err)
 
 
-def test_installed_entry_point_and_help(tmp_path: Path) -> None:
+def test_installed_entry_point_and_help(tmp_path: Path, make_idx) -> None:  # noqa: ANN001
     exe = Path(sys.executable).with_name("gendistill")
     assert exe.exists(), "the package is installed with its console script"
     for sub in ("datasets", "select", "evaluate", "export", "full-data"):
         r = subprocess.run([exe, sub, "--help"], capture_output=True, text=True, check=False)
         assert r.returncode == 0 and "usage:" in r.stdout
-    make_idx_dataset(tmp_path / "d")
+    make_idx(tmp_path / "d")
     r = subprocess.run([exe, "select", "--method", "random", "--ipc", "0", "--out", tmp_path / "x", "--data-dir",
                         tmp_path / "d"], capture_output=True, text=True, check=False)  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
@@ -145,8 +144,8 @@ def test_distill_with_a_yaml_recipe_and_overrides(capsys, fmnist_dir: Path, tmp_
     code, out, _ = run_cli(capsys, "distill", "--method", "dm", "--ipc", 1, "--recipe", recipe, "--iterations", 2,
                            "--out", tmp_path / "d", "--data-dir", fmnist_dir, "--quiet")  # fmt: skip
     assert code == 0 and "2 iterations" in out
-    meta = json.loads((tmp_path / "d" / "meta.json").read_text())
-    assert meta["config"]["real_batch"] == 4 and meta["config"]["model"] == "convnet[width=8]"
+    meta = json.loads((tmp_path / "d" / CONFIG_FILE).read_text())
+    assert meta["config"]["run"]["real_batch"] == 4 and meta["config"]["run"]["model"] == "convnet[width=8]"
     recipe.write_text("colour: red\n")
     code, _, err = run_cli(capsys, "distill", "--method", "dm", "--ipc", 1, "--recipe", recipe, "--out",
                            tmp_path / "e", "--data-dir", fmnist_dir)  # fmt: skip
@@ -164,7 +163,7 @@ def test_prior_train_hglad_distill_and_crfd(capsys, fmnist_dir: Path, tmp_path: 
                              "--iterations", 7, "--model", "convnet[width=16]", "--real-batch", 4, "--select", "crfd",
                              "--out", dist, *data, "--quiet")  # fmt: skip
     assert code == 0, err
-    meta = json.loads((dist / "meta.json").read_text())
+    meta = json.loads((dist / CONFIG_FILE).read_text())
     assert meta["config"]["param"]["name"] == "hglad" and meta["config"]["param"]["layer"] == 7
     code, out, _ = run_cli(capsys, "crfd", dist, *data, "--nets", 1, "--real-per-class", 4)
     assert code == 0 and out.startswith("crfd ")
@@ -186,4 +185,54 @@ def test_prior_mistakes_are_one_line(capsys, fmnist_dir: Path, tmp_path: Path) -
     assert code == 2 and "--trust-pickle" in err
     code, _, err = run_cli(capsys, "distill", "--method", "dm", "--select", "crfd", "--ipc", 1, "--out", tmp_path / "d",
                            *data)  # fmt: skip
-    assert code == 2 and "apply to --param glad or hglad" in err and not (tmp_path / "d").exists()
+    assert code == 2 and "--select do(es) not apply to --param pixels" in err and not (tmp_path / "d").exists()
+
+
+def test_an_artifact_remembers_its_data(capsys, make_idx, tmp_path: Path) -> None:  # noqa: ANN001
+    """evaluate finds the recorded --data-dir; when it is gone, one line names it; an artifact is not scored
+    on a same-shaped dataset with other contents unless --dataset says so (and then with a warning)."""
+    import shutil
+
+    make_idx(tmp_path / "mine")
+    make_idx(tmp_path / "other", n_test=12)
+    code, _, err = run_cli(capsys, "select", "--method", "random", "--ipc", 2, "--out", tmp_path / "a",
+                           "--data-dir", tmp_path / "mine")  # fmt: skip
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "a", *QUICK)  # no --data-dir: the recorded one
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "a", "--data-dir", tmp_path / "other", *QUICK)
+    _one_line_error(code, err, "contents differ", "--dataset")
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "a", "--dataset", "mnist", "--data-dir", tmp_path / "other",
+                           *QUICK)  # fmt: skip
+    assert code == 0 and err.startswith("warning: it was made on fashion-mnist but is being evaluated on mnist")
+    shutil.move(tmp_path / "mine", tmp_path / "moved")
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "a", *QUICK)
+    _one_line_error(code, err, str(tmp_path / "mine"), "which is gone", "--data-dir")
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "a", "--data-dir", tmp_path / "moved", *QUICK)
+    assert code == 0, err
+
+
+def test_broken_artifact_folders_are_one_line(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    code, _, err = run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", tmp_path / "a",
+                           "--data-dir", fmnist_dir)  # fmt: skip
+    config = tmp_path / "a" / CONFIG_FILE
+    for text, needle in (('["a list"]', "not an object"), ('{"_class_name": "Banana"}', "holds a Banana"),
+                         ('{"_class_name": "ImageSet", "_format_version": 99}', "newer gendistill")):  # fmt: skip
+        config.write_text(text)
+        for cmd in ("evaluate", "export", "crfd"):
+            extra = ["--png", tmp_path / "png"] if cmd == "export" else []
+            code, _, err = run_cli(capsys, cmd, tmp_path / "a", *extra)
+            _one_line_error(code, err, needle)
+    assert not (tmp_path / "png").exists()
+
+
+def test_an_embedding_set_says_why_it_cannot_be_evaluated(capsys, saved_prior: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    import torch
+
+    from gendistill import EmbeddingSet
+
+    EmbeddingSet.for_prior(torch.randn(4, 5, 8), torch.tensor([0, 0, 1, 1]), saved_prior).save(tmp_path / "e")
+    for cmd in ("evaluate", "export", "crfd"):
+        extra = ["--png", tmp_path / "png"] if cmd == "export" else []
+        code, _, err = run_cli(capsys, cmd, tmp_path / "e", *extra)
+        _one_line_error(code, err, "embedding set holds conditionings")

@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from gendistill.artifact import SyntheticSet
+from gendistill.artifacts import SyntheticSet
 from gendistill.data import load_dataset
 from gendistill.errors import UserError
 from gendistill.evaluate import PRESETS, TrainRecipe, evaluate, select, train_classifier
 from gendistill.evaluate.baselines import herding_order
+from gendistill.evaluate.crfd import CRFD
 from gendistill.models import create_model
 
 SMALL = "convnet[width=16]"
@@ -110,3 +111,13 @@ def test_herding_selection_with_each_feature_space(tiny) -> None:  # noqa: ANN00
     for features in ("pixels", "random", "trained"):
         s = select(tiny, "herding", 2, seed=0, features=features, feature_epochs=1)
         assert torch.bincount(s.labels).tolist() == [2] * 10 and s.meta["config"]["features"] == features
+
+
+def test_crfd_prefers_real_images_to_noise(tiny) -> None:  # noqa: ANN001
+    crfd = CRFD(tiny, "convnet[width=16]", nets=2, real_per_class=8)
+    idx = torch.cat([i[:2] for i in tiny.class_indices("train")])
+    real, labels = tiny.train_images[idx], tiny.train_labels[idx]
+    noise = torch.randn_like(real)
+    assert crfd(real, labels) < crfd(noise, labels)
+    again = CRFD(tiny, "convnet[width=16]", nets=2, real_per_class=8)
+    assert crfd(real, labels) == again(real, labels)  # deterministic

@@ -9,34 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_distill import _interrupted
 
-from gendistill import load
-from gendistill.data import load_dataset
 from gendistill.errors import UserError
-from gendistill.evaluate.crfd import CRFD
-from gendistill.methods import distill
-from gendistill.params import GanLatents, LatentSpace
-from gendistill.params.latent import LATENT_LR
-from gendistill.priors import StyleGAN, StyleGANConfig, load_prior, prefix, recommended_lr, suffix
+from gendistill.priors import FAMILIES, StyleGAN, StyleGANConfig, load_prior, prefix, suffix
 from gendistill.priors.nvlabs import adapt, load_network_pickle
 from gendistill.priors.train import GanRecipe, GanTrainer
 
-NET = "convnet[width=16]"
 
-
-@pytest.fixture
-def tiny(fmnist_dir: Path):  # noqa: ANN201
-    return load_dataset("fashion-mnist", data_dir=fmnist_dir, val_fraction=0.1)
-
-
-def tiny_prior(seed: int = 0, size: int = 28, channels: int = 1) -> StyleGAN:
-    torch.manual_seed(seed)
-    cfg = StyleGANConfig(10, size, channels, z_dim=8, w_dim=16, mapping_layers=2, channel_base=64, channel_max=8)
-    return StyleGAN(cfg).eval().requires_grad_(False)
-
-
-def test_stylegan_is_hierarchical_and_splits_exactly() -> None:
+def test_stylegan_is_hierarchical_and_splits_exactly(tiny_prior) -> None:  # noqa: ANN001
     prior = tiny_prior()
     assert prior.num_layers == 8  # 4x4 conv, then (up, conv) at 8, 16, 32, then to-pixels
     labels = torch.arange(10)
@@ -51,7 +31,7 @@ def test_stylegan_is_hierarchical_and_splits_exactly() -> None:
     assert not torch.allclose(*prior.mapping(z, torch.tensor([0, 1])))
 
 
-def test_save_and_load_pretrained(tmp_path: Path) -> None:
+def test_save_and_load_pretrained(tmp_path: Path, tiny_prior) -> None:  # noqa: ANN001
     prior = tiny_prior()
     prior.save_pretrained(tmp_path / "p32")
     prior.save_pretrained(tmp_path / "p16", dtype=torch.float16)
@@ -64,7 +44,7 @@ def test_save_and_load_pretrained(tmp_path: Path) -> None:
         prior.save_pretrained(tmp_path / "p32")
     weights = tmp_path / "p32" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(UserError, match="cannot read the prior weights"):
+    with pytest.raises(UserError, match="truncated or corrupted"):
         load_prior(tmp_path / "p32")
     with pytest.raises(UserError, match="prior"):
         load_prior("no-such-prior")
@@ -203,118 +183,9 @@ def test_nvlabs_errors(tmp_path: Path) -> None:
         adapt(torch.nn.Linear(2, 2))
 
 
-# --- latent parameterisations ---
-def test_glad_renders_the_prior_and_chunked_gradients_match(tiny) -> None:  # noqa: ANN001
-    prior = tiny_prior()
-    for layer in (-1, 0, 3):
-        p = GanLatents.create(tiny, 2, prior, layer, torch.Generator().manual_seed(0), 1.0, 0.01)
-        q = GanLatents.create(tiny, 2, prior, layer, torch.Generator().manual_seed(0), 1.0, 0.01, chunk=3)
-        with torch.no_grad():
-            ref = prior.suffix(prior.synthesis_input(p.ws), p.ws, 0)
-        torch.testing.assert_close(p.render(), (ref + 1) / 2 / tiny.std[0] - tiny.mean[0] / tiny.std[0])
-        target = torch.randn(20, 1, 28, 28)
-        for params in (p, q):
-            loss = (params.render_classes([1, 2, 3]) * target[:6]).sum()
-            loss.backward()
-            params.finish_backward()
-        torch.testing.assert_close(p.ws.grad, q.ws.grad)
-        if layer >= 0:
-            torch.testing.assert_close(p.f.grad, q.f.grad)
-            assert p.ws.grad[:, : max(layer, 0)].abs().sum() == 0  # layers before k do not shape the image
-
-
-def test_advance_keeps_the_images(tiny) -> None:  # noqa: ANN001
-    p = GanLatents.create(tiny, 1, tiny_prior(), 1, torch.Generator().manual_seed(0), 1.0, 0.01)
-    before = p.render().detach()
-    while p.can_advance():
-        p.advance()
-        torch.testing.assert_close(p.render().detach(), before)
-    assert p.k == p.prior.num_layers - 1
-
-
-@pytest.fixture
-def saved_prior(tmp_path: Path) -> Path:
-    return tiny_prior().save_pretrained(tmp_path / "prior")
-
-
-def test_hglad_walks_the_layers_and_resumes_exactly(tiny, saved_prior: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    space = LatentSpace("hglad", str(saved_prior), select="crfd", select_every=2)
-    kw = dict(iterations=14, real_batch=8, model=NET, seed=1, progress=False, checkpoint_every=3, space=space)
-    full = distill(tiny, "dm", 2, tmp_path / "full", **kw)
-    param = full.meta["config"]["param"]
-    assert param["name"] == "hglad" and param["layer"] == 7 and param["prior"] == str(saved_prior)
-    assert [s["layer"] for s in full.meta["history"]["selected"]] == [1, 2, 3, 4, 5, 6, 7]
-    assert full.extra["latent.f"].shape[0] == 20 and "latent.ws" in full.extra
-    with pytest.raises(KeyboardInterrupt):  # killed mid-walk, at layer 4, with a CRFD best held
-        _interrupted(tiny, tmp_path / "part", kw, stop_after=6)
-    resumed = distill(tiny, "dm", 2, tmp_path / "part", resume=True, **kw)
-    assert torch.equal(full.images, resumed.images)
-    assert full.meta["history"]["selected"] == resumed.meta["history"]["selected"]
-    loaded = load(tmp_path / "part")  # evaluation needs no prior: the images are in the artifact
-    assert torch.equal(loaded.images, full.images)
-
-
-@pytest.mark.parametrize("method", ["dc", "mtt"])
-def test_glad_runs_with_other_objectives(tiny, saved_prior: Path, tmp_path: Path, method: str) -> None:  # noqa: ANN001
-    kw = {}
-    if method == "mtt":
-        from gendistill.experts import ExpertSpec, train_experts
-
-        train_experts(tiny, tmp_path / "experts", 1, ExpertSpec(tiny.name, NET, epochs=2), progress=False)
-        kw["objective_options"] = {"experts": str(tmp_path / "experts"), "syn_steps": 2, "expert_epochs": 1,
-                                   "max_start_epoch": 1}  # fmt: skip
-    else:
-        kw["objective_options"] = {"outer_loop": 1, "inner_loop": 1}
-    space = LatentSpace("glad", str(saved_prior), layer=3, chunk=7)
-    out = distill(tiny, method, 2, tmp_path / method, iterations=2, real_batch=8, model=NET, progress=False,
-                  space=space, **kw)  # fmt: skip
-    assert out.images.shape == (20, 1, 28, 28) and torch.isfinite(out.images).all()
-
-
-def test_a_prior_may_carry_its_own_latent_learning_rates(tiny, tmp_path: Path) -> None:  # noqa: ANN001
-    tuned = tiny_prior().save_pretrained(tmp_path / "tuned", extra_config={"latent_lr": {"dm": [0.25, 0.5]}})
-    assert recommended_lr(tuned, "dm") == (0.25, 0.5)
-    assert recommended_lr(tuned, "dc") is None and recommended_lr(tiny_prior(), "dm") is None
-
-    def used(space: LatentSpace, name: str) -> dict:
-        out = distill(tiny, "dm", 1, tmp_path / name, iterations=1, real_batch=8, model=NET, progress=False,
-                      space=space)  # fmt: skip
-        return out.meta["config"]["param"]
-
-    param = used(LatentSpace("glad", str(tuned)), "a")
-    assert (param["lr_f"], param["lr_w"]) == (0.25, 0.5)
-    assert used(LatentSpace("glad", str(tuned), lr_f=3.0), "c")["lr_f"] == 3.0  # the user's choice wins
-    plain = tiny_prior().save_pretrained(tmp_path / "plain")
-    assert used(LatentSpace("glad", str(plain)), "d")["lr_f"] == LATENT_LR["dm"][0]  # GLaD's published default
-
-
-def test_latent_space_refuses_a_mismatched_prior(tiny, tmp_path: Path) -> None:  # noqa: ANN001
-    tiny_prior(size=32, channels=3).save_pretrained(tmp_path / "rgb")
-    with pytest.raises(UserError, match="use a prior trained on it"):
-        distill(tiny, "dm", 2, tmp_path / "x", iterations=1, progress=False,
-                space=LatentSpace("glad", str(tmp_path / "rgb")))  # fmt: skip
-    with pytest.raises(UserError, match="layer must be in"):
-        GanLatents.create(tiny, 1, tiny_prior(), 8, torch.Generator(), 1.0, 0.01)
-    assert not (tmp_path / "x").exists()
-
-
-def test_crfd_prefers_real_images_to_noise(tiny) -> None:  # noqa: ANN001
-    crfd = CRFD(tiny, NET, nets=2, real_per_class=8)
-    idx = torch.cat([i[:2] for i in tiny.class_indices("train")])
-    real, labels = tiny.train_images[idx], tiny.train_labels[idx]
-    noise = torch.randn_like(real)
-    assert crfd(real, labels) < crfd(noise, labels)
-    assert crfd(real, labels) == CRFD(tiny, NET, nets=2, real_per_class=8)(real, labels)  # deterministic
-
-
-def test_glad_keeps_its_lowest_crfd_snapshot(tiny, saved_prior: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    space = LatentSpace("glad", str(saved_prior), layer=3, select="crfd", select_every=2)
-    out = distill(tiny, "dm", 2, tmp_path / "g", iterations=6, real_batch=8, model=NET, progress=False, space=space)
-    (selected,) = out.meta["history"]["selected"]
-    assert selected["layer"] == 3 and selected["iteration"] in (2, 4, 6)
-
-
-def test_shipped_name_wins_over_a_same_named_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shipped_name_wins_over_a_same_named_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_prior
+) -> None:  # noqa: ANN001
     import gendistill.priors as priors
 
     weights = tmp_path / "weights"
@@ -324,5 +195,50 @@ def test_shipped_name_wins_over_a_same_named_folder(tmp_path: Path, monkeypatch:
     (tmp_path / "cwd" / "fashion-mnist").mkdir(parents=True)  # e.g. the dataset's own folder
     monkeypatch.chdir(tmp_path / "cwd")
     assert isinstance(load_prior("fashion-mnist"), StyleGAN)
-    with pytest.raises(UserError, match="not a saved prior"):
+    with pytest.raises(UserError, match="not a prior written by gendistill"):
         load_prior("./fashion-mnist")
+
+
+def test_load_prior_dispatches_on_the_saved_tag(tmp_path: Path, tiny_prior) -> None:  # noqa: ANN001
+    """Format 1 priors (``"class": "StyleGAN"``) still load; another family's folder, an artifact or a
+    diffusers folder is one line naming what it holds."""
+    import json
+
+    from gendistill import SyntheticSet
+
+    saved = tiny_prior().save_pretrained(tmp_path / "new")
+    config = json.loads((saved / "config.json").read_text())
+    assert config["_class_name"] == "StyleGAN" and config["_format_version"] == 2
+    old = tmp_path / "old"  # the format-1 layout: the tag under "class", no reserved keys
+    old.mkdir()
+    (old / "model.safetensors").write_bytes((saved / "model.safetensors").read_bytes())
+    legacy = {"class": "StyleGAN", **{k: v for k, v in config.items() if not k.startswith("_")}}
+    (old / "config.json").write_text(json.dumps(legacy))
+    labels = torch.arange(10)
+    torch.testing.assert_close(load_prior(old).sample(labels, torch.Generator().manual_seed(1)),
+                               load_prior(saved).sample(labels, torch.Generator().manual_seed(1)))  # fmt: skip
+    assert load_prior(saved).prior_family == "hierarchical-gan" and "hierarchical-gan" in FAMILIES
+    SyntheticSet(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]), {"num_classes": 2}).save(tmp_path / "art")
+    with pytest.raises(UserError, match="holds a ImageSet, not a prior"):
+        load_prior(tmp_path / "art")
+    unet = tmp_path / "unet"
+    unet.mkdir()
+    (unet / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel", "sample_size": 28}))
+    with pytest.raises(UserError, match="diffusers model"):
+        load_prior(unet)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "config.json").write_text(json.dumps({"hidden_size": 8}))
+    with pytest.raises(UserError, match="names no _class_name"):
+        load_prior(foreign)
+
+
+def test_sample_scale_is_as_documented(tiny_prior) -> None:  # noqa: ANN001
+    """``sample`` is unclipped (the data range is [-1, 1], samples may overshoot); decode(draw_codes) is sample."""
+    from gendistill.priors.base import decode, draw_codes
+
+    prior = tiny_prior()
+    labels = torch.arange(10)
+    images = prior.sample(labels, torch.Generator().manual_seed(3))
+    again = decode(prior, draw_codes(prior, 10, torch.Generator().manual_seed(3)), labels)
+    assert torch.equal(images, again) and torch.isfinite(images).all()

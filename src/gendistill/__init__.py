@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from gendistill.artifact import SyntheticSet, load  # noqa: E402
+from gendistill.artifacts import EmbeddingSet, GeneratorSet, ImageSet, SyntheticSet, load  # noqa: E402
 from gendistill.data import load_dataset  # noqa: E402
 from gendistill.errors import UserError  # noqa: E402
 from gendistill.models import create_model  # noqa: E402
+from gendistill.version import __version__  # noqa: E402
 
-__all__ = ["SyntheticSet", "UserError", "__version__", "create_model", "load", "load_dataset", "evaluate"]
+__all__ = [
+    "EmbeddingSet",
+    "GeneratorSet",
+    "ImageSet",
+    "SyntheticSet",
+    "UserError",
+    "__version__",
+    "create_model",
+    "load",
+    "load_dataset",
+    "evaluate",
+]
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy: evaluation pulls in more than loading needs

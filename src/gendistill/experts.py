@@ -1,18 +1,18 @@
 """Expert trajectories for MTT: networks trained on real data, their parameters saved every epoch.
 
-A trajectory folder holds ``expert_000.safetensors`` ... (tensor ``epoch_E`` = the flat parameter vector
-after E epochs, E = 0 .. epochs) and ``experts.json`` (model spec, parameter names and shapes in order,
-recipe, seed). Training is resumable at expert granularity: finished experts are kept.
+A trajectory folder (:mod:`gendistill.store`, ``_class_name`` ``"Trajectories"``) holds
+``expert_000.safetensors`` ... (tensor ``epoch_E`` = the flat parameter vector after E epochs,
+E = 0 .. epochs) and ``config.json`` (model spec, parameter names and shapes in order, recipe, seed).
+Training is resumable at expert granularity: finished experts are kept. Folders of format 1 (an
+``experts.json`` index) read unchanged.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -21,11 +21,11 @@ from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.evaluate.recipe import TrainRecipe
 from gendistill.evaluate.trainer import train_classifier
-from gendistill.io import save_tensors, write_json
 from gendistill.models import create_model
 from gendistill.runtime import derived_seed
+from gendistill.store import open_folder, read_tensors, save_file_atomic, write_config
 
-INDEX = "experts.json"
+CLASS_NAME = "Trajectories"
 
 
 @dataclass
@@ -67,15 +67,17 @@ def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, 
         "layout": param_layout(probe),
         "num_params": sum(p.numel() for p in probe.parameters()),
     }
-    if (out / INDEX).is_file():
-        old = json.loads((out / INDEX).read_text())
-        if old["spec"] != index["spec"]:
-            raise UserError(f"{out} holds experts of another recipe ({old['spec']}); choose another --out")
-    write_json(out / INDEX, index)
+    if any(out.iterdir()):
+        old = open_folder(out, "trajectory folder")
+        if old.class_name != CLASS_NAME:
+            raise UserError(f"{out} holds a {old.class_name}, not expert trajectories; choose another --out")
+        if old.config["spec"] != index["spec"]:
+            raise UserError(f"{out} holds experts of another recipe ({old.config['spec']}); choose another --out")
+    write_config(out, CLASS_NAME, index)
     recipe = TrainRecipe(epochs=1, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
                          batch_size=spec.batch_size, decay_at=2.0,
                          augment=strategy_for(dataset.name) if spec.augment else "none")  # fmt: skip
-    from gendistill.artifact import SyntheticSet
+    from gendistill.artifacts import SyntheticSet
 
     real = SyntheticSet(dataset.train_images, dataset.train_labels)
     for i in tqdm(range(num), desc="experts", disable=not progress):
@@ -90,9 +92,7 @@ def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, 
         for epoch in range(1, spec.epochs + 1):  # one call per epoch; the optimiser (momentum) carries over
             train_classifier(net, real, recipe, gen, torch.device("cpu"), optimizer=opt)
             snapshots[f"epoch_{epoch}"] = flatten(net)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_tensors(snapshots, tmp)
-        tmp.replace(path)
+        save_file_atomic(snapshots, path)
     return out
 
 
@@ -101,11 +101,14 @@ class Trajectories:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        if not (self.root / INDEX).is_file():
+        if not self.root.is_dir():
             raise UserError(
                 f"no expert trajectories in {self.root}; make them with 'gendistill experts --out {self.root}'"
             )
-        self.index = json.loads((self.root / INDEX).read_text())
+        stored = open_folder(self.root, "trajectory folder")
+        if stored.class_name != CLASS_NAME:
+            raise UserError(f"{self.root} holds a {stored.class_name}, not expert trajectories")
+        self.index = stored.settings()
         self.files = sorted(self.root.glob("expert_*.safetensors"))
         if not self.files:
             raise UserError(f"{self.root} has no finished expert yet; run 'gendistill experts' to completion")
@@ -118,5 +121,5 @@ class Trajectories:
 
     def params(self, expert: int, epoch: int) -> torch.Tensor:
         if self._cache is None or self._cache[0] != expert:
-            self._cache = (expert, load_file(str(self.files[expert])))
+            self._cache = (expert, read_tensors(self.files[expert], self.root))
         return self._cache[1][f"epoch_{epoch}"]

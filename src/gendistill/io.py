@@ -43,14 +43,15 @@ def write_json(path: str | os.PathLike, obj: object) -> None:
         raise
 
 
-def check_new_dir(path: str | os.PathLike, force: bool) -> Path:
-    """Refuse to replace an existing output folder unless ``force``; raise before any work is done."""
+def check_new_dir(path: str | os.PathLike, force: bool, create_parents: bool = False) -> Path:
+    """Refuse to replace an existing output folder unless ``force``; raise before any work is done.
+    ``create_parents``: a missing parent folder is fine (the writer will create it)."""
     path = Path(path)
     if path.exists() and not force:
         raise UserError(f"output {path} already exists; choose another --out or pass --force to replace it")
     if path.exists() and not path.is_dir():
         raise UserError(f"output {path} exists and is not a folder; remove it or choose another --out")
-    if not path.parent.exists():
+    if not path.parent.exists() and not create_parents:
         raise UserError(f"parent folder {path.parent} does not exist; create it first")
     return path
 

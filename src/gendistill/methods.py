@@ -7,23 +7,22 @@ METHODS.md), applies overrides, runs the one engine, and writes the artifact wit
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from gendistill.artifact import SyntheticSet, make_meta
+from gendistill.artifacts import SyntheticSet, make_meta
 from gendistill.augment import DSA, strategy_for
 from gendistill.data import ImageDataset
 from gendistill.distill import History, Schedule, distributed, run
 from gendistill.errors import UserError
 from gendistill.evaluate.crfd import CRFD
 from gendistill.io import check_new_dir
-from gendistill.objectives import OBJECTIVES, MatchContext
-from gendistill.params import PARAMS, Parameterisation
-from gendistill.params.latent import LATENT_LR, LatentSpace
-from gendistill.priors import recommended_lr
+from gendistill.objectives import OBJECTIVES, REGULARISERS, MatchContext, Regulariser
+from gendistill.params import PARAMS, ParamConfig, Parameterisation, PixelsConfig, config_name
 from gendistill.registry import Registry
 from gendistill.runtime import pick_device
 
@@ -47,27 +46,47 @@ METHODS.register("dm")(Method("dm", True, 1.0, 20000, "dsa", lr_high_ipc=10.0))
 # Fashion-MNIST, so this is our choice.
 METHODS.register("mtt")(Method("mtt", True, 100.0, 5000, "dsa"))
 
-
-def _with_default_lrs(space: LatentSpace, objective: str) -> LatentSpace:
-    """Learning rates the user left unset: the prior's own measured ones if it records them, else GLaD's."""
-    lr_f, lr_w = recommended_lr(space.prior, objective) or LATENT_LR[objective]
-    return replace(space, lr_f=space.lr_f if space.lr_f is not None else lr_f,
-                   lr_w=space.lr_w if space.lr_w is not None else lr_w)  # fmt: skip
-
-
-def _walk(params: Parameterisation, space: LatentSpace | None, iterations: int) -> dict:
-    """H-GLaD: the iterations split evenly over the layers from the first one to the last feature map;
-    GLaD: one stage. Either may keep its lowest-CRFD snapshot (of each stage)."""
-    if space is None:
-        return {}
-    stages = params.prior.num_layers - params.k if space.name == "hglad" else 1
-    per_stage = max(1, iterations // stages)
-    select_every = space.select_every or max(1, per_stage // 5)
-    return {"stage_iterations": per_stage if stages > 1 else 0,
-            "select_every": select_every if space.select != "none" else 0}  # fmt: skip
-
-
 COMPILE_MIN_ITERATIONS = 20  # compiling costs ~12 s once and saves ~1.5 s per DM iteration on a 2-core CPU
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a distillation runs, whatever the parameterisation: budget, matching network, seed, device.
+
+    ``iterations``/``lr``: None takes the method's published count and image learning rate.
+    ``real_batch``: real images per class per step. ``eval_every`` validates on the validation split.
+    """
+
+    iterations: int | None = None
+    lr: float | None = None
+    model: str = "convnet"
+    real_batch: int = 256
+    seed: int = 0
+    device: str | None = None
+    checkpoint_every: int = 0
+    eval_every: int = 0
+    compile: bool | str = "auto"
+    objective: dict = field(default_factory=dict)  # the objective's --set options, e.g. {"syn_steps": 10}
+    regularisers: tuple[tuple[str, float], ...] = ()  # (registered name, weight)
+
+    def __post_init__(self) -> None:
+        if self.iterations is not None and self.iterations < 1:
+            raise UserError(f"iterations must be at least 1, got {self.iterations}")
+        if self.real_batch < 1:
+            raise UserError(f"real_batch must be at least 1, got {self.real_batch}")
+
+
+# snapshot scores a parameterisation's ``select`` may name: (dataset, model, seed, device, classes) -> score
+SCORES: Registry[Callable[..., Callable[[Parameterisation], float]]] = Registry("snapshot score")
+
+
+@SCORES.register("crfd")
+def _crfd_score(dataset: ImageDataset, model: str, seed: int, device: torch.device,
+                classes: list[int]) -> Callable[[Parameterisation], float]:  # fmt: skip
+    """CRFD over the classes this process owns, summed over processes: every rank keeps the same snapshot,
+    the one a single process keeps."""
+    crfd = CRFD(dataset, model, seed=seed, device=device)
+    return lambda params: distributed.sum_scalar(crfd.of(params, classes), device)
 
 
 def distill(
@@ -75,65 +94,63 @@ def distill(
     method: str,
     ipc: int,
     out: str | os.PathLike,
-    iterations: int | None = None,
-    lr: float | None = None,
-    init: str = "real",
-    model: str = "convnet",
-    real_batch: int = 256,
-    seed: int = 0,
-    device: str | None = None,
-    checkpoint_every: int = 0,
-    eval_every: int = 0,
+    param: ParamConfig | None = None,
+    options: RunOptions | None = None,
+    *,
     resume: bool = False,
     force: bool = False,
     progress: bool = True,
-    objective_options: dict | None = None,
-    compile: bool | str = "auto",
     on_iteration: Callable[[int, Parameterisation, History], bool | None] | None = None,
-    space: LatentSpace | None = None,
 ) -> SyntheticSet:
     """Distil ``dataset`` into ``ipc`` images per class with ``method``; write the artifact to ``out``.
 
-    ``space``: where the synthetic set lives; None = pixels, else a prior's latents (GLaD, H-GLaD).
+    ``param``: where the synthetic set lives, as a parameterisation's config (default: pixels from real
+    images), e.g. ``PARAMS.get("hglad").Config(select="crfd")``. ``options``: how the run goes.
 
     Checkpoints go to ``<out>.partial/`` and are removed once the artifact is written; ``resume=True``
-    continues from there and ends with the same artifact as an uninterrupted run.
+    continues from there and ends with the same artifact as an uninterrupted run. A ``<out>.partial/``
+    left by an earlier run is refused without ``resume`` (or ``force``, which discards it).
     """
     spec = METHODS.get(method)
+    param = param if param is not None else PixelsConfig()
+    options = options or RunOptions()
     out = Path(out)
+    partial = out.with_name(out.name + ".partial")
     if not resume:
-        check_new_dir(out, force)
-    if iterations is not None and iterations < 1:
-        raise UserError(f"iterations must be at least 1, got {iterations}")
+        check_new_dir(out, force, create_parents=True)
+        if partial.exists() and not force:
+            raise UserError(f"an earlier run left {partial}; pass --resume to continue it or --force to discard it")
     rank, size = distributed.world()
     if size > 1 and spec.objective not in SHARDABLE:
         raise UserError(f"sharding classes over processes works for {', '.join(SHARDABLE)} only; run {method} in one")
-    dev = distributed.local_device(pick_device(device))
-    gen = torch.Generator().manual_seed(seed)
-    space = _with_default_lrs(space, spec.objective) if space is not None else None
-    params = PARAMS.get(space.name if space else "pixels")(dataset, ipc, init, gen, space, dev)
-    objective = OBJECTIVES.get(spec.objective)(ipc=ipc, **(objective_options or {}))
+    regularisers = [REGULARISERS.get(name)(weight) for name, weight in options.regularisers]
+    dev = distributed.local_device(pick_device(options.device))
+    gen = torch.Generator().manual_seed(options.seed)
+    param_class = PARAMS.get(config_name(param))
+    params = param_class.build(dataset, ipc, param, gen, dev, spec.objective)
+    objective = OBJECTIVES.get(spec.objective).from_options(ipc, options.objective)
     augment = DSA(strategy_for(dataset.name)) if spec.augment else None
     classes = distributed.owned_classes(dataset.num_classes, rank, size)
-    total = iterations or spec.iterations
-    ctx = MatchContext(dataset, model, augment, dev, seed, real_batch, classes=classes,
-                       compile=total >= COMPILE_MIN_ITERATIONS if compile == "auto" else bool(compile))  # fmt: skip
-    image_lr = lr if lr is not None else (spec.lr_high_ipc if spec.lr_high_ipc and ipc >= 100 else spec.lr)
-    schedule = Schedule(total, image_lr, checkpoint_every=checkpoint_every, eval_every=eval_every,
-                        **_walk(params, space, total))  # fmt: skip
-    selector = CRFD(dataset, model, seed=seed, device=dev).of if space and space.select == "crfd" else None
-    partial = out.with_name(out.name + ".partial")
+    total = options.iterations or spec.iterations
+    compiled = total >= COMPILE_MIN_ITERATIONS if options.compile == "auto" else bool(options.compile)
+    ctx = MatchContext(dataset, options.model, augment, dev, options.seed, options.real_batch, classes=classes,
+                       compile=compiled)  # fmt: skip
+    image_lr = options.lr if options.lr is not None else (spec.lr_high_ipc if spec.lr_high_ipc and ipc >= 100
+                                                          else spec.lr)  # fmt: skip
+    schedule = Schedule(total, image_lr, checkpoint_every=options.checkpoint_every, eval_every=options.eval_every)
+    select = getattr(params.config, "select", "none")
+    selector = SCORES.get(select)(dataset, options.model, options.seed, dev, classes) if select != "none" else None
+    config = _config(method, ipc, param_class.name, params, objective, augment, options, schedule, regularisers)
     ckpt = partial / f"rank{rank}" if size > 1 else partial
-    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0, on_iteration, selector)
+    if force and not resume and rank == 0:
+        shutil.rmtree(partial, ignore_errors=True)
+    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0, on_iteration, selector,
+                  regularisers, run_config={**config, "world_size": size})  # fmt: skip
     if size > 1:
         distributed.merge(params, classes)
         history.losses = distributed.sum_losses(history.losses, dev)
-    config = {"method": method, "ipc": ipc, "init": init, "model": model, "real_batch": real_batch,
-              "augment": augment.strategy if augment else "none", "schedule": vars(schedule),
-              "objective": {"name": spec.objective, **objective.config()},
-              "param": {"name": space.name if space else "pixels", **params.describe(),
-                        **({"prior": space.prior_ref(), "select": space.select} if space else {})}}  # fmt: skip
-    meta = make_meta(method, dataset, ipc, config, seed)
+    config["param"].update(params.describe())  # its state after the run (H-GLaD: the layer it ended at)
+    meta = make_meta(method, dataset, ipc, config, options.seed)
     meta["eval_augment"] = spec.eval_augment
     meta["history"] = {"loss": history.losses, "val": history.val, "distill_seconds": history.seconds,
                        "selected": history.selected}  # fmt: skip
@@ -141,10 +158,19 @@ def distill(
     synthetic = params.to_synthetic_set(meta, lr=objective.artifact_lr())
     if rank == 0:
         synthetic.save(out, force=force or resume)
-        if partial.exists():
-            import shutil
-
-            shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)
     if size > 1:
         distributed.finish()
     return synthetic
+
+
+def _config(method: str, ipc: int, param_name: str, params: Parameterisation, objective, augment: DSA | None,
+            options: RunOptions, schedule: Schedule, regularisers: list[Regulariser]) -> dict:  # noqa: ANN001 # fmt: skip
+    """Everything that made the set, derived from the objects that ran (nothing restated by hand). It is
+    fixed before the run starts, so a checkpoint can record it and a resume compare against it."""
+    run_options = {k: v for k, v in asdict(options).items() if k not in ("objective", "regularisers", "device")}
+    return {"method": method, "ipc": ipc, "run": run_options,
+            "augment": augment.strategy if augment else "none", "schedule": vars(schedule),
+            "objective": {"name": objective.name, **objective.config()},
+            "param": {"name": param_name, "config": params.config.to_dict()},
+            "regularisers": [r.config() for r in regularisers]}  # fmt: skip

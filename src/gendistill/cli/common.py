@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from gendistill.artifacts import Artifact, ImageSet, check_dataset, check_fits, load
 from gendistill.data import DATASETS, ImageDataset, load_dataset
 from gendistill.errors import UserError
 
@@ -56,3 +58,36 @@ def dataset_from_args(args: argparse.Namespace, name: str | None = None) -> Imag
             raise UserError("--image-size applies to --dataset imagefolder only")
         options["image_size"] = args.image_size
     return load_dataset(name, args.data_dir, val_fraction=args.val_fraction, seed=args.seed, **options)
+
+
+def dataset_of_artifact(args: argparse.Namespace, meta: dict) -> ImageDataset:
+    """The dataset an artifact was made from: ``--dataset``/``--data-dir`` when given, else the recorded name
+    and folder; when that folder is gone, the usual search, and failing that one line naming the folder."""
+    name = args.dataset or meta.get("dataset")
+    recorded = (meta.get("dataset_identity") or {}).get("source")
+    same = args.dataset is None or args.dataset == meta.get("dataset")
+    if args.data_dir is not None or not same or not recorded:
+        return dataset_from_args(args, name)
+    if Path(recorded).is_dir():
+        args.data_dir = recorded
+        return dataset_from_args(args, name)
+    gone = UserError(f"the artifact was made from {name} in {recorded}, which is gone; pass --data-dir with the "
+                     "folder the dataset is in now")  # fmt: skip
+    try:
+        dataset = dataset_from_args(args, name)
+    except UserError:
+        raise gone from None
+    fingerprint = meta["dataset_identity"].get("fingerprint")
+    if fingerprint and fingerprint != dataset.fingerprint():  # another copy was found, with other contents
+        raise gone
+    return dataset
+
+
+def artifact_images(args: argparse.Namespace) -> tuple[Artifact, ImageSet, ImageDataset]:
+    """Load ``args.artifact`` (any kind), the fixed image set it trains with, and its own dataset, checked."""
+    artifact = load(args.artifact)
+    images = artifact.training_set()
+    dataset = dataset_of_artifact(args, artifact.meta)
+    check_fits(images, dataset)  # a shape that cannot fit is an error even when --dataset was given
+    check_dataset(artifact.meta, dataset, explicit=args.dataset is not None)
+    return artifact, images, dataset

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from gendistill.cli.common import add_dataset_args, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, artifact_images, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,12 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gendistill.artifact import check_fits, load
     from gendistill.evaluate.crfd import CRFD
 
-    synthetic = load(args.artifact)
-    dataset = dataset_from_args(args, args.dataset or synthetic.meta.get("dataset"))
-    check_fits(synthetic, dataset)
+    _, synthetic, dataset = artifact_images(args)
     t0 = time.perf_counter()
     value = CRFD(dataset, args.model, args.nets, args.real_per_class, args.seed)(synthetic.images, synthetic.labels)
     print(f"crfd {value:.6g}  ({args.nets} {args.model} nets, {time.perf_counter() - t0:.1f} s)")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 from gendistill.cli.common import add_dataset_args, add_runtime_args, add_set_args, dataset_from_args, positive_int
 from gendistill.errors import UserError
 from gendistill.io import check_new_dir
-from gendistill.methods import METHODS, distill
-from gendistill.params import PARAMS, LatentSpace
+from gendistill.methods import METHODS, RunOptions, distill
+from gendistill.params import PARAMS, ParamConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_set_args(p, METHODS.names())
     p.add_argument("--iterations", type=positive_int, help="default: the paper's count for the method")
     p.add_argument("--lr", type=float, help="learning rate of the synthetic images (default: the paper's)")
-    p.add_argument("--init", default="real", choices=["real", "noise"])
+    p.add_argument("--init", default="real", choices=["real", "noise"], help="pixels: start from real images or noise")
     p.add_argument("--model", default="convnet", help="network used for matching")
     p.add_argument("--real-batch", type=positive_int, default=256, help="real images per class per step")
     p.add_argument("--checkpoint-every", type=int, default=0, help="iterations between checkpoints (0: none)")
@@ -62,27 +63,32 @@ def objective_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def latent_space(args: argparse.Namespace) -> LatentSpace | None:
-    if args.param == "pixels":
-        if args.select != "none" or args.layer is not None:
-            raise UserError("--select and --layer apply to --param glad or hglad, not to pixels")
-        return None
-    return LatentSpace(args.param, args.prior or args.dataset, args.layer, args.chunk, args.lr_f, args.lr_w,
-                       select=args.select, select_every=args.select_every, code_dir=args.code_dir,
-                       trust_pickle=args.trust_pickle)  # fmt: skip
+def param_config(args: argparse.Namespace) -> ParamConfig:
+    """The chosen parameterisation's config from the options that apply to it; the others must be unset."""
+    config_class = PARAMS.get(args.param).Config
+    given = {"init": args.init, "prior": args.prior, "layer": args.layer, "chunk": args.chunk, "lr_f": args.lr_f,
+             "lr_w": args.lr_w, "select": args.select, "select_every": args.select_every or 0,
+             "code_dir": args.code_dir, "trust_pickle": args.trust_pickle}  # fmt: skip
+    defaults = {"init": "real", "select": "none", "select_every": 0, "trust_pickle": False}
+    takes = {f.name for f in fields(config_class)}
+    wrong = sorted(k for k, v in given.items() if k not in takes and v != defaults.get(k))
+    if wrong:
+        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        raise UserError(f"{flags} do(es) not apply to --param {args.param}")
+    return config_class(**{k: v for k, v in given.items() if k in takes})
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.resume:
-        check_new_dir(args.out, args.force)
+        check_new_dir(args.out, args.force, create_parents=True)
+    param = param_config(args)
+    options = RunOptions(iterations=args.iterations, lr=args.lr, model=args.model, real_batch=args.real_batch,
+                         seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
+                         eval_every=args.eval_every, compile=False if args.no_compile else "auto",
+                         objective=objective_options(args))  # fmt: skip
     dataset = dataset_from_args(args)
-    synthetic = distill(
-        dataset, args.method, args.ipc, args.out, iterations=args.iterations, lr=args.lr, init=args.init,
-        model=args.model, real_batch=args.real_batch, seed=args.seed, device=args.device,
-        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, resume=args.resume, force=args.force,
-        progress=not args.quiet, objective_options=objective_options(args),
-        compile=False if args.no_compile else "auto", space=latent_space(args),
-    )  # fmt: skip
+    synthetic = distill(dataset, args.method, args.ipc, args.out, param, options, resume=args.resume,
+                        force=args.force, progress=not args.quiet)  # fmt: skip
     hist = synthetic.meta["history"]
     took = f"{len(hist['loss'])} iterations in {hist['distill_seconds']:.0f} s, final loss {hist['loss'][-1]:.4g}"
     print(f"wrote {args.out} ({len(synthetic)} images, {args.method}, ipc {args.ipc}, {took})")

@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from gendistill.artifact import check_fits, load
-from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, add_runtime_args, artifact_images, positive_int
 from gendistill.evaluate import PRESETS, evaluate
 from gendistill.io import write_json
 from gendistill.report import render_table
@@ -43,9 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    synthetic = load(args.artifact)
-    dataset = dataset_from_args(args, args.dataset or synthetic.meta.get("dataset"))
-    check_fits(synthetic, dataset)
+    _, synthetic, dataset = artifact_images(args)
     augment = synthetic.meta.get("eval_augment", "dsa") if args.augment == "auto" else args.augment
     report = evaluate(
         synthetic, dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], runs=args.runs,

@@ -6,7 +6,7 @@ import argparse
 
 from PIL import Image
 
-from gendistill.artifact import load
+from gendistill.artifacts import load
 from gendistill.io import atomic_dir
 
 
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    synthetic = load(args.artifact)
+    synthetic = load(args.artifact).training_set()
     classes = synthetic.meta.get("classes") or [str(i) for i in range(int(synthetic.labels.max()) + 1)]
     pixels = synthetic.pixels()
     with atomic_dir(args.png, args.force) as tmp:

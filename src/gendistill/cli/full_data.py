@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gendistill.artifact import SyntheticSet
+from gendistill.artifacts import SyntheticSet
 from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_from_args, positive_int
 from gendistill.evaluate import evaluate
 from gendistill.io import write_json

@@ -85,8 +85,8 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from gendistill.evaluate.prior_quality import prior_quality
     from gendistill.priors import check_fits, load_prior
-    from gendistill.priors.quality import prior_quality
     from gendistill.report import render_table
     from gendistill.runtime import pick_device
 

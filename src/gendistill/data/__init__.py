@@ -24,11 +24,13 @@ from gendistill.data.container import (
 )
 from gendistill.data.folder import has_folder, read_folder
 from gendistill.data.idx import has_idx, read_idx_splits
+from gendistill.data.subsets import check_ipc, random_subset  # noqa: E402
 from gendistill.data.svhn import has_svhn, read_svhn
 from gendistill.errors import UserError
 from gendistill.registry import Registry
 
-__all__ = ["DatasetSpec", "ImageDataset", "DATASETS", "load_dataset", "locate", "search_paths"]
+__all__ = ["DATASETS", "DatasetSpec", "ImageDataset", "check_ipc", "load_dataset", "locate", "random_subset",
+           "search_paths"]  # fmt: skip
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot"]  # fmt: skip
@@ -132,6 +134,9 @@ def _assemble(
     name: str, raw: RawSplits, spec: DatasetSpec, val_fraction: float, seed: int, source: str
 ) -> ImageDataset:
     classes = raw.classes
+    if len(classes) < 2:
+        raise UserError(f"{name} in {source} has {len(classes)} class(es); distillation and its evaluation need at "
+                        "least two (a one-class set scores 100% without learning anything)")  # fmt: skip
     for split, labels in (("train", raw.train_labels), ("test", raw.test_labels)):
         if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
             raise UserError(f"{name}: {split} labels fall outside 0..{len(classes) - 1}; the files are damaged")

@@ -44,6 +44,15 @@ def merge(params: Parameterisation, classes: list[int]) -> None:
         dist.all_reduce(p)
 
 
+def sum_scalar(value: float, device: torch.device) -> float:
+    """``value`` summed over every process (in float64, so the order of the sum barely matters)."""
+    if not dist.is_initialized():
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t)
+
+
 def sum_losses(losses: list[float], device: torch.device) -> list[float]:
     """The total loss per iteration is the sum of every rank's per-class losses."""
     t = torch.tensor(losses, dtype=torch.float64, device=device)

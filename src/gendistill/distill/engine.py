@@ -4,41 +4,39 @@ what must match (the objective): it steps an optimiser over their tensors, check
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from gendistill.distill.checkpoint import (
+from gendistill.errors import UserError
+from gendistill.objectives import MatchContext, Objective, Regulariser, regularised
+from gendistill.params import Parameterisation, Stages
+from gendistill.runtime import tune_cpu_allocator
+from gendistill.store.checkpoint import (
+    check_same_run,
     load_checkpoint,
     optimizer_tensors,
     restore_optimizer,
     save_checkpoint,
 )
-from gendistill.objectives import MatchContext, Objective
-from gendistill.params import Parameterisation
-from gendistill.runtime import tune_cpu_allocator
 
 
 @dataclass
 class Schedule:
-    """How long and how fast: iterations, the parameterisation's SGD settings, checkpoint and validation
-    cadence. ``eval_every`` evaluates on the validation split carved from training data, never the test."""
+    """How long and how fast: iterations, the learning rate of the synthetic data, checkpoint and
+    validation cadence. ``eval_every`` evaluates on the validation split carved from training data, never
+    the test. Stages (H-GLaD's walk) and snapshot selection are the parameterisation's
+    (:meth:`Parameterisation.stages`); the optimiser is too (:meth:`Parameterisation.optimizer`)."""
 
     iterations: int
     lr: float
-    momentum: float = 0.5
     checkpoint_every: int = 0
     eval_every: int = 0
     eval_epochs: int = 50
     eval_model: str = "convnet"
-    # H-GLaD's layer walk: after every ``stage_iterations`` the parameterisation advances (0: one stage)
-    stage_iterations: int = 0
-    # snapshot selection within a stage: score every ``select_every`` iterations, keep the lowest, and
-    # restore it at the stage's end (CRFD in H-GLaD); 0 = keep the last state
-    select_every: int = 0
 
 
 @dataclass
@@ -52,7 +50,7 @@ class History:
 def _optimizer(params: Parameterisation, objective: Objective, schedule: Schedule) -> torch.optim.Optimizer:
     groups = params.param_groups(schedule.lr)
     groups += [{"params": [p], "lr": lr} for _, p, lr in objective.learnables()]
-    return torch.optim.SGD([{**g, "momentum": schedule.momentum} for g in groups])
+    return params.optimizer(groups)
 
 
 class _Best:
@@ -101,19 +99,25 @@ def run(
     progress: bool = True,
     on_iteration: Callable[[int, Parameterisation, History], bool | None] | None = None,
     selector: Callable[[Parameterisation], float] | None = None,
+    regularisers: list[Regulariser] | tuple[Regulariser, ...] = (),
+    run_config: dict | None = None,
 ) -> History:
     """Optimise ``params`` in place for ``schedule.iterations``; return the loss and validation history.
 
     ``on_iteration(done, params, history)`` runs after each iteration (snapshots, custom stopping); it
     returning True ends the run there, after that iteration's checkpoint. ``selector(params)`` scores
-    snapshots when ``schedule.select_every`` is set (lower is better).
+    snapshots when the parameterisation's stages select (lower is better). Each regulariser's weighted
+    term is added to every loss the objective yields. ``run_config`` is recorded in checkpoints, and a
+    resume under another config is refused.
     """
     tune_cpu_allocator()
     params.to(ctx.device)
+    stages = params.stages(schedule.iterations)  # before a resume moves the parameterisation to a later stage
     history, start, best = History(), 0, _Best()
     resumed = None
     if resume and checkpoint_dir is not None:
         tensors, info = load_checkpoint(checkpoint_dir)
+        check_same_run(info, run_config or {}, checkpoint_dir)
         # the parameterisation first: at a later H-GLaD stage its tensors have other shapes
         params.load_state_dict({k[len("params.") :]: v for k, v in tensors.items() if k.startswith("params.")})
         for name, p, _ in objective.learnables():
@@ -126,52 +130,96 @@ def run(
         restore_optimizer(opt, resumed[0], resumed[1]["optimizer"])
     bar = tqdm(range(start, schedule.iterations), initial=start, total=schedule.iterations, desc="distill",
                disable=not progress, dynamic_ncols=True)  # fmt: skip
-    for it in bar:
-        if schedule.stage_iterations and it > 0 and it % schedule.stage_iterations == 0 and params.can_advance():
-            _end_stage(params, best, history)
-            params.advance()
-            opt, best = _optimizer(params, objective, schedule), _Best()
-        t0 = time.perf_counter()
-        last = 0.0
-        for loss in objective.losses(params, ctx, it):
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            params.finish_backward()
-            opt.step()
-            params.after_step()
-            last = float(loss.detach())
-        history.losses.append(last)
-        history.seconds += time.perf_counter() - t0
-        bar.set_postfix_str(f"loss {last:.4g}")
-        done = it + 1
-        if selector is not None and schedule.select_every and done % schedule.select_every == 0:
-            best.offer(selector(params), done, params)
-        if schedule.eval_every and done % schedule.eval_every == 0:
-            history.val.append(_validate(params, ctx, schedule, done))
-            bar.write(f"iteration {done}: val acc {100 * history.val[-1]['val_acc']:.2f}%")
-        stop = on_iteration is not None and on_iteration(done, params, history)
-        if checkpoint_dir is not None and schedule.checkpoint_every and done % schedule.checkpoint_every == 0:
-            _save(checkpoint_dir, params, objective, opt, done, history, best)
-        if stop:
-            break
-    bar.close()
-    _end_stage(params, best, history)
+    loop = _Loop(params, objective, ctx, schedule, stages, opt, best, history, list(regularisers), checkpoint_dir,
+                 run_config)  # fmt: skip
+    try:
+        loop.run(bar, on_iteration, selector)
+    except RuntimeError as e:  # torch.OutOfMemoryError is one too
+        if not _out_of_memory(e):
+            raise
+        raise UserError(f"out of memory at iteration {len(history.losses) + 1} ({str(e).splitlines()[0][:120]}); "
+                        "lower what one step holds: --chunk K renders K samples at a time (glad/hglad), or a "
+                        "smaller --real-batch or --ipc; checkpoints so far are kept for --resume"
+                        ) from None  # fmt: skip
+    finally:
+        bar.close()
     return history
+
+
+def _out_of_memory(e: RuntimeError) -> bool:
+    text = str(e)
+    return isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text
+
+
+@dataclass
+class _Loop:
+    """The state one run's iterations share (the optimiser and the stage's best snapshot change per stage)."""
+
+    params: Parameterisation
+    objective: Objective
+    ctx: MatchContext
+    schedule: Schedule
+    stages: Stages
+    opt: torch.optim.Optimizer
+    best: _Best
+    history: History
+    regularisers: list[Regulariser]
+    checkpoint_dir: Path | None
+    run_config: dict | None
+
+    def run(self, iterations: Iterable[int], on_iteration: Callable | None, selector: Callable | None) -> None:
+        params, schedule, stages, history = self.params, self.schedule, self.stages, self.history
+        for it in iterations:
+            if stages.every and it > 0 and it % stages.every == 0 and params.can_advance():
+                _end_stage(params, self.best, history)
+                params.advance()
+                self.opt, self.best = _optimizer(params, self.objective, schedule), _Best()
+            t0 = time.perf_counter()
+            last = self.step(it)
+            history.losses.append(last)
+            history.seconds += time.perf_counter() - t0
+            if hasattr(iterations, "set_postfix_str"):
+                iterations.set_postfix_str(f"loss {last:.4g}")
+            done = it + 1
+            if selector is not None and stages.select_every and done % stages.select_every == 0:
+                self.best.offer(selector(params), done, params)
+            if schedule.eval_every and done % schedule.eval_every == 0:
+                history.val.append(_validate(params, self.ctx, schedule, done))
+                tqdm.write(f"iteration {done}: val acc {100 * history.val[-1]['val_acc']:.2f}%")
+            stop = on_iteration is not None and on_iteration(done, params, history)
+            if self.checkpoint_dir is not None and schedule.checkpoint_every and done % schedule.checkpoint_every == 0:
+                _save(self.checkpoint_dir, params, self.objective, self.opt, done, history, self.best, self.run_config)
+            if stop:
+                break
+        _end_stage(params, self.best, history)
+
+    def step(self, it: int) -> float:
+        """One iteration: every loss the objective yields, regularised, back-propagated and stepped."""
+        last = 0.0
+        for loss in self.objective.losses(self.params, self.ctx, it):
+            loss = regularised(loss, self.regularisers, self.params, self.ctx, it)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.params.finish_backward()
+            self.opt.step()
+            self.params.after_step()
+            last = float(loss.detach())
+        return last
 
 
 def _end_stage(params: Parameterisation, best: _Best, history: History) -> None:
     """Restore the stage's best snapshot, if one was scored, and record which it was."""
     if best.state is not None:
         params.load_state_dict(best.state)
-        history.selected.append({"layer": params.describe().get("layer"), **best.info()})
+        history.selected.append({**params.stage_info(), **best.info()})
 
 
 def _save(path: Path, params: Parameterisation, objective: Objective, opt: torch.optim.Optimizer, iteration: int,
-          history: History, best: _Best) -> None:  # fmt: skip
+          history: History, best: _Best, run_config: dict | None) -> None:  # fmt: skip
     opt_tensors, opt_info = optimizer_tensors(opt)
     tensors = {f"params.{k}": v for k, v in params.state_dict().items()}
     tensors.update({f"objective.{name}": p for name, p, _ in objective.learnables()})
     tensors.update(opt_tensors)
     tensors.update(best.tensors())
     save_checkpoint(path, tensors, {"iteration": iteration, "optimizer": opt_info, "history": asdict(history),
-                                    "best": best.info()})  # fmt: skip
+                                    "best": best.info(), "run_config": run_config})  # fmt: skip

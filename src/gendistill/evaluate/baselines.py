@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from gendistill.artifact import SyntheticSet, make_meta
-from gendistill.data import ImageDataset
+from gendistill.artifacts import SyntheticSet, make_meta
+from gendistill.data import ImageDataset, check_ipc, random_subset
 from gendistill.errors import UserError
 from gendistill.registry import Registry
 
@@ -15,21 +15,7 @@ Selector = Callable[..., torch.Tensor]
 SELECTORS: Registry[Selector] = Registry("selection method")
 
 
-def check_ipc(dataset: ImageDataset, ipc: int) -> None:
-    if ipc < 1:
-        raise UserError(f"ipc must be a positive number of images per class, got {ipc}")
-    smallest = min(dataset.class_counts("train"))
-    if ipc > smallest:
-        raise UserError(f"ipc {ipc} is more than the smallest class holds ({smallest} training images); lower --ipc")
-
-
-@SELECTORS.register("random")
-def random_subset(dataset: ImageDataset, ipc: int, generator: torch.Generator, **_) -> torch.Tensor:
-    """ipc random training indices per class."""
-    picks = []
-    for idx in dataset.class_indices("train"):
-        picks.append(idx[torch.randperm(len(idx), generator=generator)[:ipc]])
-    return torch.cat(picks)
+SELECTORS.register("random")(random_subset)
 
 
 def _embedder(dataset: ImageDataset, features: str, generator: torch.Generator, epochs: int) -> Callable:

@@ -49,10 +49,11 @@ class CRFD:
         return [f.mean(0) for f in net.features(x)]
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[int] | None = None) -> float:
+        """CRFD of a labeled set; ``classes``: only these classes' terms (a process's share under torchrun)."""
         total = 0.0
         for net, real in zip(self.nets, self.real_means):
-            for c in range(self.dataset.num_classes):
+            for c in classes if classes is not None else range(self.dataset.num_classes):
                 mine = images[labels == c]
                 if len(mine) == 0:
                     continue
@@ -60,7 +61,10 @@ class CRFD:
                     total += float((r - s).square().sum())
         return total / len(self.nets)
 
-    def of(self, params) -> float:  # noqa: ANN001
-        """CRFD of a parameterisation's current images (the engine's snapshot selector)."""
+    def of(self, params, classes: list[int] | None = None) -> float:  # noqa: ANN001
+        """CRFD of a parameterisation's current images (the engine's snapshot selector), over ``classes``."""
         with torch.no_grad():
-            return self(params.render().detach(), params.labels)
+            if classes is None:
+                return self(params.render().detach(), params.labels)
+            images = params.render_classes(classes).detach()
+            return self(images, params.labels[params.class_mask(classes)], classes)

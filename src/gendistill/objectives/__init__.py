@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from gendistill.objectives.base import MatchContext, Objective
-from gendistill.objectives.dc import GradientMatching
+from gendistill.objectives.base import MatchContext, Objective, ObjectiveConfig
+from gendistill.objectives.dc import DCConfig, GradientMatching
 from gendistill.objectives.dm import DistributionMatching
-from gendistill.objectives.mtt import TrajectoryMatching
+from gendistill.objectives.mtt import MTTConfig, TrajectoryMatching
+from gendistill.objectives.regularisers import REGULARISERS, Regulariser, regularised
 from gendistill.registry import Registry
 
-__all__ = ["OBJECTIVES", "MatchContext", "Objective"]
+__all__ = ["OBJECTIVES", "REGULARISERS", "DCConfig", "MTTConfig", "MatchContext", "Objective", "ObjectiveConfig",
+           "Regulariser", "regularised"]  # fmt: skip
 
-OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective")
+OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 OBJECTIVES.register("dc")(GradientMatching)
 OBJECTIVES.register("dm")(DistributionMatching)
 OBJECTIVES.register("mtt")(TrajectoryMatching)

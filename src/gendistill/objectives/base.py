@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from gendistill.augment import DSA
 from gendistill.data import ImageDataset
+from gendistill.errors import UserError
 from gendistill.models import Classifier, create_model
 from gendistill.params import Parameterisation
 from gendistill.runtime import derived_seed
@@ -81,14 +83,38 @@ def has_batch_norm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Base of an objective's frozen settings (the ``--set KEY=VALUE`` options)."""
+
+
 class Objective:
     """Yields the losses of one iteration; after each, the engine backpropagates and steps the optimiser.
 
     DC yields once per outer loop and trains its network on the updated images in between; DM and MTT
     yield once. ``learnables`` are tensors the objective adds to the optimisation (MTT's learning rate).
+    Each objective names its frozen ``Config``; ``settings`` is that config with every default resolved
+    (for this IPC), and it is what artifacts record.
     """
 
     name = "objective"
+    Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
+    settings: ObjectiveConfig
+
+    def __init__(self, ipc: int, config: ObjectiveConfig | None = None) -> None:
+        self.ipc = ipc
+        self.settings = config or self.Config()
+
+    @classmethod
+    def from_options(cls, ipc: int, options: dict | None = None) -> Objective:
+        """Build from ``--set``-style options; an unknown key is one line listing the known ones."""
+        options = dict(options or {})
+        known = [f.name for f in fields(cls.Config)]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            takes = ", ".join(known) if known else "no options"
+            raise UserError(f"{cls.name} takes no option(s) {', '.join(unknown)}; it takes: {takes}")
+        return cls(ipc, cls.Config(**options))
 
     def losses(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> Iterator[torch.Tensor]:
         raise NotImplementedError
@@ -97,7 +123,7 @@ class Objective:
         return []
 
     def config(self) -> dict:
-        return {}
+        return asdict(self.settings)
 
     def artifact_lr(self) -> torch.Tensor | None:
         """A learned learning rate the evaluation should train with (MTT), or None."""

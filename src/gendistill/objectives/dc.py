@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
-from gendistill.objectives.base import MatchContext, Objective
+from gendistill.objectives.base import MatchContext, Objective, ObjectiveConfig
 from gendistill.params import Parameterisation
 
 # The published (outer, inner) loop counts by IPC; other IPCs take the nearest published setting below.
@@ -30,21 +31,31 @@ def gradient_distance(syn: list[torch.Tensor], real: list[torch.Tensor]) -> torc
     return total
 
 
+@dataclass(frozen=True)
+class DCConfig(ObjectiveConfig):
+    """``outer_loop``/``inner_loop``: None takes the published counts for the IPC (:data:`LOOPS`)."""
+
+    outer_loop: int | None = None
+    inner_loop: int | None = None
+    net_lr: float = 0.01
+    net_batch: int = 256
+
+
 class GradientMatching(Objective):
     """For each outer loop: match per-class gradients of a network; then train that network ``inner``
     steps on the (detached) synthetic set. ``augment`` on the context makes it DSA."""
 
     name = "dc"
+    Config = DCConfig
+    settings: DCConfig
 
-    def __init__(self, ipc: int = 10, outer_loop: int | None = None, inner_loop: int | None = None,
-                 net_lr: float = 0.01, net_batch: int = 256) -> None:  # fmt: skip
+    def __init__(self, ipc: int = 10, config: DCConfig | None = None) -> None:
+        config = config or DCConfig()
         outer, inner = default_loops(ipc)
-        self.outer = outer_loop or outer
-        self.inner = inner_loop or inner
-        self.net_lr, self.net_batch = net_lr, net_batch
-
-    def config(self) -> dict:
-        return {"outer_loop": self.outer, "inner_loop": self.inner, "net_lr": self.net_lr, "net_batch": self.net_batch}
+        super().__init__(ipc, replace(config, outer_loop=config.outer_loop or outer,
+                                      inner_loop=config.inner_loop or inner))  # fmt: skip
+        self.outer, self.inner = self.settings.outer_loop, self.settings.inner_loop
+        self.net_lr, self.net_batch = self.settings.net_lr, self.settings.net_batch
 
     def losses(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> Iterator[torch.Tensor]:
         net = ctx.fresh_model(iteration)

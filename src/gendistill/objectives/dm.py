@@ -18,10 +18,7 @@ class DistributionMatching(Objective):
     forward pass when no batch norm couples the samples.
     """
 
-    name = "dm"
-
-    def __init__(self, ipc: int = 10) -> None:
-        self.ipc = ipc
+    name = "dm"  # no settings of its own: the real batch, network and augmentation are the run's
 
     def losses(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> Iterator[torch.Tensor]:
         net = ctx.fresh_model(iteration)

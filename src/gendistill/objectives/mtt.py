@@ -10,6 +10,7 @@ parameter names and shapes are checked against the trajectory's recorded order.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,16 +19,31 @@ from torch.func import functional_call
 
 from gendistill.errors import UserError
 from gendistill.experts import Trajectories, param_layout, unflatten
-from gendistill.objectives.base import MatchContext, Objective
+from gendistill.objectives.base import MatchContext, Objective, ObjectiveConfig
 from gendistill.params import Parameterisation
+
+
+@dataclass(frozen=True)
+class MTTConfig(ObjectiveConfig):
+    experts: str | None = None  # a folder from 'gendistill experts'
+    syn_steps: int = 20
+    expert_epochs: int = 2
+    max_start_epoch: int = 10
+    lr_init: float = 0.01
+    lr_lr: float = 1e-5
+    batch_syn: int | None = None  # None: every synthetic image in each student step
 
 
 class TrajectoryMatching(Objective):
     name = "mtt"
+    Config = MTTConfig
+    settings: MTTConfig
 
-    def __init__(self, ipc: int = 10, experts: str | None = None, syn_steps: int = 20, expert_epochs: int = 2,
-                 max_start_epoch: int = 10, lr_init: float = 0.01, lr_lr: float = 1e-5,
-                 batch_syn: int | None = None) -> None:  # fmt: skip
+    def __init__(self, ipc: int = 10, config: MTTConfig | None = None) -> None:
+        super().__init__(ipc, config)
+        c = self.settings
+        experts, syn_steps, expert_epochs, max_start_epoch = c.experts, c.syn_steps, c.expert_epochs, c.max_start_epoch
+        lr_init, lr_lr, batch_syn = c.lr_init, c.lr_lr, c.batch_syn
         if experts is None:
             raise UserError("MTT needs expert trajectories: pass --experts DIR (made by 'gendistill experts')")
         self.trajectories = Trajectories(experts)
@@ -40,9 +56,7 @@ class TrajectoryMatching(Objective):
         self.experts_dir = str(experts)
 
     def config(self) -> dict:
-        return {"experts": self.experts_dir, "syn_steps": self.syn_steps, "expert_epochs": self.expert_epochs,
-                "max_start_epoch": self.max_start, "lr_lr": self.lr_lr, "batch_syn": self.batch_syn,
-                "num_experts": len(self.trajectories)}  # fmt: skip
+        return {**super().config(), "num_experts": len(self.trajectories)}
 
     def learnables(self) -> list[tuple[str, nn.Parameter, float]]:
         return [("syn_lr", self.syn_lr, self.lr_lr)]

@@ -1,16 +1,21 @@
-"""Parameterisations: where the synthetic data lives. ``PARAMS`` names their builders for ``distill``."""
+"""Parameterisations: where the synthetic data lives. ``PARAMS`` names them for ``distill``; each brings
+its own frozen ``Config`` (``PARAMS.get("hglad").Config(select="crfd")``)."""
 
-from collections.abc import Callable
-
-from gendistill.params.base import Parameterisation
-from gendistill.params.latent import GanLatents, LatentSpace
-from gendistill.params.pixels import Pixels
+from gendistill.params.base import ParamConfig, Parameterisation, Stages
+from gendistill.params.latent import GanLatents, Glad, GladConfig, HGlad, HGladConfig, LatentConfig
+from gendistill.params.pixels import Pixels, PixelsConfig
 from gendistill.registry import Registry
 
-# name -> build(dataset, ipc, init, generator, space, device) -> Parameterisation
-PARAMS: Registry[Callable[..., Parameterisation]] = Registry("parameterisation")
-PARAMS.register("pixels")(Pixels.from_space)
-PARAMS.register("glad")(GanLatents.from_space)
-PARAMS.register("hglad")(GanLatents.from_space)
+PARAMS: Registry[type[Parameterisation]] = Registry("parameterisation")
+PARAMS.register("pixels")(Pixels)
+PARAMS.register("glad")(Glad)
+PARAMS.register("hglad")(HGlad)
 
-__all__ = ["PARAMS", "GanLatents", "LatentSpace", "Parameterisation", "Pixels"]
+
+def config_name(config: ParamConfig) -> str:
+    """The registered parameterisation whose ``Config`` ``config`` is."""
+    return next(n for n in PARAMS.names() if type(config) is PARAMS.get(n).Config)
+
+
+__all__ = ["PARAMS", "GanLatents", "Glad", "GladConfig", "HGlad", "HGladConfig", "LatentConfig", "ParamConfig",
+           "Parameterisation", "Pixels", "PixelsConfig", "Stages", "config_name"]  # fmt: skip

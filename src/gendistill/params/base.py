@@ -3,20 +3,59 @@ images differentiably; the engine optimises its parameters, the objective only s
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
 import torch
 from torch import nn
 
-from gendistill.artifact import SyntheticSet
+from gendistill.artifacts import SyntheticSet
+
+if TYPE_CHECKING:
+    from gendistill.data import ImageDataset
+
+
+@dataclass(frozen=True)
+class Stages:
+    """How a parameterisation's run is cut into stages, and how a stage's snapshot is chosen.
+
+    ``every``: iterations per stage; after each the engine calls ``advance()`` (0: a single stage).
+    ``select_every``: score the snapshot every so many iterations and restore the stage's best at its end
+    (H-GLaD's CRFD selection; 0: keep the last state).
+    """
+
+    every: int = 0
+    select_every: int = 0
+
+
+@dataclass(frozen=True)
+class ParamConfig:
+    """Base of the frozen settings a parameterisation is built from; ``to_dict`` is what artifacts record."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__
+                for k, v in asdict(self).items()}  # fmt: skip
 
 
 class Parameterisation(nn.Module):
     """Base class: ``labels`` is a buffer (images are ordered by class), ``render()`` gives all images.
 
-    Subclasses register their learnable tensors as ``nn.Parameter`` and implement ``render``. The engine
-    checkpoints ``state_dict()``; ``extra_tensors`` is what the artifact keeps beside the images.
+    Subclasses register their learnable tensors as ``nn.Parameter`` and implement ``render``; they name
+    their frozen ``Config`` dataclass and build themselves from it with ``build``. The engine checkpoints
+    ``state_dict()``; ``extra_tensors`` is what the artifact keeps beside the images.
     """
 
     labels: torch.Tensor
+    name: ClassVar[str] = "parameterisation"
+    Config: ClassVar[type[ParamConfig]] = ParamConfig
+    config: ParamConfig
+    momentum: ClassVar[float] = 0.5  # the field's SGD momentum for synthetic data (DC, DM, GLaD)
+
+    @classmethod
+    def build(cls, dataset: ImageDataset, ipc: int, config: ParamConfig, generator: torch.Generator,
+              device: torch.device, objective: str) -> Parameterisation:  # fmt: skip
+        """The parameterisation of ``ipc`` images per class of ``dataset``; ``objective`` may pick defaults."""
+        raise NotImplementedError
 
     def __init__(self, labels: torch.Tensor, num_classes: int) -> None:
         super().__init__()
@@ -42,6 +81,19 @@ class Parameterisation(nn.Module):
         """Optimiser groups; a parameterisation with tensors of different scales gives each its own lr."""
         return [{"params": list(self.parameters()), "lr": lr}]
 
+    def optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
+        """The optimiser of its tensors (and of the objective's, appended to ``groups``): SGD with momentum
+        here, as the field uses for images and latents; a generator's weights would take Adam."""
+        return torch.optim.SGD([{**g, "momentum": self.momentum} for g in groups])
+
+    def stages(self, iterations: int) -> Stages:
+        """How ``iterations`` are cut into stages (one, unless the parameterisation walks somewhere)."""
+        return Stages()
+
+    def stage_info(self) -> dict:
+        """What the run's history records about the current stage when it ends."""
+        return {}
+
     def finish_backward(self) -> None:
         """After ``loss.backward()``: complete gradients that ``render`` deferred (chunked rendering)."""
 
@@ -56,7 +108,7 @@ class Parameterisation(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} has a single stage")
 
     def describe(self) -> dict:
-        """What the artifact's config records about this parameterisation."""
+        """What the artifact's config records about this parameterisation's state (beyond its config)."""
         return {}
 
     def storage_bytes(self) -> int:

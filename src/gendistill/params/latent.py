@@ -14,31 +14,37 @@ memory of one chunk, not of the whole set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from gendistill.data import ImageDataset
-from gendistill.evaluate.baselines import check_ipc
-from gendistill.params.base import Parameterisation
-from gendistill.priors import check_fits, load_prior, prefix, suffix, to_normalized
+from gendistill.data import ImageDataset, check_ipc
+from gendistill.errors import UserError
+from gendistill.params.base import ParamConfig, Parameterisation, Stages
+from gendistill.priors import LAYERS, check_fits, load_prior, prefix, recommended_lr, require, suffix, to_normalized
 
 F_CLIP = 10.0  # GLaD clips feature maps to [-10, 10] and zeroes NaNs after every step
 
 # learning rates of (f, w+) per objective, from GLaD's public code (METHODS.md)
 LATENT_LR = {"dc": (1.0, 1e-3), "dm": (10.0, 0.01), "mtt": (1e4, 10.0)}
+SELECT = ("none", "crfd")
 
 
-@dataclass
-class LatentSpace:
-    """How a latent parameterisation is set up. ``layer``: GLaD's layer (default 2; -1 = w+ only) or
-    H-GLaD's first layer (default 1). ``chunk``: render this many samples at a time (memory bound).
-    ``select="crfd"``: H-GLaD's per-layer snapshot search, scored every ``select_every`` iterations."""
+@dataclass(frozen=True)
+class LatentConfig(ParamConfig):
+    """How a GAN-latent parameterisation is set up.
 
-    name: str = "glad"
-    prior: Any = "fashion-mnist"  # a shipped name, a saved folder, an NVlabs .pkl, or a module
+    ``prior``: a shipped name, a saved folder, an NVlabs .pkl, or a module (None: the prior shipped for
+    the dataset). ``layer``: the layer whose feature map is optimised (GLaD; -1 = w+ only) or where the
+    walk starts (H-GLaD); None takes the class's default. ``chunk``: render this many samples at a time
+    (memory bound). ``lr_f``/``lr_w``: None takes the prior's recorded rates, else GLaD's per objective.
+    ``select="crfd"``: keep each stage's lowest-CRFD snapshot, scored every ``select_every`` iterations
+    (0: five times a stage).
+    """
+
+    prior: Any = None
     layer: int | None = None
     chunk: int | None = None
     lr_f: float | None = None
@@ -49,14 +55,47 @@ class LatentSpace:
     code_dir: str | None = None
     trust_pickle: bool = False
 
+    default_layer: ClassVar[int] = 2
+
+    def __post_init__(self) -> None:
+        if self.select not in SELECT:
+            raise UserError(f"unknown snapshot selection {self.select!r}; use {' or '.join(SELECT)}")
+        if self.chunk is not None and self.chunk < 1:
+            raise UserError(f"chunk must be at least 1, got {self.chunk}")
+
     def first_layer(self) -> int:
-        return self.layer if self.layer is not None else (1 if self.name == "hglad" else 2)
+        return self.layer if self.layer is not None else self.default_layer
 
     def prior_ref(self) -> str:
-        return self.prior if isinstance(self.prior, str) else type(self.prior).__name__
+        return self.prior if isinstance(self.prior, str) or self.prior is None else type(self.prior).__name__
+
+    def resolved(self, dataset: ImageDataset, objective: str) -> LatentConfig:
+        """Every default filled in: the dataset's prior, the layer, the learning rates."""
+        prior = self.prior if self.prior is not None else dataset.name
+        lr_f, lr_w = recommended_lr(prior, objective) or LATENT_LR[objective]
+        return replace(self, prior=prior, layer=self.first_layer(), lr_f=self.lr_f if self.lr_f is not None else lr_f,
+                       lr_w=self.lr_w if self.lr_w is not None else lr_w)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "prior": self.prior_ref()}
+
+
+@dataclass(frozen=True)
+class GladConfig(LatentConfig):
+    """GLaD: one layer's feature map and w+ (default layer 2)."""
+
+
+@dataclass(frozen=True)
+class HGladConfig(LatentConfig):
+    """H-GLaD: start at ``layer`` (default 1) and walk one layer toward pixels per stage."""
+
+    default_layer: ClassVar[int] = 1
 
 
 class GanLatents(Parameterisation):
+    name = "glad"
+    config: LatentConfig
+
     def __init__(self, prior: nn.Module, ws: torch.Tensor, labels: torch.Tensor, num_classes: int, layer: int,
                  mean: tuple[float, ...], std: tuple[float, ...], lr_f: float, lr_w: float,
                  chunk: int | None = None) -> None:  # fmt: skip
@@ -64,10 +103,13 @@ class GanLatents(Parameterisation):
         # kept out of the module tree: the prior is frozen and must not enter checkpoints or state_dict
         self.__dict__["prior"] = prior
         self.mean, self.std, self.lr_f, self.lr_w, self.chunk = mean, std, lr_f, lr_w, chunk
+        self.config = self.Config(layer=layer, chunk=chunk, lr_f=lr_f, lr_w=lr_w)  # build() sets the full one
         self.ws = nn.Parameter(ws.clone())
         self.register_buffer("layer", torch.tensor(layer))
         self.f = nn.Parameter(self._features(layer)) if layer >= 0 else None
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    Config = GladConfig
 
     @classmethod
     def create(cls, dataset: ImageDataset, ipc: int, prior: nn.Module, layer: int, generator: torch.Generator,
@@ -76,8 +118,6 @@ class GanLatents(Parameterisation):
         check_ipc(dataset, ipc)
         check_fits(prior, dataset)
         if not -1 <= layer < prior.num_layers:
-            from gendistill.errors import UserError
-
             raise UserError(f"layer must be in -1 .. {prior.num_layers - 1} for this prior, got {layer}")
         labels = torch.arange(dataset.num_classes).repeat_interleave(ipc)
         device = next(prior.parameters()).device
@@ -92,16 +132,31 @@ class GanLatents(Parameterisation):
         return super()._apply(fn, recurse)
 
     @classmethod
-    def from_space(cls, dataset: ImageDataset, ipc: int, init: str, generator: torch.Generator,
-                   space: LatentSpace, device: torch.device | None = None) -> GanLatents:  # fmt: skip
-        if init != "real":
-            from gendistill.errors import UserError
-
-            raise UserError(f"latent parameterisations start from the prior's samples; --init {init} is for pixels")
-        prior = load_prior(space.prior, space.code_dir, space.trust_pickle, dataset.image_size)
+    def build(cls, dataset: ImageDataset, ipc: int, config: LatentConfig, generator: torch.Generator,
+              device: torch.device | None = None, objective: str = "dm") -> GanLatents:  # fmt: skip
+        config = config.resolved(dataset, objective)
+        prior = load_prior(config.prior, config.code_dir, config.trust_pickle, dataset.image_size)
+        require(prior, LAYERS, f"--param {cls.name}")
         prior.to(device or torch.device("cpu"))
-        return cls.create(dataset, ipc, prior, space.first_layer(), generator, space.lr_f, space.lr_w,
-                          space.chunk, space.truncation)  # fmt: skip
+        params = cls.create(dataset, ipc, prior, config.first_layer(), generator, config.lr_f, config.lr_w,
+                            config.chunk, config.truncation)  # fmt: skip
+        params.config = config
+        return params
+
+    def _stage_count(self) -> int:
+        return 1
+
+    def stages(self, iterations: int) -> Stages:
+        """GLaD: one stage; H-GLaD: the iterations split evenly over the layers from the first to the last
+        feature map. Either may keep its lowest-CRFD snapshot (of each stage), by default five times a stage."""
+        count = self._stage_count()
+        per_stage = max(1, iterations // count)
+        select_every = self.config.select_every or max(1, per_stage // 5)
+        return Stages(every=per_stage if count > 1 else 0,
+                      select_every=select_every if self.config.select != "none" else 0)  # fmt: skip
+
+    def stage_info(self) -> dict:
+        return {"layer": self.k}
 
     @property
     def k(self) -> int:
@@ -184,5 +239,21 @@ class GanLatents(Parameterisation):
 
     def describe(self) -> dict:
         prior = getattr(self.prior, "pretrained_config", {"class": type(self.prior).__name__})
-        return {"layer": self.k, "num_layers": int(self.prior.num_layers), "lr_f": self.lr_f, "lr_w": self.lr_w,
-                "chunk": self.chunk, "prior_config": prior}  # fmt: skip
+        return {"layer": self.k, "num_layers": int(self.prior.num_layers), "prior_config": prior}
+
+
+class Glad(GanLatents):
+    """GLaD (Cazenavette et al. 2023): one fixed layer."""
+
+    name = "glad"
+    Config = GladConfig
+
+
+class HGlad(GanLatents):
+    """H-GLaD (Zhong et al. 2024): the walk from ``layer`` to the last feature map, one stage a layer."""
+
+    name = "hglad"
+    Config = HGladConfig
+
+    def _stage_count(self) -> int:
+        return self.prior.num_layers - self.config.first_layer()  # fixed at the start, whatever stage it is in

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from gendistill.data import ImageDataset
-from gendistill.evaluate.baselines import check_ipc, random_subset
-from gendistill.params.base import Parameterisation
+from gendistill.data import ImageDataset, check_ipc, random_subset
+from gendistill.errors import UserError
+from gendistill.params.base import ParamConfig, Parameterisation
+
+INITS = ("real", "noise")
+
+
+@dataclass(frozen=True)
+class PixelsConfig(ParamConfig):
+    """``init="real"``: ipc random training images per class; ``"noise"``: standard Gaussian pixels."""
+
+    init: str = "real"
+
+    def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise UserError(f"unknown init {self.init!r}; use {' or '.join(INITS)}")
 
 
 class Pixels(Parameterisation):
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
+    name = "pixels"
+    Config = PixelsConfig
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                 config: PixelsConfig | None = None) -> None:  # fmt: skip
         super().__init__(labels, num_classes)
         self.images = nn.Parameter(images.clone().float())
+        self.config = config or PixelsConfig()
 
     def render(self) -> torch.Tensor:
         return self.images
@@ -22,22 +42,16 @@ class Pixels(Parameterisation):
         return self.images[self.class_mask(classes)]
 
     @classmethod
-    def from_space(cls, dataset: ImageDataset, ipc: int, init: str, generator: torch.Generator, space: object = None,
-                   device: torch.device | None = None) -> Pixels:  # fmt: skip
-        """The ``PARAMS`` builder: pixels need no space description."""
-        return cls.create(dataset, ipc, init, generator)
+    def build(cls, dataset: ImageDataset, ipc: int, config: PixelsConfig, generator: torch.Generator,
+              device: torch.device | None = None, objective: str = "") -> Pixels:  # fmt: skip
+        check_ipc(dataset, ipc)
+        labels = torch.arange(dataset.num_classes).repeat_interleave(ipc)
+        if config.init == "real":
+            images = dataset.train_images[random_subset(dataset, ipc, generator)]
+        else:
+            images = torch.randn(len(labels), *dataset.image_shape, generator=generator)
+        return cls(images, labels, dataset.num_classes, config)
 
     @classmethod
     def create(cls, dataset: ImageDataset, ipc: int, init: str, generator: torch.Generator) -> Pixels:
-        """``init="real"``: ipc random training images per class; ``"noise"``: standard Gaussian pixels."""
-        check_ipc(dataset, ipc)
-        labels = torch.arange(dataset.num_classes).repeat_interleave(ipc)
-        if init == "real":
-            images = dataset.train_images[random_subset(dataset, ipc, generator)]
-        elif init == "noise":
-            images = torch.randn(len(labels), *dataset.image_shape, generator=generator)
-        else:
-            from gendistill.errors import UserError
-
-            raise UserError(f"unknown init {init!r}; use real or noise")
-        return cls(images, labels, dataset.num_classes)
+        return cls.build(dataset, ipc, PixelsConfig(init), generator)

@@ -6,7 +6,6 @@ written by ``save_pretrained``, or an NVlabs ``.pkl`` (with ``trust_pickle=True`
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -14,12 +13,30 @@ from torch import nn
 
 from gendistill.errors import UserError, did_you_mean
 from gendistill.priors.base import HierarchicalPrior, check_prior, from_normalized, prefix, suffix, to_normalized
+from gendistill.priors.families import (
+    CODES,
+    FAMILIES,
+    LAYERS,
+    PriorFamily,
+    build,
+    build_from,
+    family_of,
+    register_family,
+    require,
+)
 from gendistill.priors.stylegan import StyleGAN, StyleGANConfig
+from gendistill.store import open_folder
 
 WEIGHTS = Path(__file__).parent / "weights"
 
-__all__ = ["HierarchicalPrior", "StyleGAN", "StyleGANConfig", "check_fits", "check_prior", "from_normalized",
-           "load_prior", "prefix", "recommended_lr", "shipped", "suffix", "to_normalized"]  # fmt: skip
+__all__ = ["CODES", "FAMILIES", "LAYERS", "HierarchicalPrior", "PriorFamily", "StyleGAN", "StyleGANConfig",
+           "build", "build_from", "check_fits", "check_prior", "family_of", "from_normalized", "load_prior", "prefix",
+           "recommended_lr", "register_family", "require", "shipped", "suffix", "to_normalized"]  # fmt: skip
+
+register_family(PriorFamily(
+    "hierarchical-gan", "class-conditional GANs whose synthesis is an ordered list of layers (StyleGAN family)",
+    builders={"StyleGAN": StyleGAN.from_config}, can=frozenset({LAYERS, CODES}),
+))  # fmt: skip
 
 
 def shipped() -> list[str]:
@@ -40,7 +57,7 @@ def load_prior(spec: str | os.PathLike | nn.Module, code_dir: str | os.PathLike 
         return load_network_pickle(path, code_dir, trust_pickle, image_size)
     folder = _folder(spec)
     if folder is not None:
-        return StyleGAN.from_pretrained(folder)
+        return build(open_folder(folder, "prior"))
     if os.sep in str(spec) or path.exists():
         raise UserError(f"prior {spec} is neither a saved prior folder nor a .pkl network")
     if not shipped():
@@ -66,13 +83,15 @@ def recommended_lr(spec: str | os.PathLike | nn.Module, objective: str) -> tuple
     StyleGAN-XL and are 100x too large for the shipped Fashion-MNIST prior (benchmarks/results/latent.md),
     so a prior may carry its own, chosen on the validation split, under ``"latent_lr": {objective: [f, w]}``.
     """
-    folder = _folder(spec)
-    if folder is None or not (folder / "config.json").is_file():
-        return None
-    try:
-        lr = json.loads((folder / "config.json").read_text()).get("latent_lr", {}).get(objective)
-    except (json.JSONDecodeError, AttributeError):
-        return None  # load_prior reports an unreadable config in one line; the defaults serve until then
+    if isinstance(spec, nn.Module):
+        config = getattr(spec, "pretrained_config", {})
+    else:
+        folder = _folder(spec)
+        try:
+            config = open_folder(folder, "prior").config if folder is not None else {}
+        except UserError:
+            return None  # load_prior reports an unreadable folder in one line; the defaults serve until then
+    lr = config.get("latent_lr", {}).get(objective) if isinstance(config.get("latent_lr"), dict) else None
     return (float(lr[0]), float(lr[1])) if lr else None
 
 

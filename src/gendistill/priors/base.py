@@ -56,7 +56,7 @@ class HierarchicalPrior(nn.Module):
 
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None,
                truncation: float = 1.0) -> torch.Tensor:  # fmt: skip
-        """Images in [-1, 1] for integer ``labels``."""
+        """Images for integer ``labels``, on the scale where [-1, 1] is the data range (see :func:`sample`)."""
         return sample(self, labels, generator, truncation)
 
 
@@ -73,12 +73,27 @@ def suffix(prior: nn.Module, f: torch.Tensor, ws: torch.Tensor, k: int) -> torch
     return f
 
 
+def draw_codes(prior: nn.Module, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` latent codes z (on the CPU generator, so a seed gives the same codes on every device)."""
+    return torch.randn(n, prior.z_dim, generator=generator)
+
+
+def decode(prior: nn.Module, codes: torch.Tensor, labels: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+    """The images of codes z of classes ``labels``: mapping, then the whole synthesis."""
+    device = next(prior.parameters()).device
+    ws = prior.mapping(codes.to(device), labels.to(device), truncation)
+    return suffix(prior, prior.synthesis_input(ws), ws, 0)
+
+
 def sample(prior: nn.Module, labels: torch.Tensor, generator: torch.Generator | None = None,
            truncation: float = 1.0) -> torch.Tensor:  # fmt: skip
-    device = next(prior.parameters()).device
-    z = torch.randn(len(labels), prior.z_dim, generator=generator).to(device)
-    ws = prior.mapping(z, labels.to(device), truncation)
-    return suffix(prior, prior.synthesis_input(ws), ws, 0)
+    """Images of fresh codes for integer ``labels``.
+
+    The scale is the prior's training range, where the data lies in [-1, 1]; like StyleGAN's, the output
+    is not clipped, so a sample may overshoot it a little (the shipped prior: about -1.4 .. 1.25). The
+    distillation renders unclipped too; clamp to [-1, 1] only to display or store pixels.
+    """
+    return decode(prior, draw_codes(prior, len(labels), generator), labels, truncation)
 
 
 def check_prior(prior: object) -> None:

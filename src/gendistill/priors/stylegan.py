@@ -15,7 +15,6 @@ convolution is several times faster than N small grouped ones).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -23,14 +22,15 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 
 from gendistill.errors import UserError
-from gendistill.io import atomic_dir, save_tensors
 from gendistill.priors.base import HierarchicalPrior
+from gendistill.store import open_folder, write_folder
 
 LRELU_GAIN = math.sqrt(2.0)
+CLASS_NAME = "StyleGAN"
+WEIGHTS = "model"  # model.safetensors
 
 
 @dataclass
@@ -150,33 +150,35 @@ class StyleGAN(HierarchicalPrior):
             x = _fit(x, self.image_size)
         return x
 
-    # --- storage: safetensors + JSON config, as diffusers does ---
+    # --- storage: a store folder (config.json + model.safetensors), as diffusers does ---
+    def config_dict(self) -> dict:
+        """What rebuilds this network with :meth:`from_config`: the architecture, plus what loading recorded."""
+        return {**getattr(self, "pretrained_config", {}), **asdict(self.config)}
+
     def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype = torch.float32, force: bool = False,
                         extra_config: dict | None = None) -> Path:  # fmt: skip
         """Write ``config.json`` and ``model.safetensors`` into the folder ``path`` atomically."""
-        tensors = {k: v.detach().to(dtype).cpu().contiguous() for k, v in self.state_dict().items()}
-        config = {"class": "StyleGAN", **asdict(self.config), **(extra_config or {})}
-        with atomic_dir(path, force) as tmp:
-            save_tensors(tensors, tmp / "model.safetensors")
-            (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        return Path(path)
+        tensors = {k: v.detach().to(dtype) for k, v in self.state_dict().items()}
+        config = {**self.config_dict(), **(extra_config or {})}
+        config.pop("class", None)  # format 1's tag
+        return write_folder(path, CLASS_NAME, config, {WEIGHTS: tensors}, force)
+
+    @classmethod
+    def from_config(cls, config: dict, state: dict[str, torch.Tensor], where: str = "the prior") -> StyleGAN:
+        """A frozen network of the architecture ``config`` names, holding the weights ``state``."""
+        fields = StyleGANConfig.__dataclass_fields__
+        try:
+            model = cls(StyleGANConfig(**{k: v for k, v in config.items() if k in fields}))
+            model.load_state_dict({k: v.float() for k, v in state.items()})
+        except (TypeError, RuntimeError) as e:  # a config without the architecture, or weights of another one
+            raise UserError(f"cannot build {where} from its weights: {str(e).splitlines()[0]}") from None
+        model.pretrained_config = {k: v for k, v in config.items() if not k.startswith("_") and k != "class"}
+        return model.eval().requires_grad_(False)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> StyleGAN:
-        path = Path(path)
-        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
-            raise UserError(f"{path} is not a saved prior (needs config.json and model.safetensors); "
-                            "train one with 'gendistill prior train'")  # fmt: skip
-        config = json.loads((path / "config.json").read_text())
-        fields = StyleGANConfig.__dataclass_fields__
-        model = cls(StyleGANConfig(**{k: v for k, v in config.items() if k in fields}))
-        try:
-            state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
-            model.load_state_dict(state)
-        except Exception as e:  # a truncated file, or weights from another configuration
-            raise UserError(f"cannot read the prior weights in {path}: {e}".splitlines()[0]) from None
-        model.pretrained_config = config
-        return model.eval().requires_grad_(False)
+        stored = open_folder(path, "prior")
+        return cls.from_config(stored.config, stored.tensors(WEIGHTS), str(stored.path))
 
 
 def _fit(x: torch.Tensor, size: int) -> torch.Tensor:

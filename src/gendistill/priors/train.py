@@ -19,10 +19,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from gendistill.data import ImageDataset
-from gendistill.distill.checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 from gendistill.priors.base import from_normalized, to_normalized
 from gendistill.priors.stylegan import LRELU_GAIN, EqualLinear, StyleGAN, StyleGANConfig, channels_at
 from gendistill.runtime import derived_seed, tune_cpu_allocator
+from gendistill.store.checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 
 
 @dataclass

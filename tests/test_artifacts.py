@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gendistill import load
-from gendistill.artifact import GRID_FILE, META_FILE, TENSORS_FILE, SyntheticSet, check_fits
+from gendistill.artifacts import CONFIG_FILE, GRID_FILE, TENSORS_FILE, SyntheticSet, check_fits
 from gendistill.data import load_dataset
 from gendistill.errors import UserError
 from gendistill.evaluate import select
@@ -23,14 +23,14 @@ def test_roundtrip_is_exact_and_carries_metadata(subset: SyntheticSet, tmp_path:
     subset.lr = torch.tensor(0.02)
     subset.extra = {"latents": torch.randn(len(subset), 8)}
     subset.save(tmp_path / "a")
-    assert {p.name for p in (tmp_path / "a").iterdir()} == {TENSORS_FILE, META_FILE, GRID_FILE}
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {TENSORS_FILE, CONFIG_FILE, GRID_FILE}
     back = load(tmp_path / "a")
     assert torch.equal(back.images, subset.images) and torch.equal(back.labels, subset.labels)
     assert torch.equal(back.soft_labels, subset.soft_labels) and back.learned_lr == pytest.approx(0.02)
     assert torch.equal(back.extra["latents"], subset.extra["latents"])
-    meta = json.loads((tmp_path / "a" / META_FILE).read_text())
-    for key in ("method", "dataset", "ipc", "image_shape", "normalization", "config", "seed", "gendistill_version",
-                "storage_bytes", "created"):  # fmt: skip
+    meta = json.loads((tmp_path / "a" / CONFIG_FILE).read_text())
+    for key in ("method", "dataset", "dataset_identity", "ipc", "image_shape", "normalization", "config", "seed",
+                "_gendistill_version", "_class_name", "storage_bytes", "created"):  # fmt: skip
         assert key in meta
     assert meta["storage_bytes"] == 30 * 28 * 28 * 4 + 30 * 8 + 30 * 10 * 4 + 4
     image, label = back[0]  # a torch Dataset
@@ -56,13 +56,13 @@ def test_truncated_and_corrupted_artifacts(subset: SyntheticSet, tmp_path: Path)
     with pytest.raises(UserError, match="truncated or corrupted"):
         load(tmp_path / "a")
     subset.save(tmp_path / "b")
-    (tmp_path / "b" / META_FILE).write_text("{not json")
+    (tmp_path / "b" / CONFIG_FILE).write_text("{not json")
     with pytest.raises(UserError, match="corrupted"):
         load(tmp_path / "b")
     with pytest.raises(UserError, match="not found"):
         load(tmp_path / "missing")
     (tmp_path / "c").mkdir()
-    with pytest.raises(UserError, match="missing"):
+    with pytest.raises(UserError, match="no config.json"):
         load(tmp_path / "c")
 
 
@@ -85,5 +85,5 @@ def test_files_get_ordinary_permissions(subset: SyntheticSet, tmp_path: Path) ->
         subset.save(tmp_path / "a")
     finally:
         os.umask(mask)
-    for name in (TENSORS_FILE, META_FILE, GRID_FILE):
+    for name in (TENSORS_FILE, CONFIG_FILE, GRID_FILE):
         assert (tmp_path / "a" / name).stat().st_mode & 0o777 == 0o644, name

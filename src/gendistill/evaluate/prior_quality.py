@@ -17,7 +17,7 @@ import torch
 from scipy import linalg
 from torch import nn
 
-from gendistill.artifact import SyntheticSet
+from gendistill.artifacts import SyntheticSet
 from gendistill.data import ImageDataset
 from gendistill.evaluate.recipe import PRESETS
 from gendistill.evaluate.trainer import accuracy, train_classifier

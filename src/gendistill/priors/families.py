@@ -1,0 +1,85 @@
+"""Prior families: what kinds of pretrained generator gendistill can load, and what each can do.
+
+A family names the saved classes it reads (the ``_class_name`` tags of :mod:`gendistill.store` folders)
+and its capabilities, so that a parameterisation can refuse, in one line, a prior that cannot do what it
+needs. Today there is one family, hierarchical GANs (the built-in StyleGAN; NVlabs pickles come in
+through :mod:`gendistill.priors.nvlabs`). A diffusion family (diffusers folders: render from a
+conditioning, invert an image to one) registers here the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from gendistill.errors import UserError
+from gendistill.registry import Registry
+from gendistill.store import Stored
+
+# what a family may be able to do
+LAYERS = "layers"  # split the synthesis at any layer k (GLaD, H-GLaD)
+CODES = "codes"  # draw codes and decode (code, class) to an image (a generator set)
+Builder = Callable[[dict, dict[str, torch.Tensor], str], nn.Module]  # (config, weights, where) -> module
+
+
+@dataclass(frozen=True)
+class PriorFamily:
+    name: str
+    description: str
+    builders: dict[str, Builder] = field(default_factory=dict)  # _class_name -> builder
+    weights: str = "model"  # the safetensors file of a saved prior of this family
+    can: frozenset[str] = frozenset()
+
+
+FAMILIES: Registry[PriorFamily] = Registry("prior family")
+
+
+def register_family(family: PriorFamily) -> PriorFamily:
+    FAMILIES.register(family.name)(family)
+    return family
+
+
+def family_of(class_name: str) -> PriorFamily | None:
+    return next((f for f in map(FAMILIES.get, FAMILIES.names()) if class_name in f.builders), None)
+
+
+def known_classes() -> list[str]:
+    return sorted(c for f in map(FAMILIES.get, FAMILIES.names()) for c in f.builders)
+
+
+def build(stored: Stored) -> nn.Module:
+    """The frozen prior a saved folder holds, built by the family its tag belongs to."""
+    family = _family(stored)
+    return build_from(stored.class_name, stored.config, stored.tensors(family.weights), str(stored.path))
+
+
+def build_from(class_name: str, config: dict, weights: dict[str, torch.Tensor], where: str) -> nn.Module:
+    """A frozen prior of class ``class_name`` from its config and weights (stored wherever the caller keeps
+    them: a prior folder, or inside an artifact)."""
+    family = family_of(class_name)
+    if family is None:
+        raise UserError(f"{where} names an unknown generator class {class_name!r}; known: {', '.join(known_classes())}")
+    module = family.builders[class_name](config, weights, where)
+    module.prior_family = family.name
+    return module
+
+
+def _family(stored: Stored) -> PriorFamily:
+    family = family_of(stored.class_name)
+    if family is not None:
+        return family
+    if stored.class_name.startswith(("UNet", "AutoencoderKL")) or (stored.path / "model_index.json").is_file():
+        raise UserError(f"{stored.path} is a diffusers model ({stored.class_name}); this version of gendistill "
+                        "has no diffusion prior family, so it can only use GAN priors")  # fmt: skip
+    raise UserError(f"{stored.path} holds a {stored.class_name}, not a prior (priors are one of "
+                    f"{', '.join(known_classes())}); pass a folder from 'gendistill prior train'")  # fmt: skip
+
+
+def require(prior: nn.Module, capability: str, user: str) -> None:
+    """Refuse a prior whose family lacks ``capability``, naming who needed it."""
+    name = getattr(prior, "prior_family", None)
+    if name is not None and capability not in FAMILIES.get(name).can:
+        raise UserError(f"{user} needs a prior that can do {capability!r}; the {name} prior given cannot")

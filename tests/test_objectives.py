@@ -1,0 +1,123 @@
+"""The matching objectives (DM, DC/DSA, MTT) and the regulariser hook, on tiny data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gendistill.augment import DSA
+from gendistill.distill import Schedule, run
+from gendistill.errors import UserError
+from gendistill.experts import ExpertSpec, train_experts
+from gendistill.methods import RunOptions, distill
+from gendistill.objectives import OBJECTIVES, MatchContext, Regulariser
+from gendistill.objectives.dc import default_loops, gradient_distance
+from gendistill.params import Pixels
+
+NET = "convnet[width=16]"
+
+
+def _setup(tiny, objective: str, augment: bool = True, classes=None):  # noqa: ANN001, ANN202
+    params = Pixels.create(tiny, 2, "real", torch.Generator().manual_seed(0))
+    ctx = MatchContext(tiny, NET, DSA() if augment else None, seed=3, real_batch=8, classes=classes)
+    options = {"outer_loop": 2, "inner_loop": 1} if objective == "dc" else {}
+    return params, OBJECTIVES.get(objective).from_options(2, options), ctx
+
+
+@pytest.mark.parametrize("objective", ["dm", "dc"])
+def test_objective_loss_decreases(tiny, objective: str) -> None:  # noqa: ANN001
+    params, obj, ctx = _setup(tiny, objective, augment=False)
+    schedule = Schedule(iterations=12, lr=0.5 if objective == "dm" else 0.1)
+    hist = run(params, obj, ctx, schedule, progress=False)
+    assert len(hist.losses) == 12 and all(torch.isfinite(torch.tensor(hist.losses)))
+    first, last = sum(hist.losses[:3]), sum(hist.losses[-3:])
+    assert last < first
+
+
+def test_dm_batched_forward_equals_per_class(tiny) -> None:  # noqa: ANN001
+    """All classes in one pass gives the per-class reference loss (instance norm keeps samples independent)."""
+    params, obj, ctx = _setup(tiny, "dm")
+    loss = next(obj.losses(params, ctx, 5))
+    net = ctx.fresh_model(5)
+    ref = 0.0
+    for c in range(10):
+        g = ctx.rng(5, c)
+        real, syn = ctx.real_batch_of(c, g), params.images[params.labels == c]
+        real, syn = ctx.augment.siamese(real, syn, generator=g)
+        with torch.no_grad():
+            ref += float(((net.embed(real).mean(0) - net.embed(syn).mean(0)) ** 2).sum())
+    assert float(loss.detach()) == pytest.approx(ref, rel=1e-4)
+
+
+def test_gradient_distance_is_dc_layerwise_cosine() -> None:
+    a = [torch.ones(4, 3, 3, 3), torch.ones(4)]
+    assert float(gradient_distance(a, a)) == pytest.approx(0.0, abs=1e-5)
+    assert float(gradient_distance(a, [-t for t in a])) == pytest.approx(8.0, abs=1e-4)  # 4 channels x (1 - -1)
+    assert default_loops(1) == (1, 1) and default_loops(10) == (10, 50) and default_loops(50) == (50, 10)
+
+
+def test_objectives_record_every_setting_and_refuse_unknown_ones() -> None:
+    dc = OBJECTIVES.get("dc").from_options(10, {"net_lr": 0.05})
+    assert dc.config() == {"outer_loop": 10, "inner_loop": 50, "net_lr": 0.05, "net_batch": 256}
+    assert OBJECTIVES.get("dm").from_options(10).config() == {}
+    with pytest.raises(UserError, match="dm takes no option"):
+        OBJECTIVES.get("dm").from_options(10, {"outer_loop": 2})
+    with pytest.raises(UserError, match="it takes: outer_loop"):
+        OBJECTIVES.get("dc").from_options(10, {"syn_steps": 2})
+
+
+class _PixelEnergy(Regulariser):
+    """A test term: the mean squared pixel, which pulls every image toward 0."""
+
+    name = "energy"
+
+    def term(self, params, ctx, iteration):  # noqa: ANN001, ANN201
+        return params.render().square().mean()
+
+
+def test_regularisers_add_weighted_terms(tiny) -> None:  # noqa: ANN001
+    """Weight 0 is the plain run, bit for bit; a positive weight changes it toward the term's optimum."""
+    results = {}
+    for weight in (None, 0.0, 100.0):
+        params, obj, ctx = _setup(tiny, "dm", augment=False)
+        regs = [] if weight is None else [_PixelEnergy(weight)]
+        run(params, obj, ctx, Schedule(iterations=3, lr=0.5), progress=False, regularisers=regs)
+        results[weight] = params.images.detach()
+    assert torch.equal(results[None], results[0.0])
+    assert results[100.0].square().mean() < results[None].square().mean()
+    with pytest.raises(UserError, match=">= 0"):
+        _PixelEnergy(-1.0)
+
+
+@pytest.fixture
+def experts(tiny, tmp_path: Path) -> Path:  # noqa: ANN001
+    return train_experts(tiny, tmp_path / "experts", 2, ExpertSpec(tiny.name, "convnet[width=8]", epochs=3),
+                         progress=False)  # fmt: skip
+
+
+def test_mtt_distills_and_stores_the_learned_lr(tiny, experts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    opts = {"experts": str(experts), "syn_steps": 3, "expert_epochs": 1, "max_start_epoch": 2, "lr_lr": 1e-6}
+    options = RunOptions(iterations=5, lr=10.0, model="convnet[width=8]", objective=opts)
+    s = distill(tiny, "mtt", 1, tmp_path / "m", None, options, progress=False)
+    assert s.lr is not None and float(s.lr) != pytest.approx(0.01)  # it learned
+    losses = s.meta["history"]["loss"]
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+    assert s.meta["eval_augment"] == "dsa" and s.meta["config"]["objective"]["syn_steps"] == 3
+    assert s.meta["config"]["objective"]["num_experts"] == 2 and s.meta["config"]["objective"]["lr_init"] == 0.01
+
+
+def test_student_must_match_the_experts(tiny, experts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    opts = {"experts": str(experts), "syn_steps": 1, "expert_epochs": 1, "max_start_epoch": 1}
+
+    def attempt(model: str, objective: dict) -> None:
+        distill(tiny, "mtt", 1, tmp_path / "m", None, RunOptions(iterations=1, model=model, objective=objective),
+                progress=False)  # fmt: skip
+
+    with pytest.raises(UserError, match="differ from the experts"):
+        attempt("convnet[width=4]", opts)
+    with pytest.raises(UserError, match="exceeds"):
+        attempt("convnet[width=8]", {**opts, "max_start_epoch": 3})
+    with pytest.raises(UserError, match="--experts"):
+        attempt("convnet[width=8]", {})

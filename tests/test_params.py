@@ -1,0 +1,131 @@
+"""Parameterisations: pixels, GLaD and H-GLaD latents (rendering, chunked gradients, the walk, configs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gendistill import load
+from gendistill.errors import UserError
+from gendistill.methods import RunOptions, distill
+from gendistill.params import PARAMS, GanLatents, GladConfig, HGladConfig, Pixels, PixelsConfig
+from gendistill.params.latent import LATENT_LR
+from gendistill.priors import recommended_lr
+
+NET = "convnet[width=16]"
+
+
+def test_each_parameterisation_owns_a_frozen_config(tiny) -> None:  # noqa: ANN001
+    import dataclasses
+
+    assert PARAMS.get("glad").Config is GladConfig and PARAMS.get("hglad").Config is HGladConfig
+    assert GladConfig().first_layer() == 2 and HGladConfig().first_layer() == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        GladConfig().layer = 3  # type: ignore[misc]
+    with pytest.raises(UserError, match="unknown init"):
+        PixelsConfig("zeros")
+    with pytest.raises(UserError, match="snapshot selection"):
+        HGladConfig(select="best")
+    p = Pixels.build(tiny, 2, PixelsConfig("noise"), torch.Generator().manual_seed(0))
+    assert p.images.shape == (20, 1, 28, 28) and p.config.to_dict() == {"init": "noise"}
+    assert isinstance(p.optimizer(p.param_groups(0.1)), torch.optim.SGD) and p.stages(10).every == 0
+
+
+def test_glad_renders_the_prior_and_chunked_gradients_match(tiny, tiny_prior) -> None:  # noqa: ANN001
+    prior = tiny_prior()
+    for layer in (-1, 0, 3):
+        p = GanLatents.create(tiny, 2, prior, layer, torch.Generator().manual_seed(0), 1.0, 0.01)
+        q = GanLatents.create(tiny, 2, prior, layer, torch.Generator().manual_seed(0), 1.0, 0.01, chunk=3)
+        with torch.no_grad():
+            ref = prior.suffix(prior.synthesis_input(p.ws), p.ws, 0)
+        torch.testing.assert_close(p.render(), (ref + 1) / 2 / tiny.std[0] - tiny.mean[0] / tiny.std[0])
+        target = torch.randn(20, 1, 28, 28)
+        for params in (p, q):
+            loss = (params.render_classes([1, 2, 3]) * target[:6]).sum()
+            loss.backward()
+            params.finish_backward()
+        torch.testing.assert_close(p.ws.grad, q.ws.grad)
+        if layer >= 0:
+            torch.testing.assert_close(p.f.grad, q.f.grad)
+            assert p.ws.grad[:, : max(layer, 0)].abs().sum() == 0  # layers before k do not shape the image
+
+
+def test_advance_keeps_the_images(tiny, tiny_prior) -> None:  # noqa: ANN001
+    p = GanLatents.create(tiny, 1, tiny_prior(), 1, torch.Generator().manual_seed(0), 1.0, 0.01)
+    before = p.render().detach()
+    while p.can_advance():
+        p.advance()
+        torch.testing.assert_close(p.render().detach(), before)
+    assert p.k == p.prior.num_layers - 1
+
+
+def test_hglad_walks_the_layers_and_resumes_exactly(tiny, saved_prior: Path, tmp_path: Path, killer) -> None:  # noqa: ANN001
+    space = HGladConfig(str(saved_prior), select="crfd", select_every=2)
+    opts = RunOptions(iterations=14, real_batch=8, model=NET, seed=1, checkpoint_every=3)
+    full = distill(tiny, "dm", 2, tmp_path / "full", space, opts, progress=False)
+    param = full.meta["config"]["param"]
+    assert param["name"] == "hglad" and param["layer"] == 7 and param["config"]["prior"] == str(saved_prior)
+    assert param["config"]["layer"] == 1 and param["config"]["select"] == "crfd"
+    assert [s["layer"] for s in full.meta["history"]["selected"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert full.extra["latent.f"].shape[0] == 20 and "latent.ws" in full.extra
+    with pytest.raises(KeyboardInterrupt):  # killed mid-walk, at layer 4, with a CRFD best held
+        distill(tiny, "dm", 2, tmp_path / "part", space, opts, progress=False, on_iteration=killer(6))
+    resumed = distill(tiny, "dm", 2, tmp_path / "part", space, opts, resume=True, progress=False)
+    assert torch.equal(full.images, resumed.images)
+    assert full.meta["history"]["selected"] == resumed.meta["history"]["selected"]
+    loaded = load(tmp_path / "part")  # evaluation needs no prior: the images are in the artifact
+    assert torch.equal(loaded.images, full.images)
+
+
+@pytest.mark.parametrize("method", ["dc", "mtt"])
+def test_glad_runs_with_other_objectives(tiny, saved_prior: Path, tmp_path: Path, method: str) -> None:  # noqa: ANN001
+    kw = {}
+    if method == "mtt":
+        from gendistill.experts import ExpertSpec, train_experts
+
+        train_experts(tiny, tmp_path / "experts", 1, ExpertSpec(tiny.name, NET, epochs=2), progress=False)
+        kw = {"experts": str(tmp_path / "experts"), "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 1}
+    else:
+        kw = {"outer_loop": 1, "inner_loop": 1}
+    space = GladConfig(str(saved_prior), layer=3, chunk=7)
+    opts = RunOptions(iterations=2, real_batch=8, model=NET, objective=kw)
+    out = distill(tiny, method, 2, tmp_path / method, space, opts, progress=False)
+    assert out.images.shape == (20, 1, 28, 28) and torch.isfinite(out.images).all()
+
+
+def test_a_prior_may_carry_its_own_latent_learning_rates(tiny, tmp_path: Path, tiny_prior) -> None:  # noqa: ANN001
+    tuned = tiny_prior().save_pretrained(tmp_path / "tuned", extra_config={"latent_lr": {"dm": [0.25, 0.5]}})
+    assert recommended_lr(tuned, "dm") == (0.25, 0.5)
+    assert recommended_lr(tuned, "dc") is None and recommended_lr(tiny_prior(), "dm") is None
+
+    def used(space: GladConfig, name: str) -> dict:
+        out = distill(tiny, "dm", 1, tmp_path / name, space, RunOptions(iterations=1, real_batch=8, model=NET),
+                      progress=False)  # fmt: skip
+        return out.meta["config"]["param"]["config"]
+
+    param = used(GladConfig(str(tuned)), "a")
+    assert (param["lr_f"], param["lr_w"]) == (0.25, 0.5)
+    assert used(GladConfig(str(tuned), lr_f=3.0), "c")["lr_f"] == 3.0  # the user's choice wins
+    plain = tiny_prior().save_pretrained(tmp_path / "plain")
+    assert used(GladConfig(str(plain)), "d")["lr_f"] == LATENT_LR["dm"][0]  # GLaD's published default
+
+
+def test_latent_space_refuses_a_mismatched_prior(tiny, tmp_path: Path, tiny_prior) -> None:  # noqa: ANN001
+    tiny_prior(size=32, channels=3).save_pretrained(tmp_path / "rgb")
+    with pytest.raises(UserError, match="use a prior trained on it"):
+        distill(tiny, "dm", 2, tmp_path / "x", GladConfig(str(tmp_path / "rgb")), RunOptions(iterations=1),
+                progress=False)  # fmt: skip
+    with pytest.raises(UserError, match="layer must be in"):
+        GanLatents.create(tiny, 1, tiny_prior(), 8, torch.Generator(), 1.0, 0.01)
+    assert not (tmp_path / "x").exists()
+
+
+def test_glad_keeps_its_lowest_crfd_snapshot(tiny, saved_prior: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    space = GladConfig(str(saved_prior), layer=3, select="crfd", select_every=2)
+    out = distill(
+        tiny, "dm", 2, tmp_path / "g", space, RunOptions(iterations=6, real_batch=8, model=NET), progress=False
+    )
+    (selected,) = out.meta["history"]["selected"]
+    assert selected["layer"] == 3 and selected["iteration"] in (2, 4, 6)
