@@ -87,3 +87,66 @@ def test_files_get_ordinary_permissions(subset: SyntheticSet, tmp_path: Path) ->
         os.umask(mask)
     for name in (TENSORS_FILE, CONFIG_FILE, GRID_FILE):
         assert (tmp_path / "a" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_format_1_artifact_and_prior_still_load() -> None:
+    """Folders written by gendistill 0.1 before the store (meta.json; a prior tagged "class")."""
+    from gendistill.priors import load_prior
+
+    old = load(FIXTURES / "format1-artifact")
+    assert isinstance(old, SyntheticSet) and old.images.shape == (10, 1, 28, 28) and old.meta["method"] == "random"
+    prior = load_prior(FIXTURES / "format1-prior")
+    assert prior.sample(torch.arange(3)).shape == (3, 1, 28, 28)
+
+
+def test_generator_set_renders_any_ipc_and_round_trips(tmp_path: Path, tiny, tiny_prior) -> None:  # noqa: ANN001
+    from gendistill import GeneratorSet
+    from gendistill.artifacts import make_meta
+
+    prior = tiny_prior()
+    labels = torch.arange(10).repeat_interleave(2)
+    codes = torch.randn(20, prior.z_dim, generator=torch.Generator().manual_seed(0))
+    gs = GeneratorSet(prior, codes, labels, make_meta("test", tiny, 2, {}, 0), weights_dtype=torch.float16)
+    fixed = gs.training_set()
+    assert fixed.images.shape == (20, 1, 28, 28) and torch.equal(fixed.labels, labels)
+    five = gs.sample(5, seed=1)
+    assert five.images.shape == (50, 1, 28, 28)
+    torch.testing.assert_close(five.images[five.labels == 3][:2], fixed.images[labels == 3])  # stored codes first
+    assert torch.equal(gs.sample(5, seed=1).images, five.images)  # fresh codes come from the seed
+    weights = sum(v.numel() for v in prior.state_dict().values())
+    assert gs.storage_bytes() == weights * 2 + codes.numel() * 4 + 20 * 8  # fp16 weights + codes + labels
+    gs.save(tmp_path / "g")
+    back = load(tmp_path / "g")
+    assert isinstance(back, GeneratorSet) and back.meta["storage_bytes"] == gs.storage_bytes()
+    assert torch.equal(back.training_set().images, fixed.images)  # stored rendered: no generator needed
+    torch.testing.assert_close(back.sample(5, seed=1).images, five.images, atol=0.05, rtol=0)  # fp16 weights
+    with pytest.raises(UserError, match="ipc must be at least 1"):
+        back.sample(0)
+
+
+def test_embedding_set_records_its_prior(tmp_path: Path, saved_prior: Path) -> None:
+    import shutil
+
+    from gendistill import EmbeddingSet
+
+    e = EmbeddingSet.for_prior(torch.randn(4, 5, 8), torch.tensor([0, 0, 1, 1]), saved_prior)
+    e.save(tmp_path / "e")
+    back = load(tmp_path / "e")
+    assert isinstance(back, EmbeddingSet) and torch.equal(back.embeddings, e.embeddings)
+    assert back.check_prior() == saved_prior.resolve()
+    w = saved_prior / "model.safetensors"
+    data = w.read_bytes()
+    w.write_bytes(data[:-4] + bytes(b ^ 0xFF for b in data[-4:]))  # other weights, same size
+    with pytest.raises(UserError, match="weights differ"):
+        back.check_prior()
+    shutil.rmtree(saved_prior)
+    with pytest.raises(UserError, match="which is gone"):
+        back.check_prior()
+
+
+def test_load_names_what_a_folder_holds(tmp_path: Path, saved_prior: Path) -> None:
+    with pytest.raises(UserError, match="holds a StyleGAN, not an artifact"):
+        load(saved_prior)

@@ -9,14 +9,20 @@ An artifact is a saved folder (:mod:`gendistill.store`) of one of the kinds in
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gendistill.errors import UserError
+from gendistill.store import write_folder
 
 if TYPE_CHECKING:
     from gendistill.artifacts.images import SyntheticSet
     from gendistill.data import ImageDataset
+
+
+GRID_FILE = "grid.png"
 
 
 class Artifact:
@@ -39,6 +45,16 @@ class Artifact:
         meta["storage_bytes"] = self.storage_bytes()
         meta.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         return meta
+
+    def write(self, path: str | os.PathLike, force: bool, described: dict, tensors: dict,
+              grid: SyntheticSet | None = None) -> Path:  # fmt: skip
+        """Save as a store folder: the stamped meta plus ``described``, the tensor files, and ``grid``'s
+        class grid; missing parent folders are created, an existing folder needs ``force``."""
+        meta = {**self.stamp(), **described}
+        extra = (lambda tmp: grid.grid().save(tmp / GRID_FILE, format="PNG")) if grid is not None else None
+        write_folder(path, self.class_name, meta, tensors, force, extra=extra)
+        self.meta = meta
+        return Path(path)
 
 
 def make_meta(method: str, dataset: ImageDataset, ipc: int, config: dict, seed: int) -> dict:

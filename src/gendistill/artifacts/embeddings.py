@@ -23,7 +23,7 @@ import torch
 
 from gendistill.artifacts.base import Artifact
 from gendistill.errors import UserError
-from gendistill.store import Stored, write_folder
+from gendistill.store import Stored
 
 EMBEDDINGS = "embeddings"
 
@@ -81,12 +81,9 @@ class EmbeddingSet(Artifact):
         return self.embeddings.numel() * self.embeddings.element_size() + self.labels.numel() * 8
 
     def save(self, path: str | os.PathLike, force: bool = False) -> Path:
-        meta = {**self.stamp(), "num_embeddings": len(self.labels), "embedding_shape": list(self.embeddings.shape[1:]),
-                "prior": self.prior}  # fmt: skip
-        write_folder(path, self.class_name, meta, {EMBEDDINGS: {"embeddings": self.embeddings, "labels": self.labels}},
-                     force)  # fmt: skip
-        self.meta = meta
-        return Path(path)
+        described = {"num_embeddings": len(self.labels), "embedding_shape": list(self.embeddings.shape[1:]),
+                     "prior": self.prior}  # fmt: skip
+        return self.write(path, force, described, {EMBEDDINGS: {"embeddings": self.embeddings, "labels": self.labels}})
 
     @classmethod
     def from_stored(cls, stored: Stored) -> EmbeddingSet:

@@ -22,11 +22,11 @@ import torch
 from torch import nn
 
 from gendistill.artifacts.base import Artifact
-from gendistill.artifacts.images import GRID_FILE, TENSORS, ImageSet
+from gendistill.artifacts.images import TENSORS, ImageSet
 from gendistill.errors import UserError
 from gendistill.priors import CODES, build_from, require, to_normalized
 from gendistill.priors.base import decode, draw_codes
-from gendistill.store import Stored, write_folder
+from gendistill.store import Stored
 
 GENERATOR, CODE_TABLE = "generator", "codes"
 
@@ -92,14 +92,11 @@ class GeneratorSet(Artifact):
         fixed = self.training_set()
         weights = {k: v.detach().to(self.weights_dtype) for k, v in self.generator.state_dict().items()}
         config = {"_class_name": type(self.generator).__name__, **self.generator.config_dict()}
-        meta = {**self.stamp(), "num_images": len(self.labels), "image_shape": list(fixed.image_shape),
-                "generator": config, "weights_dtype": str(self.weights_dtype).removeprefix("torch.")}  # fmt: skip
+        described = {"num_images": len(self.labels), "image_shape": list(fixed.image_shape), "generator": config,
+                     "weights_dtype": str(self.weights_dtype).removeprefix("torch.")}  # fmt: skip
         tensors = {GENERATOR: weights, CODE_TABLE: {"codes": self.codes, "labels": self.labels},
                    TENSORS: {"images": fixed.images, "labels": fixed.labels}}  # fmt: skip
-        write_folder(path, self.class_name, meta, tensors, force,
-                     extra=lambda tmp: fixed.grid().save(tmp / GRID_FILE, format="PNG"))  # fmt: skip
-        self.meta = meta
-        return Path(path)
+        return self.write(path, force, described, tensors, grid=fixed)
 
     @classmethod
     def from_stored(cls, stored: Stored) -> GeneratorSet:

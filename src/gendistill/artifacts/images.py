@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from gendistill.artifacts.base import Artifact
+from gendistill.artifacts.base import GRID_FILE, Artifact
 from gendistill.errors import UserError
-from gendistill.store import Stored, write_folder
+from gendistill.store import Stored
 
 TENSORS = "synthetic"  # synthetic.safetensors
 TENSORS_FILE = f"{TENSORS}.safetensors"
-GRID_FILE = "grid.png"
+__all__ = ["GRID_FILE", "TENSORS", "TENSORS_FILE", "ImageSet", "SyntheticSet"]
 
 
 @dataclass
@@ -92,11 +92,8 @@ class ImageSet(Dataset, Artifact):
 
     def save(self, path: str | os.PathLike, force: bool = False) -> Path:
         """Write the folder atomically; missing parent folders are created, an existing one needs ``force``."""
-        meta = {**self.stamp(), "num_images": len(self), "image_shape": list(self.image_shape)}
-        write_folder(path, self.class_name, meta, {TENSORS: self.tensors()}, force,
-                     extra=lambda tmp: self.grid().save(tmp / GRID_FILE, format="PNG"))  # fmt: skip
-        self.meta = meta
-        return Path(path)
+        described = {"num_images": len(self), "image_shape": list(self.image_shape)}
+        return self.write(path, force, described, {TENSORS: self.tensors()}, grid=self)
 
     @classmethod
     def from_stored(cls, stored: Stored) -> ImageSet:
