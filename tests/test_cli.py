@@ -236,3 +236,21 @@ def test_an_embedding_set_says_why_it_cannot_be_evaluated(capsys, saved_prior: P
         extra = ["--png", tmp_path / "png"] if cmd == "export" else []
         code, _, err = run_cli(capsys, cmd, tmp_path / "e", *extra)
         _one_line_error(code, err, "embedding set holds conditionings")
+
+
+def test_a_generator_set_is_read_by_every_command(capsys, fmnist_dir: Path, tmp_path: Path, tiny,  # noqa: ANN001
+                                                  tiny_prior) -> None:  # fmt: skip
+    import torch
+
+    from gendistill import GeneratorSet
+    from gendistill.artifacts import make_meta
+
+    labels = torch.arange(10).repeat_interleave(2)
+    codes = torch.randn(20, tiny_prior().z_dim, generator=torch.Generator().manual_seed(0))
+    GeneratorSet(tiny_prior(), codes, labels, make_meta("test", tiny, 2, {}, 0)).save(tmp_path / "g")
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "g", *QUICK)
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "export", tmp_path / "g", "--png", tmp_path / "png")
+    assert code == 0 and len(list((tmp_path / "png").rglob("*.png"))) == 21, err
+    code, out, err = run_cli(capsys, "crfd", tmp_path / "g", "--nets", 1, "--real-per-class", 4)
+    assert code == 0 and out.startswith("crfd "), err

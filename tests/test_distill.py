@@ -131,3 +131,19 @@ def test_torchrun_hglad_with_crfd_selection_equals_one_process(fmnist_dir: Path,
         s["iteration"] for s in b.meta["history"]["selected"]
     ]
     assert torch.allclose(a.images, b.images, atol=1e-5)
+
+
+def test_a_run_too_large_for_memory_is_refused_before_it_starts(tiny, tiny_prior) -> None:  # noqa: ANN001
+    from gendistill.distill.memory import check_fits_in_memory, step_bytes
+    from gendistill.objectives import OBJECTIVES, MatchContext
+    from gendistill.params import GanLatents
+
+    ctx = MatchContext(tiny, NET, real_batch=8)
+    dc, dm = OBJECTIVES.get("dc").from_options(2), OBJECTIVES.get("dm").from_options(2)
+    whole = GanLatents.create(tiny, 2, tiny_prior(), 1, torch.Generator().manual_seed(0), 1.0, 0.01)
+    chunked = GanLatents.create(tiny, 2, tiny_prior(), 1, torch.Generator().manual_seed(0), 1.0, 0.01, chunk=2)
+    assert step_bytes(whole, dc, ctx) > step_bytes(chunked, dc, ctx) > 0  # chunking bounds the rendering's share
+    assert step_bytes(whole, dc, ctx) > step_bytes(whole, dm, ctx)  # DC back-propagates through a gradient
+    need = check_fits_in_memory(whole, dc, ctx, free=2**40)
+    with pytest.raises(UserError, match=r"needs about .* GB .*--chunk K.*--ipc"):
+        check_fits_in_memory(whole, dc, ctx, free=need // 2)

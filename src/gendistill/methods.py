@@ -18,6 +18,7 @@ from gendistill.artifacts import SyntheticSet, make_meta
 from gendistill.augment import DSA, strategy_for
 from gendistill.data import ImageDataset
 from gendistill.distill import History, Schedule, distributed, run
+from gendistill.distill.memory import check_fits_in_memory
 from gendistill.errors import UserError
 from gendistill.evaluate.crfd import CRFD
 from gendistill.io import check_new_dir
@@ -141,6 +142,8 @@ def distill(
     select = getattr(params.config, "select", "none")
     selector = SCORES.get(select)(dataset, options.model, options.seed, dev, classes) if select != "none" else None
     config = _config(method, ipc, param_class.name, params, objective, augment, options, schedule, regularisers)
+    params.to(dev)
+    check_fits_in_memory(params, objective, ctx)
     ckpt = partial / f"rank{rank}" if size > 1 else partial
     if force and not resume and rank == 0:
         shutil.rmtree(partial, ignore_errors=True)

@@ -98,6 +98,8 @@ class Objective:
     """
 
     name = "objective"
+    # forward graphs of the matching network held per synthetic image (for memory estimates)
+    graphs_per_image: ClassVar[int] = 1
     Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
     settings: ObjectiveConfig
 

@@ -47,6 +47,7 @@ class GradientMatching(Objective):
 
     name = "dc"
     Config = DCConfig
+    graphs_per_image = 3  # the forward, its gradient with create_graph, and the backward through both
     settings: DCConfig
 
     def __init__(self, ipc: int = 10, config: DCConfig | None = None) -> None:

@@ -53,6 +53,7 @@ class TrajectoryMatching(Objective):
         self.syn_steps, self.expert_epochs, self.max_start = syn_steps, expert_epochs, max_start_epoch
         self.batch_syn, self.lr_lr = batch_syn, lr_lr
         self.syn_lr = nn.Parameter(torch.tensor(float(lr_init)))
+        self.graphs_per_image = 2 * syn_steps  # every unrolled student step keeps its forward and gradient
         self.experts_dir = str(experts)
 
     def config(self) -> dict:

@@ -86,6 +86,14 @@ class Parameterisation(nn.Module):
         here, as the field uses for images and latents; a generator's weights would take Adam."""
         return torch.optim.SGD([{**g, "momentum": self.momentum} for g in groups])
 
+    def render_rows_with_graph(self, rows: torch.Tensor) -> torch.Tensor:
+        """The images of ``rows`` rendered with their autograd graph (what memory estimates measure)."""
+        return self.render()[rows]
+
+    def graph_images(self, n: int) -> int:
+        """How many of ``n`` images have their rendering graph held at once (all, unless chunked)."""
+        return n
+
     def stages(self, iterations: int) -> Stages:
         """How ``iterations`` are cut into stages (one, unless the parameterisation walks somewhere)."""
         return Stages()

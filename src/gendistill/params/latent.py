@@ -201,6 +201,12 @@ class GanLatents(Parameterisation):
             for s in self._chunks(len(rows)):
                 torch.autograd.backward(self._render(rows[s]), images.grad[s])
 
+    def render_rows_with_graph(self, rows: torch.Tensor) -> torch.Tensor:
+        return self._render(rows)
+
+    def graph_images(self, n: int) -> int:
+        return min(n, self.chunk) if self.chunk else n
+
     # --- what the engine asks of a parameterisation ---
     def param_groups(self, lr: float) -> list[dict]:
         groups = [{"params": [self.ws], "lr": self.lr_w}]

@@ -101,7 +101,7 @@ def open_folder(path: str | os.PathLike, what: str = "folder") -> Stored:
             return Stored(path, config["class"], config, 1)
         if not isinstance(name, str):
             raise UserError(f"{path} is not a gendistill folder: its {CONFIG_FILE} names no _class_name "
-                            f"(a foreign model folder?); pass a {what} written by gendistill")  # fmt: skip
+                            f"(a foreign model folder?); pass a folder that gendistill wrote")  # fmt: skip
         version = config.get("_format_version", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise UserError(f"{path} was written by a newer gendistill (format {version}, this version reads up "

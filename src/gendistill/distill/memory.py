@@ -1,0 +1,74 @@
+"""A step's memory, estimated before the run starts, so that a run far too large for the machine is
+refused in one line instead of being killed by the kernel (or ending in an allocator traceback) minutes in.
+
+The estimate measures, with ``torch.autograd.graph.saved_tensors_hooks``, the bytes autograd keeps per
+image for backward: in the parameterisation's rendering (the prior's synthesis for GLaD/H-GLaD; nothing
+for pixels) and in one forward of the matching network, which the objective's ``graphs_per_image`` scales
+(DC/DSA back-propagate through a gradient, MTT through its unrolled student steps). It is a lower bound
+on the peak, not a prediction of it: it only has to tell a run that cannot fit from one that may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from gendistill.errors import UserError
+from gendistill.objectives import MatchContext, Objective
+from gendistill.params import Parameterisation
+
+HEADROOM = 0.9  # refuse when the estimate exceeds this share of the memory available now
+
+
+def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
+    """Bytes of the tensors autograd saves for backward while ``fn()`` runs."""
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return total
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory free for this process now: the GPU's free memory, or Linux's MemAvailable."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def step_bytes(params: Parameterisation, objective: Objective, ctx: MatchContext) -> int:
+    """Estimated bytes one iteration holds for backward over the classes ``ctx`` owns."""
+    rows = torch.nonzero(params.class_mask(ctx.classes)).squeeze(1)
+    n = len(rows)
+    probe = rows[:2]
+    render = saved_bytes(lambda: params.render_rows_with_graph(probe)) // len(probe)
+    with torch.no_grad():
+        x = params.render_rows_with_graph(probe).detach()
+    net = ctx.fresh_model(0)
+    matching = saved_bytes(lambda: net(x.requires_grad_(True))) // len(probe)
+    held = params.graph_images(n)  # images whose rendering graph is held at once
+    return held * render + n * matching * objective.graphs_per_image
+
+
+def check_fits_in_memory(params: Parameterisation, objective: Objective, ctx: MatchContext,
+                         free: int | None = None) -> int:  # fmt: skip
+    """Refuse, in one line with the estimate and the knobs, a run whose step cannot fit in ``free`` bytes
+    (default: what the device has available now); return the estimate."""
+    need, free = step_bytes(params, objective, ctx), free if free is not None else available_bytes(ctx.device)
+    if free is not None and need > HEADROOM * free:
+        gb = 2**30
+        raise UserError(f"one step of this run needs about {need / gb:.1f} GB (autograd's saved tensors alone), "
+                        f"more than the {free / gb:.1f} GB available; lower it with --chunk K (glad/hglad: render "
+                        "K samples at a time), a smaller --ipc, or a smaller --real-batch")  # fmt: skip
+    return need
