@@ -147,3 +147,25 @@ def test_a_run_too_large_for_memory_is_refused_before_it_starts(tiny, tiny_prior
     need = check_fits_in_memory(whole, dc, ctx, free=2**40)
     with pytest.raises(UserError, match=r"needs about .* GB .*--chunk K.*--ipc"):
         check_fits_in_memory(whole, dc, ctx, free=need // 2)
+
+
+@pytest.mark.parametrize("method", ["dm", "dsa"])
+def test_bf16_is_deterministic_resumes_exactly_and_is_recorded(tiny, tmp_path: Path, killer, method: str) -> None:  # noqa: ANN001
+    objective = {"outer_loop": 1, "inner_loop": 1} if method == "dsa" else {}  # one loss per iteration
+    opts = RunOptions(**{**OPTS.__dict__, "precision": "bf16", "objective": objective})
+    a = distill(tiny, method, 2, tmp_path / "a", None, opts, progress=False)
+    b = distill(tiny, method, 2, tmp_path / "b", None, opts, progress=False)
+    assert torch.equal(a.images, b.images) and a.meta["config"]["precision"] == "bf16"
+    with pytest.raises(KeyboardInterrupt):
+        distill(tiny, method, 2, tmp_path / "c", None, opts, progress=False, on_iteration=killer(4))
+    resumed = distill(tiny, method, 2, tmp_path / "c", None, opts, resume=True, progress=False)
+    assert torch.equal(resumed.images, a.images)
+    fp32 = distill(tiny, method, 2, tmp_path / "f", None, RunOptions(**{**opts.__dict__, "precision": "fp32"}),
+                   progress=False)  # fmt: skip
+    assert fp32.meta["config"]["precision"] == "fp32" and not torch.equal(fp32.images, a.images)
+    assert a.meta["history"]["loss"][0] == pytest.approx(fp32.meta["history"]["loss"][0], rel=0.05)
+    with pytest.raises(KeyboardInterrupt):
+        distill(tiny, method, 2, tmp_path / "d", None, opts, progress=False, on_iteration=killer(2))
+    with pytest.raises(UserError, match="other settings: precision"):  # a bf16 checkpoint does not resume in fp32
+        distill(tiny, method, 2, tmp_path / "d", None, RunOptions(**{**opts.__dict__, "precision": "fp32"}),
+                resume=True, progress=False)  # fmt: skip

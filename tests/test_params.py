@@ -129,3 +129,13 @@ def test_glad_keeps_its_lowest_crfd_snapshot(tiny, saved_prior: Path, tmp_path: 
     )
     (selected,) = out.meta["history"]["selected"]
     assert selected["layer"] == 3 and selected["iteration"] in (2, 4, 6)
+
+
+def test_latent_rendering_under_bf16_stays_close_and_fp32_valued(tiny, tiny_prior) -> None:  # noqa: ANN001
+    p = GanLatents.create(tiny, 1, tiny_prior(), 2, torch.Generator().manual_seed(0), 1.0, 0.01)
+    ref = p.render().detach()
+    p.set_precision(torch.bfloat16)
+    low = p.render()
+    assert low.dtype == torch.float32 and (low.detach() - ref).abs().max() < 0.1 * ref.abs().max()
+    low.sum().backward()
+    assert p.ws.grad.dtype == torch.float32 and p.f.grad.dtype == torch.float32  # the learnables stay fp32

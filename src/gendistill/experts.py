@@ -59,18 +59,26 @@ def unflatten(flat: torch.Tensor, layout: list[tuple[str, list[int]]]) -> dict[s
     return out
 
 
-def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, progress: bool = True) -> Path:
+def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, progress: bool = True,
+                  amp: torch.dtype | None = None) -> Path:  # fmt: skip
+    """Train ``num`` experts into ``out`` (finished ones are kept); ``amp``: bf16 autocast for their forwards
+    (the saved parameters are fp32 either way). Experts already saved must share the precision."""
     out.mkdir(parents=True, exist_ok=True)
     probe = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size)
     index = {
         "spec": asdict(spec),
         "layout": param_layout(probe),
         "num_params": sum(p.numel() for p in probe.parameters()),
+        "precision": "bf16" if amp is not None else "fp32",
     }
     if any(out.iterdir()):
         old = open_folder(out, "trajectory folder")
         if old.class_name != CLASS_NAME:
             raise UserError(f"{out} holds a {old.class_name}, not expert trajectories; choose another --out")
+        trained = old.config.get("precision", "fp32")
+        if trained != index["precision"]:
+            raise UserError(f"{out} holds experts trained in {trained}; train the rest with --precision {trained}, "
+                            "or choose another --out")  # fmt: skip
         if old.config["spec"] != index["spec"]:
             raise UserError(f"{out} holds experts of another recipe ({old.config['spec']}); choose another --out")
     write_config(out, CLASS_NAME, index)
@@ -90,7 +98,7 @@ def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, 
         snapshots = {"epoch_0": flatten(net)}
         opt = torch.optim.SGD(net.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
         for epoch in range(1, spec.epochs + 1):  # one call per epoch; the optimiser (momentum) carries over
-            train_classifier(net, real, recipe, gen, torch.device("cpu"), optimizer=opt)
+            train_classifier(net, real, recipe, gen, torch.device("cpu"), amp, optimizer=opt)
             snapshots[f"epoch_{epoch}"] = flatten(net)
         save_file_atomic(snapshots, path)
     return out

@@ -25,7 +25,7 @@ from gendistill.io import check_new_dir
 from gendistill.objectives import OBJECTIVES, REGULARISERS, MatchContext, Regulariser
 from gendistill.params import PARAMS, ParamConfig, Parameterisation, PixelsConfig, config_name
 from gendistill.registry import Registry
-from gendistill.runtime import pick_device
+from gendistill.runtime import pick_device, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class RunOptions:
     checkpoint_every: int = 0
     eval_every: int = 0
     compile: bool | str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast where the hardware runs it fast (AMX, AVX512-BF16, CUDA)
     objective: dict = field(default_factory=dict)  # the objective's --set options, e.g. {"syn_steps": 10}
     regularisers: tuple[tuple[str, float], ...] = ()  # (registered name, weight)
 
@@ -82,11 +83,11 @@ SCORES: Registry[Callable[..., Callable[[Parameterisation], float]]] = Registry(
 
 
 @SCORES.register("crfd")
-def _crfd_score(dataset: ImageDataset, model: str, seed: int, device: torch.device,
-                classes: list[int]) -> Callable[[Parameterisation], float]:  # fmt: skip
+def _crfd_score(dataset: ImageDataset, model: str, seed: int, device: torch.device, classes: list[int],
+                amp: torch.dtype | None) -> Callable[[Parameterisation], float]:  # fmt: skip
     """CRFD over the classes this process owns, summed over processes: every rank keeps the same snapshot,
     the one a single process keeps."""
-    crfd = CRFD(dataset, model, seed=seed, device=device)
+    crfd = CRFD(dataset, model, seed=seed, device=device, amp=amp)
     return lambda params: distributed.sum_scalar(crfd.of(params, classes), device)
 
 
@@ -134,14 +135,17 @@ def distill(
     classes = distributed.owned_classes(dataset.num_classes, rank, size)
     total = options.iterations or spec.iterations
     compiled = total >= COMPILE_MIN_ITERATIONS if options.compile == "auto" else bool(options.compile)
+    amp = resolve_precision(options.precision, dev)
+    params.set_precision(amp)
     ctx = MatchContext(dataset, options.model, augment, dev, options.seed, options.real_batch, classes=classes,
-                       compile=compiled)  # fmt: skip
+                       compile=compiled, amp=amp)  # fmt: skip
     image_lr = options.lr if options.lr is not None else (spec.lr_high_ipc if spec.lr_high_ipc and ipc >= 100
                                                           else spec.lr)  # fmt: skip
     schedule = Schedule(total, image_lr, checkpoint_every=options.checkpoint_every, eval_every=options.eval_every)
     select = getattr(params.config, "select", "none")
-    selector = SCORES.get(select)(dataset, options.model, options.seed, dev, classes) if select != "none" else None
+    selector = SCORES.get(select)(dataset, options.model, options.seed, dev, classes, amp) if select != "none" else None
     config = _config(method, ipc, param_class.name, params, objective, augment, options, schedule, regularisers)
+    config["precision"] = "bf16" if amp is not None else "fp32"  # what "auto" resolved to on this machine
     params.to(dev)
     check_fits_in_memory(params, objective, ctx)
     ckpt = partial / f"rank{rank}" if size > 1 else partial

@@ -38,12 +38,17 @@ def add_dataset_args(p: argparse.ArgumentParser, default: str | None = "fashion-
     g.add_argument("--image-size", type=int, help="imagefolder only: resize images to this many pixels a side")
 
 
+def add_precision_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto: bf16 autocast where the hardware runs it fast (CUDA, AMX, AVX512-BF16), "
+                   "else fp32")  # fmt: skip
+
+
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("runtime")
     g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: %(default)s)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="auto: bf16 autocast where the hardware runs it natively (CUDA, AMX), else fp32")  # fmt: skip
+    add_precision_arg(g)
     g.add_argument("--no-compile", action="store_true", help="do not torch.compile the training networks")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from gendistill.cli.common import add_dataset_args, artifact_images, positive_int
+from gendistill.cli.common import add_dataset_args, add_precision_arg, artifact_images, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,15 +16,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real-per-class", type=positive_int, default=256)
     p.add_argument("--model", default="convnet")
     p.add_argument("--seed", type=int, default=0)
+    add_precision_arg(p)
     add_dataset_args(p, default=None)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from gendistill.evaluate.crfd import CRFD
+    from gendistill.runtime import resolve_precision
 
     _, synthetic, dataset = artifact_images(args)
     t0 = time.perf_counter()
-    value = CRFD(dataset, args.model, args.nets, args.real_per_class, args.seed)(synthetic.images, synthetic.labels)
+    amp = resolve_precision(args.precision, torch.device("cpu"))
+    crfd = CRFD(dataset, args.model, args.nets, args.real_per_class, args.seed, amp=amp)
+    value = crfd(synthetic.images, synthetic.labels)
     print(f"crfd {value:.6g}  ({args.nets} {args.model} nets, {time.perf_counter() - t0:.1f} s)")
     return 0

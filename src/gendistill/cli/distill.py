@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     options = RunOptions(iterations=args.iterations, lr=args.lr, model=args.model, real_batch=args.real_batch,
                          seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                          eval_every=args.eval_every, compile=False if args.no_compile else "auto",
+                         precision=args.precision,
                          objective=objective_options(args))  # fmt: skip
     dataset = dataset_from_args(args)
     synthetic = distill(dataset, args.method, args.ipc, args.out, param, options, resume=args.resume,

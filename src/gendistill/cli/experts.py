@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gendistill.cli.common import add_dataset_args, dataset_from_args, positive_int
+import torch
+
+from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
 from gendistill.experts import ExpertSpec, train_experts
+from gendistill.runtime import resolve_precision
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-augment", action="store_true", help="train experts without DSA augmentation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
+    add_precision_arg(p)
     add_dataset_args(p)
     p.set_defaults(run=run)
 
@@ -31,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = dataset_from_args(args)
     spec = ExpertSpec(dataset.name, args.model, epochs=args.epochs, lr=args.lr, augment=not args.no_augment,
                       seed=args.seed)  # fmt: skip
-    out = train_experts(dataset, Path(args.out), args.num, spec, progress=not args.quiet)
+    amp = resolve_precision(args.precision, torch.device("cpu"))
+    out = train_experts(dataset, Path(args.out), args.num, spec, progress=not args.quiet, amp=amp)
     print(f"wrote {args.num} expert trajectories of {args.epochs} epochs to {out}")
     return 0

@@ -45,6 +45,7 @@ class History:
     val: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     selected: list[dict] = field(default_factory=list)  # per stage: the snapshot kept and its score
+    iteration_seconds: list[float] = field(default_factory=list)  # wall time of each iteration's steps
 
 
 def _optimizer(params: Parameterisation, objective: Objective, schedule: Schedule) -> torch.optim.Optimizer:
@@ -177,7 +178,8 @@ class _Loop:
             t0 = time.perf_counter()
             last = self.step(it)
             history.losses.append(last)
-            history.seconds += time.perf_counter() - t0
+            history.iteration_seconds.append(time.perf_counter() - t0)
+            history.seconds += history.iteration_seconds[-1]
             if hasattr(iterations, "set_postfix_str"):
                 iterations.set_postfix_str(f"loss {last:.4g}")
             done = it + 1

@@ -18,13 +18,14 @@ import torch
 from gendistill.augment import DSA, strategy_for
 from gendistill.data import ImageDataset
 from gendistill.models import create_model
-from gendistill.runtime import derived_seed
+from gendistill.runtime import autocast, derived_seed
 
 
 class CRFD:
     def __init__(self, dataset: ImageDataset, model: str = "convnet", nets: int = 4, real_per_class: int = 256,
-                 seed: int = 0, device: torch.device | None = None, augment: bool = True) -> None:  # fmt: skip
-        self.dataset, self.model, self.seed = dataset, model, seed
+                 seed: int = 0, device: torch.device | None = None, augment: bool = True,
+                 amp: torch.dtype | None = None) -> None:  # fmt: skip
+        self.dataset, self.model, self.seed, self.amp = dataset, model, seed, amp
         self.device = device or torch.device("cpu")
         self.augment = DSA(strategy_for(dataset.name)) if augment else None
         self.nets = [self._net(n) for n in range(nets)]
@@ -46,7 +47,9 @@ class CRFD:
         x = images.to(self.device)
         if self.augment is not None:  # per-image draws, seeded by class: the same for every call
             x = self.augment(x, generator=torch.Generator().manual_seed(derived_seed(self.seed, c, -13)))
-        return [f.mean(0) for f in net.features(x)]
+        with autocast(self.device, self.amp):  # the feature maps in bf16 when asked, their means in fp32
+            features = net.features(x)
+        return [f.float().mean(0) for f in features]
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[int] | None = None) -> float:

@@ -6,6 +6,7 @@ classes identical to a single-process run: no random state has to be carried bet
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -19,7 +20,7 @@ from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.models import Classifier, create_model
 from gendistill.params import Parameterisation
-from gendistill.runtime import derived_seed
+from gendistill.runtime import autocast, derived_seed
 
 
 @dataclass
@@ -32,11 +33,23 @@ class MatchContext:
     real_batch: int = 256
     classes: list[int] | None = None  # the classes this process owns; None = all
     compile: bool = False  # torch.compile the no-grad real-image forward (pays off after ~20 iterations)
+    amp: torch.dtype | None = None  # bf16: the matching network's forwards (and backwards) under autocast
 
     def __post_init__(self) -> None:
         if self.classes is None:
             self.classes = list(range(self.dataset.num_classes))
         self._index = self.dataset.class_indices("train")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Where the matching network runs: bf16 autocast when ``amp`` is set, else plain fp32.
+
+        Only the network's forwards (and so their backwards) go under it. What must stay fp32 does: the
+        learnable tensors and the optimiser's state are fp32 parameters; the augmentation runs before it;
+        the objectives cast the network's outputs to fp32 before reducing them to a loss (means, squared
+        distances, cosines), since a bf16 sum over thousands of terms loses the small differences that
+        matching is made of.
+        """
+        return autocast(self.device, self.amp)
 
     def rng(self, iteration: int, *salt: int) -> torch.Generator:
         return torch.Generator().manual_seed(derived_seed(self.seed, iteration, *salt))

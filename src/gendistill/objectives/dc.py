@@ -73,9 +73,11 @@ class GradientMatching(Objective):
                     real, syn = ctx.augment.siamese(real, syn, generator=g)
                 target_r = torch.full((len(real),), c, device=real.device)
                 target_s = torch.full((len(syn),), c, device=syn.device)
-                g_real = torch.autograd.grad(F.cross_entropy(net(real), target_r), weights)
+                with ctx.autocast():  # logits back to fp32 for the loss; the gradients are fp32 like the weights
+                    out_r, out_s = net(real).float(), net(syn).float()
+                g_real = torch.autograd.grad(F.cross_entropy(out_r, target_r), weights)
                 g_real = [t.detach() for t in g_real]
-                g_syn = torch.autograd.grad(F.cross_entropy(net(syn), target_s), weights, create_graph=True)
+                g_syn = torch.autograd.grad(F.cross_entropy(out_s, target_s), weights, create_graph=True)
                 loss = loss + gradient_distance(list(g_syn), g_real)
             yield loss
             if outer == self.outer - 1:
@@ -92,7 +94,9 @@ class GradientMatching(Objective):
             for start in range(0, len(order), self.net_batch):
                 idx = order[start : start + self.net_batch]
                 x = ctx.augment(x_all[idx], g) if ctx.augment else x_all[idx]
-                loss = F.cross_entropy(net(x), y_all[idx])
+                with ctx.autocast():
+                    logits = net(x).float()
+                loss = F.cross_entropy(logits, y_all[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

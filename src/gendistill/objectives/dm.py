@@ -33,10 +33,11 @@ class DistributionMatching(Objective):
                 real, syn = ctx.augment.siamese(real, syn, generator=g)
             reals.append(real)
             syns.append(syn)
-        real_means = [e.mean(0) for e in ctx.embed_real(net, reals)]
-        if has_batch_norm(net):
-            syn_means = [net.embed(s).mean(0) for s in syns]
-        else:  # the synthetic images are few: one pass for every class
-            syn_emb = net.embed(torch.cat(syns))
-            syn_means = [e.mean(0) for e in syn_emb.split([len(s) for s in syns])]
+        with ctx.autocast():  # the embeddings come back in fp32 (.float()), so the means and the loss are fp32
+            real_means = [e.float().mean(0) for e in ctx.embed_real(net, reals)]
+            if has_batch_norm(net):
+                syn_means = [net.embed(s).float().mean(0) for s in syns]
+            else:  # the synthetic images are few: one pass for every class
+                syn_emb = net.embed(torch.cat(syns)).float()
+                syn_means = [e.mean(0) for e in syn_emb.split([len(s) for s in syns])]
         yield sum(((r - s) ** 2).sum() for r, s in zip(real_means, syn_means))

@@ -87,7 +87,8 @@ class TrajectoryMatching(Objective):
         for _ in range(self.syn_steps):
             idx = torch.randperm(len(images), generator=g)[:batch].to(images.device)
             x = ctx.augment(images[idx], g) if ctx.augment else images[idx]
-            out = functional_call(net, {**unflatten(student, self.trajectories.layout), **buffers}, (x,))
+            with ctx.autocast():  # the student's parameters stay fp32; only its forward runs in bf16
+                out = functional_call(net, {**unflatten(student, self.trajectories.layout), **buffers}, (x,)).float()
             grad = torch.autograd.grad(F.cross_entropy(out, labels[idx]), student, create_graph=True)[0]
             student = student - self.syn_lr * grad
         yield ((student - target) ** 2).sum() / ((start - target) ** 2).sum()

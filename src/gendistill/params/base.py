@@ -50,6 +50,7 @@ class Parameterisation(nn.Module):
     Config: ClassVar[type[ParamConfig]] = ParamConfig
     config: ParamConfig
     momentum: ClassVar[float] = 0.5  # the field's SGD momentum for synthetic data (DC, DM, GLaD)
+    amp: torch.dtype | None = None
 
     @classmethod
     def build(cls, dataset: ImageDataset, ipc: int, config: ParamConfig, generator: torch.Generator,
@@ -85,6 +86,11 @@ class Parameterisation(nn.Module):
         """The optimiser of its tensors (and of the objective's, appended to ``groups``): SGD with momentum
         here, as the field uses for images and latents; a generator's weights would take Adam."""
         return torch.optim.SGD([{**g, "momentum": self.momentum} for g in groups])
+
+    def set_precision(self, amp: torch.dtype | None) -> None:
+        """Render under autocast ``amp`` (None: fp32); the images come out fp32 either way. Pixels render
+        nothing, so this only matters where a network renders (a prior)."""
+        self.amp = amp
 
     def render_rows_with_graph(self, rows: torch.Tensor) -> torch.Tensor:
         """The images of ``rows`` rendered with their autograd graph (what memory estimates measure)."""

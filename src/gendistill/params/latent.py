@@ -24,6 +24,7 @@ from gendistill.data import ImageDataset, check_ipc
 from gendistill.errors import UserError
 from gendistill.params.base import ParamConfig, Parameterisation, Stages
 from gendistill.priors import LAYERS, check_fits, load_prior, prefix, recommended_lr, require, suffix, to_normalized
+from gendistill.runtime import autocast
 
 F_CLIP = 10.0  # GLaD clips feature maps to [-10, 10] and zeroes NaNs after every step
 
@@ -175,7 +176,9 @@ class GanLatents(Parameterisation):
         ws = self.ws[idx]
         f = self.f[idx] if self.f is not None else self.prior.synthesis_input(ws)
         k = max(self.k, 0)
-        return to_normalized(suffix(self.prior, f, ws, k), self.mean, self.std)
+        with autocast(ws.device, self.amp):  # the prior's layers in bf16 when asked; ws and f stay fp32
+            images = suffix(self.prior, f, ws, k)
+        return to_normalized(images.float(), self.mean, self.std)
 
     def _render_rows(self, rows: torch.Tensor) -> torch.Tensor:
         if self.chunk is None or not torch.is_grad_enabled():
