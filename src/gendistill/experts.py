@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from gendistill.augment import strategy_for
 from gendistill.data import ImageDataset
@@ -22,6 +21,7 @@ from gendistill.errors import UserError
 from gendistill.evaluate.recipe import TrainRecipe
 from gendistill.evaluate.trainer import train_classifier
 from gendistill.models import create_model
+from gendistill.report.progress import progress as progress_bar
 from gendistill.runtime import derived_seed
 from gendistill.store import open_folder, read_tensors, save_file_atomic, write_config
 
@@ -88,7 +88,7 @@ def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, 
     from gendistill.artifacts import SyntheticSet
 
     real = SyntheticSet(dataset.train_images, dataset.train_labels)
-    for i in tqdm(range(num), desc="experts", disable=not progress):
+    for i in progress_bar(range(num), desc="experts", disable=not progress):
         path = out / f"expert_{i:03d}.safetensors"
         if path.is_file():
             continue

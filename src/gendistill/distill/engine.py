@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from gendistill.errors import UserError
 from gendistill.objectives import MatchContext, Objective, Regulariser, regularised
 from gendistill.params import Parameterisation, Stages
+from gendistill.report.progress import progress as progress_bar
 from gendistill.runtime import tune_cpu_allocator
 from gendistill.store.checkpoint import (
     check_same_run,
@@ -129,8 +130,8 @@ def run(
     opt = _optimizer(params, objective, schedule)
     if resumed is not None:
         restore_optimizer(opt, resumed[0], resumed[1]["optimizer"])
-    bar = tqdm(range(start, schedule.iterations), initial=start, total=schedule.iterations, desc="distill",
-               disable=not progress, dynamic_ncols=True)  # fmt: skip
+    bar = progress_bar(range(start, schedule.iterations), initial=start, total=schedule.iterations, desc="distill",
+                       disable=not progress)  # fmt: skip
     loop = _Loop(params, objective, ctx, schedule, stages, opt, best, history, list(regularisers), checkpoint_dir,
                  run_config)  # fmt: skip
     try:

@@ -7,7 +7,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from gendistill.augment import strategy_for
 from gendistill.data import ImageDataset
@@ -15,6 +14,7 @@ from gendistill.errors import UserError
 from gendistill.evaluate.recipe import PRESETS, TrainRecipe
 from gendistill.evaluate.trainer import TrainingData, accuracy, maybe_compile, train_classifier
 from gendistill.models import MODELS, create_model, parse_model_spec
+from gendistill.report.progress import progress as progress_bar
 from gendistill.runtime import pick_device, resolve_precision
 
 
@@ -100,7 +100,7 @@ def evaluate(
     report = EvalReport(dataset.name, split, preset, str(dev), "bf16" if amp else "fp32", seed)
     total = len(models) * runs * recipe.epochs
     num_images = len(data.epoch(0, torch.Generator().manual_seed(seed))[0])
-    with tqdm(total=total, desc="evaluate", unit="ep", disable=not progress, leave=False) as bar:
+    with progress_bar(total=total, desc="evaluate", unit="ep", disable=not progress, leave=False) as bar:
         for spec in models:
             accs, secs = [], []
             for run in range(runs):

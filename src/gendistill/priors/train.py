@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from gendistill.data import ImageDataset
 from gendistill.priors.base import from_normalized, to_normalized
 from gendistill.priors.stylegan import LRELU_GAIN, EqualLinear, StyleGAN, StyleGANConfig, channels_at
+from gendistill.report.progress import progress as progress_bar
 from gendistill.runtime import derived_seed, tune_cpu_allocator
 from gendistill.store.checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 
@@ -193,8 +193,7 @@ class GanTrainer:
         history = self.load_checkpoint(ckpt) if ckpt.is_dir() else []
         samples = out / "samples"
         samples.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(total=self.recipe.steps, initial=self.step, desc="prior", disable=not progress,
-                   dynamic_ncols=True)  # fmt: skip
+        bar = progress_bar(total=self.recipe.steps, initial=self.step, desc="prior", disable=not progress)
         while self.step < self.recipe.steps:
             t0 = time.perf_counter()
             losses = self.train_step()
