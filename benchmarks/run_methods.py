@@ -55,6 +55,8 @@ CURVES = (
     ("dsa", 1, "dsa-ipc1-long", (15, 30, 60), None, {}, "dsa-ipc1"),
     # issue 16: DM's curve again with bf16 matching; the 30-minute set also gets the paper preset
     ("dm", 10, "dm-ipc10-bf16", (5, 10, 30), 300, {"real_batch": 256, "precision": "bf16"}, "dm-ipc10-bf16"),
+    # and DSA at IPC 1 with bf16 matching for 30 minutes, against dsa-ipc1-30min (fp32)
+    ("dsa", 1, "dsa-ipc1-bf16-long", (30,), None, {"precision": "bf16"}, "dsa-ipc1-bf16"),
 )
 CROSS = ("resnet18", "vgg11", "alexnet")  # the issue's cross-architecture set
 

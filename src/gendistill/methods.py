@@ -178,6 +178,7 @@ def _config(method: str, ipc: int, param_name: str, params: Parameterisation, ob
     run_options = {k: v for k, v in asdict(options).items() if k not in ("objective", "regularisers", "device")}
     return {"method": method, "ipc": ipc, "run": run_options,
             "augment": augment.strategy if augment else "none", "schedule": vars(schedule),
+            "stages": asdict(params.stages(schedule.iterations)),
             "objective": {"name": objective.name, **objective.config()},
             "param": {"name": param_name, "config": params.config.to_dict()},
             "regularisers": [r.config() for r in regularisers]}  # fmt: skip
