@@ -12,8 +12,9 @@ from gendistill.report.progress import progress
 
 def test_progress_in_a_log_file_is_lines_not_redraws() -> None:
     log = io.StringIO()  # not a terminal, like a redirected background run
-    for _ in progress(range(1000), desc="distill", file=log):
-        pass
+    bar = progress(range(1000), desc="distill", file=log)
+    for i in bar:
+        bar.set_postfix_str(f"loss {i}", refresh=False)  # as the engine reports its loss
     text = log.getvalue()
     assert "\r" not in text and 1 <= len(text.splitlines()) <= 3  # the first and the final line, no redraws
     assert text.splitlines()[-1].startswith("distill: 100%") and "1000/1000" in text

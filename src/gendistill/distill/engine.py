@@ -182,7 +182,7 @@ class _Loop:
             history.iteration_seconds.append(time.perf_counter() - t0)
             history.seconds += history.iteration_seconds[-1]
             if hasattr(iterations, "set_postfix_str"):
-                iterations.set_postfix_str(f"loss {last:.4g}")
+                iterations.set_postfix_str(f"loss {last:.4g}", refresh=False)
             done = it + 1
             if selector is not None and stages.select_every and done % stages.select_every == 0:
                 self.best.offer(selector(params), done, params)

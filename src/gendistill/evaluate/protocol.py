@@ -108,7 +108,7 @@ def evaluate(
                 torch.manual_seed(run_seed)
                 model = create_model(spec, dataset.channels, dataset.num_classes, dataset.image_size)
                 gen = torch.Generator().manual_seed(run_seed)
-                bar.set_postfix_str(f"{spec} run {run + 1}/{runs}")
+                bar.set_postfix_str(f"{spec} run {run + 1}/{runs}", refresh=False)
                 t0 = time.perf_counter()
                 forward = maybe_compile(model, compile, recipe, num_images, dev)
                 train_classifier(model, data, recipe, gen, dev, amp, base_lr, forward, on_epoch=lambda _: bar.update())

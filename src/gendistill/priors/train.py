@@ -199,7 +199,7 @@ class GanTrainer:
             losses = self.train_step()
             self.seconds += time.perf_counter() - t0
             bar.update(1)
-            bar.set_postfix_str(f"D {losses['loss_d']:.3f} G {losses['loss_g']:.3f}")
+            bar.set_postfix_str(f"D {losses['loss_d']:.3f} G {losses['loss_g']:.3f}", refresh=False)
             if self.step % 50 == 0:
                 history.append({"step": self.step, **losses, "seconds": self.seconds})
             if self.step % self.recipe.sample_every == 0 or self.step == self.recipe.steps:
