@@ -74,8 +74,7 @@ def dataset_of_artifact(args: argparse.Namespace, meta: dict) -> ImageDataset:
     if args.data_dir is not None or not same or not recorded:
         return dataset_from_args(args, name)
     if Path(recorded).is_dir():
-        args.data_dir = recorded
-        return dataset_from_args(args, name)
+        return dataset_from_args(argparse.Namespace(**{**vars(args), "data_dir": recorded}), name)
     gone = UserError(f"the artifact was made from {name} in {recorded}, which is gone; pass --data-dir with the "
                      "folder the dataset is in now")  # fmt: skip
     try:

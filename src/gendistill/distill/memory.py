@@ -21,8 +21,8 @@ from gendistill.params import Parameterisation
 HEADROOM = 0.9  # refuse when the estimate exceeds this share of the memory available now
 
 
-def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
-    """Bytes of the tensors autograd saves for backward while ``fn()`` runs."""
+def saved_bytes(fn: Callable[[], torch.Tensor]) -> tuple[int, torch.Tensor]:
+    """Bytes of the tensors autograd saves for backward while ``fn()`` runs, and what it returned."""
     total = 0
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -31,8 +31,8 @@ def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
         return t
 
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return total
+        out = fn()
+    return total, out
 
 
 def available_bytes(device: torch.device) -> int | None:
@@ -52,11 +52,10 @@ def step_bytes(params: Parameterisation, objective: Objective, ctx: MatchContext
     rows = torch.nonzero(params.class_mask(ctx.classes)).squeeze(1)
     n = len(rows)
     probe = rows[:2]
-    render = saved_bytes(lambda: params.render_rows_with_graph(probe)) // len(probe)
-    with torch.no_grad():
-        x = params.render_rows_with_graph(probe).detach()
+    render, images = saved_bytes(lambda: params.render_rows_with_graph(probe))
     net = ctx.fresh_model(0)
-    matching = saved_bytes(lambda: net(x.requires_grad_(True))) // len(probe)
+    matching, _ = saved_bytes(lambda: net(images.detach().requires_grad_(True)))
+    render, matching = render // len(probe), matching // len(probe)
     held = params.graph_images(n)  # images whose rendering graph is held at once
     return held * render + n * matching * objective.graphs_per_image
 
