@@ -66,3 +66,18 @@ class ResultBook:
         text = f"# {title}\n\nReproduce: `{command}`\n\n{render_table(rows, markdown=True)}\n"
         text += "".join(f"\n{note}\n" for note in notes)
         (RESULTS / f"{self.path.stem}.md").write_text(text)
+
+
+def network_cell(result: dict) -> str:
+    """One network's stored result as ``mean ± std``, marked when some of its runs ended near chance."""
+    text = f"{100 * result['mean']:.1f} ± {100 * result['std']:.1f}"
+    flagged = result.get("near_chance") or []
+    return text + (f" ({len(flagged)} near chance)" if flagged else "")
+
+
+def over_networks(report: dict) -> tuple[float, float]:
+    """(mean over networks, std over runs of that mean) of a stored cross-architecture report."""
+    if "over_networks" in report:
+        return report["over_networks"]["mean"], report["over_networks"]["std"]
+    results = report["results"]  # written before the spread was stored: single runs, no spread
+    return sum(r["mean"] for r in results) / len(results), 0.0

@@ -254,3 +254,18 @@ def test_a_generator_set_is_read_by_every_command(capsys, fmnist_dir: Path, tmp_
     assert code == 0 and len(list((tmp_path / "png").rglob("*.png"))) == 21, err
     code, out, err = run_cli(capsys, "crfd", tmp_path / "g", "--nets", 1, "--real-per-class", 4)
     assert code == 0 and out.startswith("crfd "), err
+
+
+def test_evaluate_warns_about_runs_near_chance(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """A network that did not train (one epoch on one image per class) is marked in the table and named in a
+    warning line; the JSON stores which runs they were."""
+    art = tmp_path / "r1"
+    run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", art, "--data-dir", fmnist_dir)
+    code, out, _ = run_cli(capsys, "evaluate", art, "--data-dir", fmnist_dir, "--runs", "2", "--epochs", "1",
+                           "--models", "convnet[width=16],mlp", "--no-compile", "--quiet", "--same-recipe")  # fmt: skip
+    stored = json.loads((art / "eval.json").read_text())[-1]
+    flagged = [(r["model"], i) for r in stored["results"] for i in r["near_chance"]]
+    assert code == 0 and "mean of 2" in out and stored["over_networks"]["models"] == ["convnet[width=16]", "mlp"]
+    assert flagged, "one epoch on ten images should leave some run near chance"
+    for model, i in flagged:
+        assert f"warning: {model} run {i + 1} ended at" in out

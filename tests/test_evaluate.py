@@ -121,3 +121,86 @@ def test_crfd_prefers_real_images_to_noise(tiny) -> None:  # noqa: ANN001
     assert crfd(real, labels) < crfd(noise, labels)
     again = CRFD(tiny, "convnet[width=16]", nets=2, real_per_class=8)
     assert crfd(real, labels) == again(real, labels)  # deterministic
+
+
+def test_schedules_step_and_warmup_cosine() -> None:
+    step = TrainRecipe(epochs=10)
+    assert [step.lr_at(e) for e in (0, 4, 5, 9)] == [0.01, 0.01, pytest.approx(0.001), pytest.approx(0.001)]
+    warm = TrainRecipe(epochs=10, schedule="warmup-cosine")
+    lrs = [warm.lr_at(e) for e in range(10)]
+    assert lrs[0] == pytest.approx(0.002) and lrs[4] == pytest.approx(0.01)  # linear up over the first half
+    assert all(a <= b for a, b in zip(lrs[:5], lrs[1:5])) and all(a >= b for a, b in zip(lrs[5:], lrs[6:]))
+    assert lrs[5] == pytest.approx(0.01) and lrs[9] < 0.001  # then cosine toward 0
+
+
+def test_bad_recipe_fields_fail_in_one_line(tiny) -> None:  # noqa: ANN001
+    for kwargs, match in (({"schedule": "linear"}, "lr schedule"), ({"optimizer": "lion"}, "optimizer"),
+                          ({"ema": 1.0}, "ema")):  # fmt: skip
+        with pytest.raises(UserError, match=match):
+            TrainRecipe(epochs=1, **kwargs)
+    with pytest.raises(UserError, match="unknown recipe field"):
+        evaluate(select(tiny, "random", 1), tiny, models=[SMALL], overrides={"lr_net": 0.1}, progress=False)
+
+
+def test_weight_ema_ramps_as_a_running_mean_then_decays_at_beta() -> None:
+    from gendistill.evaluate.trainer import weight_ema
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    ema = weight_ema(net, beta=0.5)
+    seen = []
+    for value in (1.0, 2.0, 3.0):
+        net.weight.data.fill_(value)
+        ema.update_parameters(net)
+        seen.append(float(ema.module.weight.detach()))
+    # n / (n + 1) gives 0.5 at the second update (the mean of 1 and 2), then stays capped at beta = 0.5
+    assert seen == [1.0, 1.5, pytest.approx(2.25)]
+
+
+def test_ema_recipe_tests_the_average_not_the_last_weights(tiny) -> None:  # noqa: ANN001
+    torch.manual_seed(0)
+    m = create_model(SMALL, 1, 10, 28)
+    recipe = TrainRecipe(epochs=3, batch_size=8, ema=0.9)
+    tested = train_classifier(m, select(tiny, "random", 2), recipe, torch.Generator().manual_seed(0),
+                              torch.device("cpu"))  # fmt: skip
+    assert isinstance(tested, torch.optim.swa_utils.AveragedModel)
+    live, averaged = (torch.cat([p.detach().flatten() for p in mod.parameters()]) for mod in (m, tested.module))
+    assert not torch.equal(live, averaged)
+
+
+def test_per_architecture_recipes_apply_and_are_recorded(tiny) -> None:  # noqa: ANN001
+    data = select(tiny, "random", 1)
+    kw = {"runs": 1, "epochs": 1, "compile": False, "progress": False}
+    report = evaluate(data, tiny, models=["lenet", SMALL], **kw)
+    lenet, conv = (r.recipe for r in report.results)
+    assert (lenet["optimizer"], lenet["lr"]) == ("adamw", 1e-3)
+    assert (conv["optimizer"], conv["lr"], conv["schedule"]) == ("sgd", 0.01, "step")  # ConvNet-3 keeps the preset
+    same = evaluate(data, tiny, models=["lenet"], per_arch=False, **kw).results[0].recipe
+    assert (same["optimizer"], same["lr"]) == ("sgd", 0.01)
+
+
+def test_pools_expand_and_bad_names_fail_before_training() -> None:
+    from gendistill.models import POOLS, expand_models
+
+    assert expand_models(["convnet", "cross"]) == ["convnet", *POOLS.get("cross")]
+    assert "alexnet" in POOLS.get("cross") and "resnet18" in POOLS.get("cross")
+    with pytest.raises(UserError, match="unknown model"):
+        expand_models(["crosss"])
+
+
+def test_near_chance_runs_are_flagged_and_the_mean_over_networks_has_a_spread() -> None:
+    from gendistill.evaluate import EvalReport, ModelResult
+
+    recipe = TrainRecipe(epochs=1).to_dict()
+    report = EvalReport("toy", "test", "paper", "cpu", "fp32", 0, [
+        ModelResult("a", [0.80, 0.60, 0.70], [1.0] * 3, recipe, chance=0.1),
+        ModelResult("b", [0.70, 0.15, 0.90], [1.0] * 3, recipe, chance=0.1),
+    ])  # fmt: skip
+    assert report.results[0].near_chance == [] and report.results[1].near_chance == [1]
+    over = report.to_dict()["over_networks"]
+    assert over["per_run"] == pytest.approx([0.75, 0.375, 0.80])
+    assert over["mean"] == pytest.approx((0.7 + 0.5833333) / 2) and over["std"] > 0.18
+    assert report.to_dict()["results"][1]["near_chance"] == [1]
+    rows = report.rows()
+    assert rows[1]["near chance"] == "1 of 3" and rows[-1]["model"] == "mean of 2"
+    (line,) = report.warnings()
+    assert line.startswith("warning: b run 2 ended at 15.00%, within 10 points of chance (10.0%)")

@@ -96,7 +96,7 @@ def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, 
         net = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size)
         gen = torch.Generator().manual_seed(derived_seed(spec.seed, i, 1))
         snapshots = {"epoch_0": flatten(net)}
-        opt = torch.optim.SGD(net.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
+        opt = recipe.make_optimizer(net.parameters())
         for epoch in range(1, spec.epochs + 1):  # one call per epoch; the optimiser (momentum) carries over
             train_classifier(net, real, recipe, gen, torch.device("cpu"), amp, optimizer=opt)
             snapshots[f"epoch_{epoch}"] = flatten(net)

@@ -8,6 +8,8 @@ from pathlib import Path
 from gendistill.artifacts import Artifact, ImageSet, check_dataset, check_fits, load
 from gendistill.data import DATASETS, ImageDataset, load_dataset
 from gendistill.errors import UserError
+from gendistill.evaluate import EvalReport
+from gendistill.report import render_table
 
 
 def positive_int(text: str) -> int:
@@ -95,3 +97,10 @@ def artifact_images(args: argparse.Namespace) -> tuple[Artifact, ImageSet, Image
     check_fits(images, dataset)  # a shape that cannot fit is an error even when --dataset was given
     check_dataset(artifact.meta, dataset, explicit=args.dataset is not None)
     return artifact, images, dataset
+
+
+def print_report(report: EvalReport) -> None:
+    """An evaluation's table, then one warning line per run that ended near chance."""
+    print(render_table(report.rows()))
+    for line in report.warnings():
+        print(line)

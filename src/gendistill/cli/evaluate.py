@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from gendistill.cli.common import add_dataset_args, add_runtime_args, artifact_images, positive_int
+from gendistill.cli.common import add_dataset_args, add_runtime_args, artifact_images, positive_int, print_report
 from gendistill.evaluate import PRESETS, evaluate
 from gendistill.io import write_json
-from gendistill.report import render_table
+from gendistill.models import POOLS
 
 RESULTS_FILE = "eval.json"
 
@@ -21,7 +21,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="The field's evaluation protocol on an artifact folder.",
     )
     p.add_argument("artifact", help="artifact folder")
-    p.add_argument("--models", default="convnet", help="comma-separated, e.g. convnet,resnet18,vgg11,alexnet,vit")
+    p.add_argument(
+        "--models",
+        default="convnet",
+        help="comma-separated, e.g. convnet,resnet18,vgg11,alexnet,vit; "
+        "'cross' names the field's unseen networks (" + ",".join(POOLS.get("cross")) + ")",
+    )
+    p.add_argument(
+        "--same-recipe",
+        action="store_true",
+        help="train every network with the preset as is, without the per-architecture departures",
+    )
     p.add_argument("--runs", type=positive_int, default=3, help="fresh networks per model (default: %(default)s)")
     p.add_argument(
         "--preset",
@@ -48,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
         synthetic, dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], runs=args.runs,
         preset=args.preset, augment=augment, seed=args.seed, device=args.device, precision=args.precision,
         compile=False if args.no_compile else "auto", split=args.split, epochs=args.epochs, progress=not args.quiet,
+        per_arch=not args.same_recipe,
     )  # fmt: skip
-    print(render_table(report.rows()))
+    print_report(report)
     path = Path(args.artifact) / RESULTS_FILE
     history = json.loads(path.read_text()) if path.is_file() else []
     write_json(path, [*history, report.to_dict()])

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from gendistill.artifacts import SyntheticSet
-from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_from_args, positive_int, print_report
 from gendistill.evaluate import evaluate
 from gendistill.io import write_json
-from gendistill.report import render_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, device=args.device, precision=args.precision,
         compile=False if args.no_compile else "auto", progress=not args.quiet,
     )  # fmt: skip
-    print(render_table(report.rows()))
+    print_report(report)
     if args.json:
         write_json(args.json, report.to_dict())
     return 0

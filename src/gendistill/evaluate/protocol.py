@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
 from gendistill.augment import strategy_for
 from gendistill.data import ImageDataset
 from gendistill.errors import UserError
-from gendistill.evaluate.recipe import PRESETS, TrainRecipe
+from gendistill.evaluate.recipe import PRESETS, TrainRecipe, recipe_for
 from gendistill.evaluate.trainer import TrainingData, accuracy, maybe_compile, train_classifier
-from gendistill.models import MODELS, create_model, parse_model_spec
+from gendistill.models import create_model, expand_models
 from gendistill.report.progress import progress as progress_bar
 from gendistill.runtime import pick_device, resolve_precision
+
+NEAR_CHANCE = 0.10  # a run ending within this of chance accuracy did not train: flagged, never hidden
 
 
 @dataclass
@@ -24,6 +26,12 @@ class ModelResult:
     accuracies: list[float]
     seconds: list[float]
     recipe: dict
+    chance: float = 0.0  # 1 / number of classes
+
+    @property
+    def near_chance(self) -> list[int]:
+        """Indices of the runs that ended within ``NEAR_CHANCE`` of chance: they are in the mean and marked."""
+        return [i for i, a in enumerate(self.accuracies) if a < self.chance + NEAR_CHANCE]
 
     @property
     def mean(self) -> float:
@@ -34,7 +42,7 @@ class ModelResult:
         return statistics.pstdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "mean": self.mean, "std": self.std}
+        return {**asdict(self), "mean": self.mean, "std": self.std, "near_chance": self.near_chance}
 
 
 @dataclass
@@ -48,13 +56,36 @@ class EvalReport:
     results: list[ModelResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {**{k: v for k, v in asdict(self).items() if k != "results"},
-                "results": [r.to_dict() for r in self.results]}  # fmt: skip
+        out = {**{k: v for k, v in asdict(self).items() if k != "results"},
+               "results": [r.to_dict() for r in self.results]}  # fmt: skip
+        if len(self.results) > 1:
+            out["over_networks"] = self.over_networks()
+        return out
+
+    def over_networks(self) -> dict:
+        """The mean over networks, and its spread: the std over runs of the per-run mean over networks
+        (run i of every network shares a seed), so it says how much the mean itself moves between runs."""
+        runs = min(len(r.accuracies) for r in self.results)
+        per_run = [statistics.fmean(r.accuracies[i] for r in self.results) for i in range(runs)]
+        return {"models": [r.model for r in self.results], "mean": statistics.fmean(r.mean for r in self.results),
+                "std": statistics.pstdev(per_run) if runs > 1 else 0.0, "per_run": per_run}  # fmt: skip
 
     def rows(self) -> list[dict]:
-        return [{"model": r.model, "acc %": f"{100 * r.mean:.2f} ± {100 * r.std:.2f}", "runs": len(r.accuracies),
-                 "epochs": r.recipe["epochs"], "augment": r.recipe["augment"],
+        rows = [{"model": r.model, "acc %": f"{100 * r.mean:.2f} ± {100 * r.std:.2f}", "runs": len(r.accuracies),
+                 "near chance": f"{len(r.near_chance)} of {len(r.accuracies)}" if r.near_chance else "",
+                 "epochs": r.recipe["epochs"], "augment": r.recipe["augment"], "schedule": r.recipe["schedule"],
                  "s/run": f"{statistics.fmean(r.seconds):.1f}"} for r in self.results]  # fmt: skip
+        if len(self.results) > 1:
+            over = self.over_networks()
+            rows.append({"model": f"mean of {len(self.results)}", "acc %": f"{100 * over['mean']:.2f} ± "
+                         f"{100 * over['std']:.2f}", "runs": len(over["per_run"])})  # fmt: skip
+        return rows
+
+    def warnings(self) -> list[str]:
+        """One line per run that ended near chance: such a run is a failed training, not a low score."""
+        return [f"warning: {r.model} run {i + 1} ended at {100 * r.accuracies[i]:.2f}%, within "
+                f"{100 * NEAR_CHANCE:.0f} points of chance ({100 * r.chance:.1f}%): it did not train; it is kept "
+                f"in the mean and marked" for r in self.results for i in r.near_chance]  # fmt: skip
 
 
 def resolve_augment(augment: str, dataset: ImageDataset) -> str:
@@ -77,6 +108,8 @@ def evaluate(
     lr: float | None = None,
     epochs: int | None = None,
     progress: bool = True,
+    per_arch: bool = True,
+    overrides: dict | None = None,
 ) -> EvalReport:
     """Train ``runs`` fresh networks of each architecture on ``data`` and test them on real data.
 
@@ -84,24 +117,31 @@ def evaluate(
     subset, or a generator-backed set that samples anew each epoch. ``lr=None`` uses a learned learning
     rate stored with the data (MTT) if there is one, else the preset's. ``split="val"`` tests on the
     validation split carved from the training set, for choosing anything without touching the test set.
+    ``models`` may name pools (``"cross"``). ``per_arch`` applies the registered per-architecture
+    departures from the preset (``ARCH_RECIPES``); off, every network trains with the preset as is.
+    ``overrides`` (recipe fields, e.g. ``{"optimizer": "adamw"}``) apply last, to every network.
     """
     if runs < 1:
         raise UserError(f"runs must be at least 1, got {runs}")
     if split not in ("test", "val"):
         raise UserError(f"split must be test or val, got {split!r}")
-    for spec in models:
-        MODELS.get(parse_model_spec(spec)[0])  # fail on a bad name before any training
+    models = expand_models(models)
     dev = pick_device(device)
     amp = resolve_precision(precision, dev)
-    overrides = {"epochs": epochs} if epochs else {}
-    recipe: TrainRecipe = PRESETS.get(preset).recipe(resolve_augment(augment, dataset), **overrides)
+    preset_overrides = {"epochs": epochs} if epochs else {}
+    unknown = set(overrides or {}) - set(TrainRecipe.__dataclass_fields__)
+    if unknown:
+        raise UserError(f"unknown recipe field(s) {sorted(unknown)}; valid: {sorted(TrainRecipe.__dataclass_fields__)}")
+    recipe: TrainRecipe = PRESETS.get(preset).recipe(resolve_augment(augment, dataset), **preset_overrides)
     base_lr = lr if lr is not None else getattr(data, "learned_lr", None)
     test_x, test_y = getattr(dataset, f"{split}_images"), getattr(dataset, f"{split}_labels")
     report = EvalReport(dataset.name, split, preset, str(dev), "bf16" if amp else "fp32", seed)
-    total = len(models) * runs * recipe.epochs
+    recipes = {m: replace(recipe_for(m, recipe, per_arch), **(overrides or {})) for m in models}
+    total = sum(recipes[m].epochs for m in models) * runs
     num_images = len(data.epoch(0, torch.Generator().manual_seed(seed))[0])
     with progress_bar(total=total, desc="evaluate", unit="ep", disable=not progress, leave=False) as bar:
         for spec in models:
+            model_recipe = recipes[spec]
             accs, secs = [], []
             for run in range(runs):
                 run_seed = seed * 1000 + run
@@ -110,10 +150,11 @@ def evaluate(
                 gen = torch.Generator().manual_seed(run_seed)
                 bar.set_postfix_str(f"{spec} run {run + 1}/{runs}", refresh=False)
                 t0 = time.perf_counter()
-                forward = maybe_compile(model, compile, recipe, num_images, dev)
-                train_classifier(model, data, recipe, gen, dev, amp, base_lr, forward, on_epoch=lambda _: bar.update())
-                accs.append(accuracy(forward, test_x, test_y, dev, amp))
+                forward = maybe_compile(model, compile, model_recipe, num_images, dev)
+                tested = train_classifier(model, data, model_recipe, gen, dev, amp, base_lr, forward,
+                                          on_epoch=lambda _: bar.update())  # fmt: skip
+                accs.append(accuracy(tested, test_x, test_y, dev, amp))
                 secs.append(time.perf_counter() - t0)
-            used = {**recipe.to_dict(), "lr": base_lr if base_lr is not None else recipe.lr}
-            report.results.append(ModelResult(spec, accs, secs, used))
+            used = {**model_recipe.to_dict(), "lr": base_lr if base_lr is not None else model_recipe.lr}
+            report.results.append(ModelResult(spec, accs, secs, used, 1.0 / dataset.num_classes))
     return report

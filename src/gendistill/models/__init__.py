@@ -20,7 +20,7 @@ from gendistill.models.vgg import VGG
 from gendistill.models.vit import ViT
 from gendistill.registry import Registry
 
-__all__ = ["Classifier", "MODELS", "create_model", "parse_model_spec"]
+__all__ = ["Classifier", "MODELS", "POOLS", "create_model", "expand_models", "parse_model_spec"]
 
 MODELS: Registry[Callable[..., Classifier]] = Registry("model")
 MODELS.register("convnet")(ConvNet)
@@ -30,11 +30,30 @@ MODELS.register("convnet-nn")(partial(ConvNet, norm="none"))
 MODELS.register("mlp")(MLP)
 MODELS.register("lenet")(LeNet)
 MODELS.register("alexnet")(AlexNet)
+MODELS.register("alexnet-bn")(partial(AlexNet, norm="batch"))
+MODELS.register("alexnet-in")(partial(AlexNet, norm="instance"))
 MODELS.register("vgg11")(VGG)
 MODELS.register("vgg11-bn")(partial(VGG, norm="batch"))
 MODELS.register("resnet18")(ResNet)
 MODELS.register("resnet18-in")(partial(ResNet, norm="instance"))
 MODELS.register("vit")(ViT)
+
+# Named groups of networks, usable wherever a list of models is: ``--models cross``.
+POOLS: Registry[tuple[str, ...]] = Registry("model pool")
+# The field's unseen networks. The plain AlexNet trains with its own recipe (evaluate.recipe.ARCH_RECIPES);
+# alexnet-bn / alexnet-in are the normalised variants, for comparison (benchmarks/results/cross.md).
+POOLS.register("cross")(("resnet18", "vgg11", "alexnet", "vit"))
+
+
+def expand_models(specs: list[str] | tuple[str, ...]) -> list[str]:
+    """Pool names replaced by their networks, in order; every name checked against the registry."""
+    out: list[str] = []
+    for spec in specs:
+        for name in POOLS.get(spec) if spec in POOLS else (spec,):
+            MODELS.get(parse_model_spec(name)[0])  # fail on a bad name before any training
+            out.append(name)
+    return out
+
 
 _SPEC = re.compile(r"^([\w-]+)(?:\[(.*)\])?$")
 
