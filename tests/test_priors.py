@@ -50,23 +50,40 @@ def test_save_and_load_pretrained(tmp_path: Path, tiny_prior) -> None:  # noqa: 
         load_prior("no-such-prior")
 
 
-def test_gan_training_resumes_exactly(tiny, tmp_path: Path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("amp", [None, torch.bfloat16], ids=["fp32", "bf16"])
+def test_gan_training_resumes_exactly(tiny, tmp_path: Path, amp: torch.dtype | None) -> None:  # noqa: ANN001
     cfg = StyleGANConfig(10, 28, 1, z_dim=8, w_dim=16, mapping_layers=2, channel_base=64, channel_max=8)
     recipe = dict(batch=8, d_channel_base=64, d_channel_max=8, checkpoint_every=2, sample_every=2, r1_every=2)
-    straight = GanTrainer(tiny, cfg, GanRecipe(steps=4, **recipe), 0, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    straight = GanTrainer(tiny, cfg, GanRecipe(steps=4, **recipe), 0, cpu, amp)
     straight.run(tmp_path / "a", progress=False)
-    first = GanTrainer(tiny, cfg, GanRecipe(steps=2, **recipe), 0, torch.device("cpu"))
+    first = GanTrainer(tiny, cfg, GanRecipe(steps=2, **recipe), 0, cpu, amp)
     first.run(tmp_path / "b", progress=False)
-    resumed = GanTrainer(tiny, cfg, GanRecipe(steps=4, **recipe), 0, torch.device("cpu"))
+    if amp is not None:  # a checkpoint trained in one precision is not continued in another
+        with pytest.raises(UserError, match="trained in bf16; resume it with --precision bf16"):
+            GanTrainer(tiny, cfg, GanRecipe(steps=4, **recipe), 0, cpu).run(tmp_path / "b", progress=False)
+    resumed = GanTrainer(tiny, cfg, GanRecipe(steps=4, **recipe), 0, cpu, amp)
     resumed.run(tmp_path / "b", progress=False)
     assert resumed.step == 4
     for (name, a), b in zip(straight.G_ema.state_dict().items(), resumed.G_ema.state_dict().values()):
         assert torch.equal(a, b), name
     assert (tmp_path / "b" / "samples" / "step000004.png").is_file()
     # and training did move the weights: an untrained generator differs from the trained ones
-    untrained = GanTrainer(tiny, cfg, GanRecipe(steps=4, **recipe), 0, torch.device("cpu"))
+    untrained = GanTrainer(tiny, cfg, GanRecipe(steps=4, **recipe), 0, cpu)
     weight = "layers.0.weight"
     assert straight.G_ema.state_dict()[weight].ne(untrained.G_ema.state_dict()[weight]).any()
+
+
+def test_gan_training_in_bf16_runs_in_bf16_and_stays_close(tiny) -> None:  # noqa: ANN001
+    cfg = StyleGANConfig(10, 28, 1, z_dim=8, w_dim=16, mapping_layers=2, channel_base=64, channel_max=8)
+    recipe = GanRecipe(steps=2, batch=8, d_channel_base=64, d_channel_max=8, r1_every=2)
+    losses = {}
+    for amp in (None, torch.bfloat16):
+        trainer = GanTrainer(tiny, cfg, recipe, 0, torch.device("cpu"), amp)
+        losses[trainer.precision] = [trainer.train_step() for _ in range(2)]  # an R1 step, then a plain one
+    for fp32, bf16 in zip(losses["fp32"], losses["bf16"]):
+        for key in ("loss_d", "loss_g"):
+            assert fp32[key] != bf16[key] and bf16[key] == pytest.approx(fp32[key], rel=0.05)
 
 
 # --- NVlabs adapters, on tiny look-alikes of their module structure ---

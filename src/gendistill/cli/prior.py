@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from gendistill.cli.common import add_dataset_args, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
 from gendistill.errors import UserError
 from gendistill.io import check_new_dir, write_json
 
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--fp16", action="store_true", help="store the weights in float16 (half the size)")
     t.add_argument("--resume", action="store_true", help="continue from <out>.partial/")
     t.add_argument("--force", action="store_true", help="replace --out and any partial run")
+    add_precision_arg(t)
     _common(t)
     t.set_defaults(run=train)
     e = actions.add_parser("eval", help="a prior's sample accuracy and Fréchet distance under a real-data ConvNet",
@@ -55,7 +56,7 @@ def train(args: argparse.Namespace) -> int:
 
     from gendistill.priors.stylegan import StyleGANConfig
     from gendistill.priors.train import GanRecipe, GanTrainer
-    from gendistill.runtime import pick_device
+    from gendistill.runtime import pick_device, resolve_precision
 
     out = Path(args.out)
     partial = out.with_name(out.name + ".partial")
@@ -72,10 +73,12 @@ def train(args: argparse.Namespace) -> int:
     recipe = GanRecipe(steps=args.steps, batch=args.batch, checkpoint_every=args.checkpoint_every,
                        sample_every=args.sample_every, d_channel_base=args.channel_base,
                        d_channel_max=args.channel_max)  # fmt: skip
-    trainer = GanTrainer(dataset, cfg, recipe, args.seed, pick_device(args.device))
+    device = pick_device(args.device)
+    trainer = GanTrainer(dataset, cfg, recipe, args.seed, device, resolve_precision(args.precision, device))
     history = trainer.run(partial, progress=not args.quiet)
     dtype = torch.float16 if args.fp16 else torch.float32
-    extra = {"dataset": dataset.name, "steps": trainer.step, "train_seconds": round(trainer.seconds, 1)}
+    extra = {"dataset": dataset.name, "steps": trainer.step, "train_seconds": round(trainer.seconds, 1),
+             "precision": trainer.precision}  # fmt: skip
     trainer.G_ema.save_pretrained(out, dtype, force=True, extra_config=extra)
     write_json(out / "history.json", history)
     shutil.copytree(partial / "samples", out / "samples", dirs_exist_ok=True)

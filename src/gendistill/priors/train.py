@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from gendistill.data import ImageDataset
+from gendistill.errors import UserError
 from gendistill.priors.base import from_normalized, to_normalized
 from gendistill.priors.stylegan import LRELU_GAIN, EqualLinear, StyleGAN, StyleGANConfig, channels_at
 from gendistill.report.progress import progress as progress_bar
-from gendistill.runtime import derived_seed, tune_cpu_allocator
+from gendistill.runtime import autocast, derived_seed, tune_cpu_allocator
 from gendistill.store.checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 
 
@@ -92,8 +93,12 @@ class GanTrainer:
     """Holds G, D, the EMA generator and their optimisers; ``run`` trains to ``recipe.steps``."""
 
     def __init__(self, dataset: ImageDataset, cfg: StyleGANConfig, recipe: GanRecipe, seed: int,
-                 device: torch.device) -> None:  # fmt: skip
+                 device: torch.device, amp: torch.dtype | None = None) -> None:  # fmt: skip
+        """``amp``: the autocast dtype of the G and D passes (bf16), or None for fp32. Weights, Adam's state,
+        the EMA generator and the R1 penalty stay fp32: the penalty differentiates D's gradient, a second
+        derivative that bf16's 8-bit mantissa would turn into noise."""
         self.dataset, self.cfg, self.recipe, self.seed, self.device = dataset, cfg, recipe, seed, device
+        self.amp = amp
         torch.manual_seed(seed)
         self.G, self.D = StyleGAN(cfg).to(device), Discriminator(cfg, recipe.d_channel_base, recipe.d_channel_max)
         self.D.to(device)
@@ -124,12 +129,16 @@ class GanTrainer:
         fake_labels = torch.randint(self.cfg.num_classes, (self.recipe.batch,), generator=g).to(self.device)
         # discriminator
         self.D.requires_grad_(True)
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.device, self.amp):
             fake, _ = self._fake(fake_labels, g)
+        fake = fake.float()
         r1_step = self.step % self.recipe.r1_every == 0
         real.requires_grad_(r1_step)
-        real_logits = self.D(real, real_labels)
-        loss_d = F.softplus(self.D(fake, fake_labels)).mean() + F.softplus(-real_logits).mean()
+        with autocast(self.device, None if r1_step else self.amp):
+            real_logits = self.D(real, real_labels).float()
+        with autocast(self.device, self.amp):
+            fake_logits = self.D(fake, fake_labels).float()
+        loss_d = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
         if r1_step:
             (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
             r1 = grad.square().sum((1, 2, 3)).mean()
@@ -139,12 +148,14 @@ class GanTrainer:
         self.opt_d.step()
         # generator
         self.D.requires_grad_(False)
-        fake, ws = self._fake(fake_labels, g)
-        loss_g = F.softplus(-self.D(fake, fake_labels)).mean()
+        with autocast(self.device, self.amp):
+            fake, ws = self._fake(fake_labels, g)
+            logits = self.D(fake, fake_labels).float()
+        loss_g = F.softplus(-logits).mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        self._update_ema(ws.detach()[:, 0])
+        self._update_ema(ws.detach()[:, 0].float())
         self.step += 1
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
 
@@ -159,7 +170,8 @@ class GanTrainer:
     # --- persistence: the engine's checkpoint format, one folder replaced in one rename ---
     def save_checkpoint(self, folder: Path, history: list[dict]) -> None:
         tensors, info = {}, {"step": self.step, "seconds": self.seconds, "history": history,
-                             "config": asdict(self.cfg), "recipe": asdict(self.recipe)}  # fmt: skip
+                             "config": asdict(self.cfg), "recipe": asdict(self.recipe),
+                             "precision": self.precision}  # fmt: skip
         for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
         for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
@@ -167,8 +179,16 @@ class GanTrainer:
             tensors.update(opt_tensors)
         save_checkpoint(folder, tensors, info)
 
+    @property
+    def precision(self) -> str:
+        return "fp32" if self.amp is None else "bf16"
+
     def load_checkpoint(self, folder: Path) -> list[dict]:
         tensors, info = load_checkpoint(folder)
+        trained = info.get("precision", "fp32")
+        if trained != self.precision:
+            raise UserError(f"{folder} was trained in {trained}; resume it with --precision {trained}, or pass "
+                            "--force to start over")  # fmt: skip
         for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             module.load_state_dict({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")})
         for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
