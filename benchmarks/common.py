@@ -70,7 +70,8 @@ class ResultBook:
 
 def network_cell(result: dict) -> str:
     """One network's stored result as ``mean ± std``, marked when some of its runs ended near chance."""
-    text = f"{100 * result['mean']:.1f} ± {100 * result['std']:.1f}"
+    runs = len(result["accuracies"])
+    text = f"{100 * result['mean']:.1f}" + (f" ± {100 * result['std']:.1f}" if runs > 1 else " (1 run)")
     flagged = result.get("near_chance") or []
     return text + (f" ({len(flagged)} near chance)" if flagged else "")
 
