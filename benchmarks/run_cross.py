@@ -6,9 +6,9 @@ Every cell trains ``--runs`` fresh networks (seed 0) for ``--epochs`` epochs wit
 set and tests them on the Fashion-MNIST test split:
 - ``random-<variant>``: a random real IPC-10 subset, AlexNet under each candidate recipe (the diagnosis);
 - ``<set>-<variant>``: the DM-pixel and H-GLaD IPC-10 sets of ``run_latent.py`` (run that first), AlexNet
-  before the fix (the field's SGD recipe) and as DC's AlexNetBN. The "after" figures of every network are
-  the cross-architecture entries of ``results/latent.json``; ResNet-18, VGG-11 and ViT have no registered
-  recipe, so their runs before and after are the same runs (same recipe, same seeds).
+  before the fix (the field's SGD recipe), after it (AdamW) and as DC's AlexNetBN. The other networks'
+  figures are the re-measured (3-run) cross-architecture entries of ``results/latent.json``; ResNet-18,
+  VGG-11 and ViT have no registered recipe, so their runs before and after are the same runs.
 Results: ``results/cross.json`` and ``results/cross.md``.
 """
 
@@ -65,7 +65,7 @@ def render(book: ResultBook) -> None:
         if rec["set"] == "random":
             r = rec["report"]["results"][0]
             diagnosis.append({"AlexNet variant (random IPC-10 subset)": rec["variant"], "acc %": network_cell(r),
-                              "runs": ", ".join(f"{100 * a:.1f}" for a in r["accuracies"]),
+                              "runs": runs_text(r),
                               "s/run": f"{sum(r['seconds']) / len(r['seconds']):.0f}"})  # fmt: skip
     latent = json.loads((RESULTS / "latent.json").read_text())["entries"] if (RESULTS / "latent.json").is_file() else {}
     rows = []
@@ -83,7 +83,7 @@ def render(book: ResultBook) -> None:
             if alex is None:
                 continue
             row = {"set": set_name, "AlexNet recipe": label, "alexnet": network_cell(alex),
-                   "AlexNet runs": ", ".join(f"{100 * a:.1f}" for a in alex["accuracies"])}  # fmt: skip
+                   "AlexNet runs": runs_text(alex)}  # fmt: skip
             row.update({m: network_cell(r) for m, r in nets.items() if m != "alexnet"})
             if nets:
                 means = [alex["mean"]] + [r["mean"] for m, r in nets.items() if m != "alexnet"]
@@ -108,6 +108,10 @@ def render(book: ResultBook) -> None:
             "`python benchmarks/run_latent.py && python benchmarks/run_cross.py`\n\n"
             f"{args_line(entries)}\n\n" + "\n\n".join(sections) + "\n\n" + "\n\n".join(notes) + "\n")  # fmt: skip
     (RESULTS / "cross.md").write_text(text)
+
+
+def runs_text(result: dict) -> str:
+    return ", ".join(f"{100 * a:.1f}" for a in result["accuracies"])
 
 
 def args_line(entries: dict) -> str:
