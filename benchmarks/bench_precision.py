@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from common import ResultBook
+from common import ResultBook, bf16_flags
 
 from gendistill import load_dataset
 from gendistill.augment import DSA, strategy_for
@@ -83,7 +83,7 @@ def main() -> None:
             record = {"fp32_s_per_it": fp32["s_per_it"] * scale, "bf16_s_per_it": bf16["s_per_it"] * scale,
                       "speedup": fp32["s_per_it"] / bf16["s_per_it"], "rel_loss_diff_first_it": rel,
                       "iterations": its, "fp32_losses": fp32["losses"], "bf16_losses": bf16["losses"],
-                      "fast_bf16_detected": cpu_has_fast_bf16(), "cpu_flags": _bf16_flags()}  # fmt: skip
+                      "fast_bf16_detected": cpu_has_fast_bf16(), "cpu_flags": bf16_flags()}  # fmt: skip
             book.add(key, record)
             print(key, {k: record[k] for k in ("fp32_s_per_it", "bf16_s_per_it", "speedup", "rel_loss_diff_first_it")},
                   flush=True)  # fmt: skip
@@ -97,15 +97,6 @@ def main() -> None:
         "python benchmarks/bench_precision.py",
         notes=("DSA IPC 10: 2 of its 10 outer loops timed, scaled x5. MTT: 20 unrolled student steps.",),
     )
-
-
-def _bf16_flags() -> list[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(line for line in f if line.startswith("flags")).split(":", 1)[1].split()
-    except (OSError, StopIteration):
-        return []
-    return sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,16 @@ def machine() -> dict:
             "capability": torch.backends.cpu.get_cpu_capability(), "cuda": torch.cuda.is_available()}  # fmt: skip
 
 
+def bf16_flags() -> list[str]:
+    """The CPU's bf16 and AMX flags, recorded beside every precision figure: what ``auto`` decided from."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split(":", 1)[1].split()
+    except (OSError, StopIteration):
+        return []
+    return sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
+
+
 def is_artifact(path: Path) -> bool:
     """A finished artifact folder, in either store format (config.json now, meta.json before)."""
     return (path / "config.json").is_file() or (path / "meta.json").is_file()
