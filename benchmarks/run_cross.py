@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime, timedelta
 
 from common import RESULTS, ResultBook, network_cell
 from run_latent import RUNS
@@ -58,6 +59,14 @@ def main() -> None:
     render(book)
 
 
+def _before_set_was_made(cell: dict, latent_entry: dict) -> bool:
+    """Whether a cell was measured before the latent benchmark (re)distilled the set it names."""
+    # it finished after its distillation (wall_s) and its evaluations (their per-run seconds)
+    evals = sum(sum(r["seconds"]) for part in ("convnet", "cross") for r in latent_entry[part]["results"])
+    made = datetime.fromisoformat(latent_entry["finished"]) - timedelta(seconds=latent_entry["wall_s"] + evals)
+    return datetime.fromisoformat(cell["finished"]) < made
+
+
 def render(book: ResultBook) -> None:
     entries = book.data["entries"]
     diagnosis = []
@@ -77,12 +86,15 @@ def render(book: ResultBook) -> None:
         # only a re-measured entry (3 runs) was evaluated on this set; older single-run entries came from earlier sets
         measured = after and len(after["results"][0]["accuracies"]) > 1
         nets = {r["model"]: r for r in after["results"]} if measured else {}
+        earlier = measured and any(_before_set_was_made(rec, latent[set_name]) for rec in entries.values()
+                                   if rec["set"] == set_name)  # fmt: skip
         fixed = before.get("alexnet-adamw", nets.get("alexnet"))
         for label, alex in (("before: field's SGD", before["alexnet-sgd"]), ("after: AlexNet AdamW lr 1e-3", fixed),
                             ("AlexNetBN, SGD", before.get("alexnet-bn-sgd"))):  # fmt: skip
             if alex is None:
                 continue
-            row = {"set": set_name, "AlexNet recipe": label, "alexnet": network_cell(alex),
+            row = {"set": set_name + (" (*)" if earlier and alex is not nets.get("alexnet") else ""),
+                   "AlexNet recipe": label, "alexnet": network_cell(alex),
                    "AlexNet runs": runs_text(alex)}  # fmt: skip
             row.update({m: network_cell(r) for m, r in nets.items() if m != "alexnet"})
             if nets:
@@ -98,6 +110,8 @@ def render(book: ResultBook) -> None:
         "Chosen: AdamW lr 1e-3 (x0.1 at half, as the field's schedule) for AlexNet and the other unnormalised "
         "networks (LeNet, ConvNet without norm), keeping the field's architecture; AlexNetBN is shown for "
         "comparison. ConvNet-3's paper preset is unchanged.",
+        "(*) the AlexNet cells of this row were measured on an earlier distillation of the set (same recipe, "
+        "another machine), the other networks on the set of results/latent.json; re-run those cells to pair them.",
     )
     sections = []
     if diagnosis:

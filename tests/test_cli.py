@@ -269,3 +269,52 @@ def test_evaluate_warns_about_runs_near_chance(capsys, fmnist_dir: Path, tmp_pat
     assert flagged, "one epoch on ten images should leave some run near chance"
     for model, i in flagged:
         assert f"warning: {model} run {i + 1} ended at" in out
+
+
+def test_dcgm_distill_sample_and_the_three_readings(capsys, fmnist_dir: Path, saved_prior: Path,  # noqa: ANN001
+                                                    tmp_path: Path) -> None:  # fmt: skip
+    g = tmp_path / "g"
+    code, out, err = run_cli(capsys, "distill", "--method", "dcgm", "--prior", saved_prior, "--ipc", 2,
+                             "--iterations", 2, "--real-batch", 8, "--model", "convnet[width=16]", "--data-dir",
+                             fmnist_dir, "--out", g, "--quiet", "--reg", "inter=0.5")  # fmt: skip
+    assert code == 0 and "GeneratorSet" in out and "bytes stored" in out, err
+    assert json.loads((g / CONFIG_FILE).read_text())["config"]["regularisers"] == [
+        {"name": "intra", "weight": 1.0}, {"name": "inter", "weight": 0.5}]  # fmt: skip
+    code, out, err = run_cli(capsys, "sample", g, "--ipc", 4, "--out", tmp_path / "s4", "--seed", 2)
+    assert code == 0 and "40 images" in out, err
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "s4", "--data-dir", fmnist_dir, *QUICK)
+    assert code == 0 and "reading (a): a fixed set of 40 images" in out, err
+    code, out, err = run_cli(capsys, "evaluate", g, "--data-dir", fmnist_dir, "--reading", "fresh", "--ipc", 3, *QUICK)
+    assert code == 0 and "reading (b): 30 fresh samples every epoch" in out and "storage-equivalent IPC" in out, err
+    report = json.loads((g / "eval.json").read_text())[-1]
+    assert report["reading"].startswith("reading (b)") and report["stored_bytes"] > 0
+
+
+def test_dcgm_mistakes_are_one_line_and_write_nothing(capsys, fmnist_dir: Path, saved_prior: Path,  # noqa: ANN001
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    r = tmp_path / "r"
+    assert run_cli(capsys, "select", "--method", "random", "--ipc", 2, "--out", r, "--data-dir", fmnist_dir)[0] == 0
+    base = ["distill", "--method", "dm", "--ipc", 1, "--iterations", 1, "--real-batch", 4, "--data-dir", fmnist_dir,
+            "--quiet", "--model", "convnet[width=16]"]  # fmt: skip
+    cases = [
+        (["sample", r, "--ipc", 3, "--out", tmp_path / "x"], "a fixed set with nothing to sample from"),
+        (["sample", r, "--ipc", 3, "--out", r], "exists"),
+        (["evaluate", r, "--data-dir", fmnist_dir, "--reading", "fresh", *QUICK], "needs a generator set"),
+        (["evaluate", r, "--data-dir", fmnist_dir, "--ipc", 5, *QUICK], "cannot serve ipc 5"),
+        ([*base, "--out", tmp_path / "x", "--reg", "spread=1"], "unknown regulariser 'spread'"),
+        ([*base, "--out", tmp_path / "x", "--reg", "intra=-1"], "must be >= 0"),
+        ([*base, "--out", tmp_path / "x", "--reg", "intra"], "write NAME=WEIGHT"),
+        ([*base, "--out", tmp_path / "x", "--from-scratch"], "--from-scratch do(es) not apply to --param pixels"),
+        (
+            [*base, "--out", tmp_path / "x", "--param", "generator", "--prior", saved_prior, "--fresh", 1],
+            "fresh must be in",
+        ),
+        (
+            [*base, "--out", tmp_path / "x", "--param", "generator", "--prior", saved_prior, "--lr", 1],
+            "--lr (the image learning rate) does not apply to --param generator",
+        ),
+    ]
+    for argv, needle in cases:
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, (argv, err)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()

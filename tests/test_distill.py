@@ -172,3 +172,67 @@ def test_bf16_is_deterministic_resumes_exactly_and_is_recorded(tiny, tmp_path: P
     with pytest.raises(UserError, match="other settings: precision"):  # a bf16 checkpoint does not resume in fp32
         distill(tiny, method, 2, tmp_path / "d", None, RunOptions(**{**opts.__dict__, "precision": "fp32"}),
                 resume=True, progress=False)  # fmt: skip
+
+
+# --- DCGM: a generator set from the engine ---
+def _dcgm_opts(**kw) -> RunOptions:  # noqa: ANN003
+    return RunOptions(**{"iterations": 4, "real_batch": 8, "model": NET, "seed": 3, "checkpoint_every": 1,
+                         "precision": "fp32", **kw})  # fmt: skip
+
+
+def test_dcgm_writes_a_generator_set_that_samples_any_ipc(tiny, saved_prior: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from gendistill.artifacts import GeneratorSet
+    from gendistill.params import GeneratorConfig
+
+    param = GeneratorConfig(prior=str(saved_prior))
+    out = distill(tiny, "dcgm", 2, tmp_path / "g", param, _dcgm_opts(), progress=False)
+    assert isinstance(out, GeneratorSet)
+    config = out.meta["config"]
+    assert config["param"]["name"] == "generator" and config["objective"]["name"] == "dm"
+    assert config["regularisers"] == [{"name": "intra", "weight": 1.0}, {"name": "inter", "weight": 1.0}]
+    loaded = load(tmp_path / "g")
+    assert isinstance(loaded, GeneratorSet) and loaded.weights_dtype == torch.float16
+    assert (
+        loaded.meta["storage_bytes"]
+        == loaded.storage_bytes()
+        < (tmp_path / "g" / "generator.safetensors").stat().st_size + 10_000
+    )
+    fixed = loaded.training_set()
+    assert len(fixed) == 20 and torch.allclose(fixed.images, out.training_set().images, atol=1e-6)
+    five = loaded.sample(5, seed=1)
+    assert len(five) == 50 and torch.equal(five.labels, torch.arange(10).repeat_interleave(5))
+    # stored codes come first: the fixed set's images, rendered from the fp16-stored weights
+    first_two = five.images.view(10, 5, 1, 28, 28)[:, :2].reshape(20, 1, 28, 28)
+    assert torch.allclose(first_two, fixed.images, atol=1e-5)
+    assert torch.equal(loaded.sample(5, seed=1).images, five.images)
+
+
+def test_dcgm_resume_is_bit_identical(tiny, saved_prior: Path, tmp_path: Path, killer) -> None:  # noqa: ANN001
+    from gendistill.params import GeneratorConfig
+
+    param = GeneratorConfig(prior=str(saved_prior))
+    full = distill(tiny, "dcgm", 2, tmp_path / "full", param, _dcgm_opts(), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        distill(tiny, "dcgm", 2, tmp_path / "part", param, _dcgm_opts(), progress=False, on_iteration=killer(2))
+    resumed = distill(tiny, "dcgm", 2, tmp_path / "part", param, _dcgm_opts(), resume=True, progress=False)
+    assert full.meta["history"]["loss"] == resumed.meta["history"]["loss"]
+    assert torch.equal(full.codes, resumed.codes)
+    for (k, a), b in zip(full.generator.state_dict().items(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_torchrun_dcgm_two_processes_equal_one(fmnist_dir: Path, saved_prior: Path, tmp_path: Path) -> None:
+    """Classes sharded over 2 ranks, the generator's gradients summed over them, the inter-class centres
+    gathered: the same generator and codes as one process, to float tolerance."""
+    common = ["distill", "--method", "dcgm", "--prior", str(saved_prior), "--ipc", "2", "--iterations", "3",
+              "--real-batch", "8", "--model", NET, "--data-dir", str(fmnist_dir), "--quiet", "--seed", "4",
+              "--no-compile", "--precision", "fp32"]  # fmt: skip
+    for procs, name in ((1, "one"), (2, "two")):
+        done = _torchrun(common, tmp_path / name, procs)
+        assert done.returncode == 0, done.stderr[-2000:]
+    a, b = load(tmp_path / "one"), load(tmp_path / "two")
+    assert b.meta["world_size"] == 2
+    assert torch.allclose(a.codes, b.codes, atol=1e-5)
+    for (k, x), y in zip(a.generator.state_dict().items(), b.generator.state_dict().values()):
+        assert torch.allclose(x.float(), y.float(), atol=2e-3), k  # stored as fp16
+    assert a.meta["history"]["loss"] == pytest.approx(b.meta["history"]["loss"], rel=1e-4)

@@ -121,3 +121,56 @@ def test_student_must_match_the_experts(tiny, experts: Path, tmp_path: Path) -> 
         attempt("convnet[width=8]", {**opts, "max_start_epoch": 3})
     with pytest.raises(UserError, match="--experts"):
         attempt("convnet[width=8]", {})
+
+
+# --- DCGM's regularisers: formulas checked by hand ---
+def _published(tiny, features: torch.Tensor, labels: list[int]) -> MatchContext:  # noqa: ANN001
+    ctx = MatchContext(tiny, NET)
+    ctx.publish_features(5, features, torch.tensor(labels))
+    return ctx
+
+
+def test_intra_class_term_is_the_mean_pairwise_cosine_within_classes(tiny) -> None:  # noqa: ANN001
+    from gendistill.objectives import REGULARISERS
+
+    # class 0: orthogonal pair (cos 0); class 1: the same direction twice (cos 1); class 2: one sample (skipped)
+    features = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [1.0, 0.0], [0.5, 0.5]])
+    ctx = _published(tiny, features, [0, 0, 1, 1, 2])
+    assert float(REGULARISERS.get("intra")(1.0).term(None, ctx, 5)) == pytest.approx(0.5)
+    # three samples at 120 degrees: every pair has cos -1/2
+    tri = torch.tensor([[1.0, 0.0], [-0.5, 3**0.5 / 2], [-0.5, -(3**0.5) / 2]])
+    assert float(REGULARISERS.get("intra")(1.0).term(None, _published(tiny, tri, [0, 0, 0]), 5)) == pytest.approx(-0.5)
+
+
+def test_inter_class_term_is_the_mean_cosine_between_class_centres(tiny) -> None:  # noqa: ANN001
+    from gendistill.objectives import REGULARISERS
+
+    # centres of the normalised features: class 0 -> (1, 0), class 1 -> (0, 1), class 2 -> (1, 1)/2
+    features = torch.tensor([[2.0, 0.0], [1.0, 0.0], [0.0, 5.0], [1.0, 0.0], [0.0, 1.0]])
+    ctx = _published(tiny, features, [0, 0, 1, 2, 2])
+    s = 2**-0.5  # cos((1,0), (1,1)) = cos((0,1), (1,1))
+    expected = (0.0 + s + s) * 2 / 6  # ordered pairs over 3 classes
+    assert float(REGULARISERS.get("inter")(1.0).term(None, ctx, 5)) == pytest.approx(expected)
+
+
+def test_regularisers_pull_gradients_the_right_way(tiny) -> None:  # noqa: ANN001
+    """A step down the intra term spreads a class; a step down the inter term separates the centres."""
+    from gendistill.objectives import REGULARISERS
+
+    x = torch.tensor([[1.0, 0.1], [1.0, -0.1], [0.1, 1.0], [-0.1, 1.0]], requires_grad=True)
+    for name in ("intra", "inter"):
+        reg = REGULARISERS.get(name)(1.0)
+        before = reg.term(None, _published(tiny, x, [0, 0, 1, 1]), 5)
+        (g,) = torch.autograd.grad(before, x)
+        after = reg.term(None, _published(tiny, (x - 0.1 * g).detach(), [0, 0, 1, 1]), 5)
+        assert float(after) < float(before.detach()), name
+
+
+def test_a_regulariser_without_published_features_embeds_the_images_itself(tiny) -> None:  # noqa: ANN001
+    from gendistill.objectives import REGULARISERS
+
+    params = Pixels.create(tiny, 3, "real", torch.Generator().manual_seed(0))
+    ctx = MatchContext(tiny, NET, seed=1)
+    term = REGULARISERS.get("intra")(1.0).term(params, ctx, 0)
+    term.backward()
+    assert -1.0 <= float(term.detach()) <= 1.0 and params.images.grad is not None and params.images.grad.abs().sum() > 0

@@ -139,3 +139,56 @@ def test_latent_rendering_under_bf16_stays_close_and_fp32_valued(tiny, tiny_prio
     assert low.dtype == torch.float32 and (low.detach() - ref).abs().max() < 0.1 * ref.abs().max()
     low.sum().backward()
     assert p.ws.grad.dtype == torch.float32 and p.f.grad.dtype == torch.float32  # the learnables stay fp32
+
+
+# --- the generator parameterisation (DCGM) ---
+def _generator(tiny, saved_prior: Path, **config):  # noqa: ANN001, ANN202
+    from gendistill.params import GeneratorCodes, GeneratorConfig
+
+    return GeneratorCodes.build(tiny, 3, GeneratorConfig(prior=str(saved_prior), **config),
+                                torch.Generator().manual_seed(0))  # fmt: skip
+
+
+def test_generator_renders_its_codes_and_mixes_fresh_rows_only_inside_an_iteration(tiny, saved_prior) -> None:  # noqa: ANN001
+    params = _generator(tiny, saved_prior, fresh=0.5)
+    assert params.generator.training and all(p.requires_grad for p in params.generator.parameters())
+    stored = params.render().detach()
+    assert stored.shape == (30, 1, 28, 28) and torch.equal(params.labels, torch.arange(10).repeat_interleave(3))
+    params.begin_iteration(4)
+    mixed = params.render().detach()
+    mask = params._fresh[0]
+    assert 0 < int(mask.sum()) < 30
+    changed = (mixed - stored).flatten(1).abs().amax(1) > 0
+    assert torch.equal(changed, mask)  # exactly the fresh rows differ
+    params.begin_iteration(4)
+    assert torch.equal(params.render().detach(), mixed)  # a pure function of the iteration
+    params.end_iteration()
+    assert torch.equal(params.render().detach(), stored)
+
+
+def test_generator_chunked_gradients_equal_whole_ones(tiny, saved_prior) -> None:  # noqa: ANN001
+    grads = []
+    for chunk in (None, 7):
+        params = _generator(tiny, saved_prior, chunk=chunk)
+        params.begin_iteration(0)
+        (params.render() ** 2).mean().backward()
+        params.finish_backward()
+        grads.append([p.grad.clone() for p in params.parameters()])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_generator_from_scratch_differs_from_the_prior_and_is_seeded(tiny, saved_prior) -> None:  # noqa: ANN001
+    tuned, scratch, again = (_generator(tiny, saved_prior, from_scratch=s) for s in (False, True, True))
+    w = "layers.0.weight"
+    assert not torch.equal(tuned.generator.state_dict()[w], scratch.generator.state_dict()[w])
+    assert torch.equal(scratch.generator.state_dict()[w], again.generator.state_dict()[w])
+
+
+def test_generator_config_refuses_bad_values() -> None:
+    from gendistill.params import GeneratorConfig
+
+    for bad, match in (({"fresh": 1.0}, "fresh must be in"), ({"lr_g": 0.0}, "must be > 0"),
+                       ({"weights_dtype": "int8"}, "unknown weights_dtype"), ({"chunk": 0}, "chunk must")):  # fmt: skip
+        with pytest.raises(UserError, match=match):
+            GeneratorConfig(**bad)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from gendistill.artifacts import SyntheticSet, make_meta
+from gendistill.artifacts import Artifact, make_meta
 from gendistill.augment import DSA, strategy_for
 from gendistill.data import ImageDataset
 from gendistill.distill import History, Schedule, distributed, run
@@ -23,7 +23,7 @@ from gendistill.errors import UserError
 from gendistill.evaluate.crfd import CRFD
 from gendistill.io import check_new_dir
 from gendistill.objectives import OBJECTIVES, REGULARISERS, MatchContext, Regulariser
-from gendistill.params import PARAMS, ParamConfig, Parameterisation, PixelsConfig, config_name
+from gendistill.params import PARAMS, ParamConfig, Parameterisation, config_name
 from gendistill.registry import Registry
 from gendistill.runtime import pick_device, resolve_precision
 
@@ -36,6 +36,8 @@ class Method:
     iterations: int  # the paper's count
     eval_augment: str  # what the evaluation recipe should use
     lr_high_ipc: float | None = None  # DM raises the image lr at IPC >= 100
+    param: str = "pixels"  # the parameterisation when none is given
+    regularisers: tuple[tuple[str, float], ...] = ()  # (name, weight) added unless the run sets that name
 
 
 METHODS: Registry[Method] = Registry("method")
@@ -46,6 +48,11 @@ METHODS.register("dm")(Method("dm", True, 1.0, 20000, "dsa", lr_high_ipc=10.0))
 # MTT's image lr for un-whitened pixels; the paper tuned it per dataset (1000 for ZCA'd CIFAR), not for
 # Fashion-MNIST, so this is our choice.
 METHODS.register("mtt")(Method("mtt", True, 100.0, 5000, "dsa"))
+# DCGM-style (Zhang et al. 2023; our design, see params/generator.py and objectives/regularisers.py): DM
+# matching of a fine-tuned generator's samples plus intra-class diversity and inter-class separation.
+# The weights and iterations are ours (the paper's could not be retrieved).
+METHODS.register("dcgm")(Method("dm", True, 1.0, 1000, "dsa", param="generator",
+                                regularisers=(("intra", 1.0), ("inter", 1.0))))  # fmt: skip
 
 COMPILE_MIN_ITERATIONS = 20  # compiling costs ~12 s once and saves ~1.5 s per DM iteration on a 2-core CPU
 
@@ -103,7 +110,7 @@ def distill(
     force: bool = False,
     progress: bool = True,
     on_iteration: Callable[[int, Parameterisation, History], bool | None] | None = None,
-) -> SyntheticSet:
+) -> Artifact:
     """Distil ``dataset`` into ``ipc`` images per class with ``method``; write the artifact to ``out``.
 
     ``param``: where the synthetic set lives, as a parameterisation's config (default: pixels from real
@@ -114,7 +121,7 @@ def distill(
     left by an earlier run is refused without ``resume`` (or ``force``, which discards it).
     """
     spec = METHODS.get(method)
-    param = param if param is not None else PixelsConfig()
+    param = param if param is not None else PARAMS.get(spec.param).Config()
     options = options or RunOptions()
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
@@ -125,10 +132,13 @@ def distill(
     rank, size = distributed.world()
     if size > 1 and spec.objective not in SHARDABLE:
         raise UserError(f"sharding classes over processes works for {', '.join(SHARDABLE)} only; run {method} in one")
-    regularisers = [REGULARISERS.get(name)(weight) for name, weight in options.regularisers]
+    regularisers = [REGULARISERS.get(name)(weight) for name, weight in method_regularisers(spec, options)]
     dev = distributed.local_device(pick_device(options.device))
     gen = torch.Generator().manual_seed(options.seed)
     param_class = PARAMS.get(config_name(param))
+    if options.lr is not None and not param_class.takes_image_lr:
+        raise UserError(f"--lr (the image learning rate) does not apply to --param {param_class.name}; "
+                        "set its own rates (generator: --lr-g, --lr-codes)")  # fmt: skip
     params = param_class.build(dataset, ipc, param, gen, dev, spec.objective)
     objective = OBJECTIVES.get(spec.objective).from_options(ipc, options.objective)
     augment = DSA(strategy_for(dataset.name)) if spec.augment else None
@@ -154,7 +164,8 @@ def distill(
     history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0, on_iteration, selector,
                   regularisers, run_config={**config, "world_size": size})  # fmt: skip
     if size > 1:
-        distributed.merge(params, classes)
+        if not params.shared:  # shared tensors are equal on every rank already (their gradients were summed)
+            distributed.merge(params, classes)
         history.losses = distributed.sum_losses(history.losses, dev)
     config["param"].update(params.describe())  # its state after the run (H-GLaD: the layer it ended at)
     meta = make_meta(method, dataset, ipc, config, options.seed)
@@ -162,13 +173,22 @@ def distill(
     meta["history"] = {"loss": history.losses, "val": history.val, "distill_seconds": history.seconds,
                        "selected": history.selected}  # fmt: skip
     meta["world_size"] = size
-    synthetic = params.to_synthetic_set(meta, lr=objective.artifact_lr())
+    synthetic = params.to_artifact(meta, lr=objective.artifact_lr())
     if rank == 0:
         synthetic.save(out, force=force or resume)
         shutil.rmtree(partial, ignore_errors=True)
     if size > 1:
         distributed.finish()
     return synthetic
+
+
+def method_regularisers(spec: Method, options: RunOptions) -> list[tuple[str, float]]:
+    """The method's regularisers with the run's on top: a name the run gives replaces the method's weight."""
+    weights = dict(spec.regularisers)
+    for name, weight in options.regularisers:
+        REGULARISERS.get(name)  # an unknown name fails here, in one line
+        weights[name] = weight
+    return list(weights.items())
 
 
 def _config(method: str, ipc: int, param_name: str, params: Parameterisation, objective, augment: DSA | None,

@@ -76,8 +76,14 @@ class GeneratorSet(Artifact):
             codes += [mine, fresh]
             labels.append(torch.full((ipc,), c, dtype=torch.long))
         codes_t, labels_t = torch.cat(codes), torch.cat(labels)
-        meta = {**self.meta, "ipc": ipc, "sampled_from": {"stored_ipc": self.meta.get("ipc"), "seed": seed}}
+        source = {"stored_ipc": self.meta.get("ipc"), "seed": seed, "storage_bytes": self.storage_bytes()}
+        meta = {**self.meta, "ipc": ipc, "sampled_from": source}
         return ImageSet(self.render(codes_t, labels_t), labels_t, meta)
+
+    def fresh_codes(self, ipc: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``ipc`` new codes per class (class-balanced, in class order) and their labels."""
+        labels = torch.arange(self.num_classes).repeat_interleave(ipc)
+        return draw_codes(self.generator, len(labels), generator).to(self.codes.dtype), labels
 
     def training_set(self) -> ImageSet:
         if self.fixed is None:

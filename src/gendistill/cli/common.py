@@ -93,14 +93,21 @@ def artifact_images(args: argparse.Namespace) -> tuple[Artifact, ImageSet, Image
     """Load ``args.artifact`` (any kind), the fixed image set it trains with, and its own dataset, checked."""
     artifact = load(args.artifact)
     images = artifact.training_set()
+    return artifact, images, artifact_dataset(args, artifact, images)
+
+
+def artifact_dataset(args: argparse.Namespace, artifact: Artifact, images: ImageSet) -> ImageDataset:
+    """The artifact's own dataset, checked against its fixed image set ``images``."""
     dataset = dataset_of_artifact(args, artifact.meta)
     check_fits(images, dataset)  # a shape that cannot fit is an error even when --dataset was given
     check_dataset(artifact.meta, dataset, explicit=args.dataset is not None)
-    return artifact, images, dataset
+    return dataset
 
 
 def print_report(report: EvalReport) -> None:
-    """An evaluation's table, then one warning line per run that ended near chance."""
+    """What was trained on (for a model), the table, then one warning line per run that ended near chance."""
+    if report.reading:
+        print(report.reading)
     print(render_table(report.rows()))
     for line in report.warnings():
         print(line)

@@ -9,6 +9,7 @@ from gendistill.cli.common import add_dataset_args, add_runtime_args, add_set_ar
 from gendistill.errors import UserError
 from gendistill.io import check_new_dir
 from gendistill.methods import METHODS, RunOptions, distill
+from gendistill.objectives import REGULARISERS
 from gendistill.params import PARAMS, ParamConfig
 
 
@@ -28,10 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, default=0, help="iterations between validation-split evaluations")
     p.add_argument("--resume", action="store_true", help="continue from <out>.partial/")
     p.add_argument("--experts", help="MTT: folder of expert trajectories from 'gendistill experts'")
-    g = p.add_argument_group("latent spaces (GLaD, H-GLaD)")
-    g.add_argument("--param", default="pixels", choices=PARAMS.names(),
-                   help="where the synthetic set lives: pixels, one layer of a GAN (glad), or the GAN's layers "
-                   "walked from the latent space toward pixels (hglad)")  # fmt: skip
+    p.add_argument("--reg", action="append", default=[], metavar="NAME=WEIGHT",
+                   help=f"add a regulariser to the loss ({', '.join(REGULARISERS.names())}); repeatable; "
+                   "replaces the method's weight for that name; 0 switches it off")  # fmt: skip
+    g = p.add_argument_group("latent spaces and generators (GLaD, H-GLaD, DCGM)")
+    g.add_argument("--param", choices=PARAMS.names(),
+                   help="where the synthetic set lives: pixels, one layer of a GAN (glad), the GAN's layers walked "
+                   "from the latent space toward pixels (hglad), or a generator's weights plus one code per "
+                   "image (generator); default: the method's (pixels; dcgm: generator)")  # fmt: skip
     g.add_argument("--prior", help="a shipped prior, a folder from 'gendistill prior train', or an NVlabs .pkl "
                    "(default: the prior shipped for the dataset)")  # fmt: skip
     g.add_argument("--layer", type=int, help="glad: the layer to optimise (-1: w+ only; default 2); "
@@ -42,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--select", default="none", choices=["none", "crfd"],
                    help="hglad: keep each layer's snapshot with the lowest CRFD")  # fmt: skip
     g.add_argument("--select-every", type=int, default=0, help="iterations between CRFD scores (default: 5 a layer)")
+    g.add_argument("--from-scratch", action="store_true", help="generator: the prior's architecture, random weights")
+    g.add_argument("--fresh", type=float, help="generator: fraction of rows drawn from fresh codes per iteration")
+    g.add_argument("--lr-g", type=float, help="generator: Adam learning rate of its weights")
+    g.add_argument("--lr-codes", type=float, help="generator: Adam learning rate of the codes")
+    g.add_argument("--weights-dtype", choices=["float16", "bfloat16", "float32"],
+                   help="generator: how the artifact stores the weights (default float16)")  # fmt: skip
     g.add_argument("--code-dir", help="NVlabs .pkl priors: the checkout of the code that wrote the pickle")
     g.add_argument("--trust-pickle", action="store_true", help="NVlabs .pkl priors: allow unpickling (runs code)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -63,19 +74,41 @@ def objective_options(args: argparse.Namespace) -> dict:
     return options
 
 
+PARAM_FLAGS = ("init", "prior", "layer", "chunk", "lr_f", "lr_w", "select", "select_every", "code_dir",
+               "trust_pickle", "from_scratch", "fresh", "lr_g", "lr_codes", "weights_dtype")  # fmt: skip
+UNSET = {"init": "real", "select": "none", "select_every": 0, "trust_pickle": False, "from_scratch": False}
+
+
 def param_config(args: argparse.Namespace) -> ParamConfig:
     """The chosen parameterisation's config from the options that apply to it; the others must be unset."""
-    config_class = PARAMS.get(args.param).Config
-    given = {"init": args.init, "prior": args.prior, "layer": args.layer, "chunk": args.chunk, "lr_f": args.lr_f,
-             "lr_w": args.lr_w, "select": args.select, "select_every": args.select_every or 0,
-             "code_dir": args.code_dir, "trust_pickle": args.trust_pickle}  # fmt: skip
-    defaults = {"init": "real", "select": "none", "select_every": 0, "trust_pickle": False}
+    name = args.param or METHODS.get(args.method).param
+    config_class = PARAMS.get(name).Config
+    given = {k: getattr(args, k) for k in PARAM_FLAGS}
     takes = {f.name for f in fields(config_class)}
-    wrong = sorted(k for k, v in given.items() if k not in takes and v != defaults.get(k))
+    wrong = sorted(k for k, v in given.items() if k not in takes and v is not None and v != UNSET.get(k))
     if wrong:
         flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
-        raise UserError(f"{flags} do(es) not apply to --param {args.param}")
-    return config_class(**{k: v for k, v in given.items() if k in takes})
+        raise UserError(f"{flags} do(es) not apply to --param {name}")
+    # unset options take the config's defaults
+    return config_class(**{k: v for k, v in given.items() if k in takes and v is not None})
+
+
+def regularisers(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
+    """``--reg NAME=WEIGHT`` options, checked: a known name, a number >= 0."""
+    out = []
+    for text in args.reg:
+        name, sep, weight = text.partition("=")
+        if not sep:
+            raise UserError(f"--reg {text}: write NAME=WEIGHT, e.g. --reg intra=0.5")
+        REGULARISERS.get(name.strip())
+        try:
+            value = float(weight)
+        except ValueError:
+            raise UserError(f"--reg {text}: the weight must be a number, got {weight!r}") from None
+        if not value >= 0:
+            raise UserError(f"--reg {text}: the weight must be >= 0 (0 switches the term off)")
+        out.append((name.strip(), value))
+    return tuple(out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,12 +118,13 @@ def run(args: argparse.Namespace) -> int:
     options = RunOptions(iterations=args.iterations, lr=args.lr, model=args.model, real_batch=args.real_batch,
                          seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                          eval_every=args.eval_every, compile=False if args.no_compile else "auto",
-                         precision=args.precision,
-                         objective=objective_options(args))  # fmt: skip
+                         precision=args.precision, objective=objective_options(args),
+                         regularisers=regularisers(args))  # fmt: skip
     dataset = dataset_from_args(args)
     synthetic = distill(dataset, args.method, args.ipc, args.out, param, options, resume=args.resume,
                         force=args.force, progress=not args.quiet)  # fmt: skip
     hist = synthetic.meta["history"]
     took = f"{len(hist['loss'])} iterations in {hist['distill_seconds']:.0f} s, final loss {hist['loss'][-1]:.4g}"
-    print(f"wrote {args.out} ({len(synthetic)} images, {args.method}, ipc {args.ipc}, {took})")
+    kind = f"{synthetic.class_name}, {synthetic.storage_bytes():,} bytes stored"
+    print(f"wrote {args.out} ({len(synthetic.training_set())} images, {kind}, {args.method}, ipc {args.ipc}, {took})")
     return 0

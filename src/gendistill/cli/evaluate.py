@@ -6,8 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from gendistill.cli.common import add_dataset_args, add_runtime_args, artifact_images, positive_int, print_report
+from gendistill.artifacts import load
+from gendistill.cli.common import add_dataset_args, add_runtime_args, artifact_dataset, positive_int, print_report
 from gendistill.evaluate import PRESETS, evaluate
+from gendistill.evaluate.readings import READINGS, describe, training_data
 from gendistill.io import write_json
 from gendistill.models import POOLS
 
@@ -46,20 +48,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epochs", type=positive_int, help="override the preset's epochs")
     p.add_argument("--split", default="test", choices=["test", "val"], help="test on the real test or validation split")
+    p.add_argument("--reading", default="fixed", choices=READINGS,
+                   help="generator sets: fixed (a): one set sampled once, the primary number; fresh (b): new "
+                   "class-balanced samples every epoch, the same iterations")  # fmt: skip
+    p.add_argument("--ipc", type=positive_int, help="generator sets: sample this IPC (default: the stored one)")
     add_dataset_args(p, default=None)
     add_runtime_args(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    _, synthetic, dataset = artifact_images(args)
-    augment = synthetic.meta.get("eval_augment", "dsa") if args.augment == "auto" else args.augment
+    artifact = load(args.artifact)
+    data, label = training_data(artifact, args.reading, args.ipc, args.seed)
+    dataset = artifact_dataset(args, artifact, artifact.training_set())
+    augment = artifact.meta.get("eval_augment", "dsa") if args.augment == "auto" else args.augment
     report = evaluate(
-        synthetic, dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], runs=args.runs,
+        data, dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], runs=args.runs,
         preset=args.preset, augment=augment, seed=args.seed, device=args.device, precision=args.precision,
         compile=False if args.no_compile else "auto", split=args.split, epochs=args.epochs, progress=not args.quiet,
         per_arch=not args.same_recipe,
     )  # fmt: skip
+    report.stored_bytes = artifact.storage_bytes()
+    report.reading = describe(label, report.stored_bytes, dataset)
     print_report(report)
     path = Path(args.artifact) / RESULTS_FILE
     history = json.loads(path.read_text()) if path.is_file() else []

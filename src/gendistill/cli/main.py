@@ -9,7 +9,7 @@ import sys
 from gendistill import __version__
 from gendistill.errors import UserError
 
-SUBCOMMANDS = ("datasets", "select", "prior", "experts", "distill", "evaluate", "crfd", "export", "full_data")
+SUBCOMMANDS = ("datasets", "select", "prior", "experts", "distill", "sample", "evaluate", "crfd", "export", "full_data")
 
 
 class _Parser(argparse.ArgumentParser):

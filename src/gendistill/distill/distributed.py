@@ -44,6 +44,19 @@ def merge(params: Parameterisation, classes: list[int]) -> None:
         dist.all_reduce(p)
 
 
+@torch.no_grad()
+def sum_gradients(params: Parameterisation) -> None:
+    """Sum every parameter's gradient over ranks (one flat all-reduce; a missing gradient counts as zero,
+    so every rank makes the same collective call)."""
+    if not dist.is_initialized():
+        return
+    tensors = list(params.parameters())
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in tensors])
+    dist.all_reduce(flat)
+    for p, g in zip(tensors, flat.split([p.numel() for p in tensors])):
+        p.grad = g.view_as(p).clone()
+
+
 def sum_scalar(value: float, device: torch.device) -> float:
     """``value`` summed over every process (in float64, so the order of the sum barely matters)."""
     if not dist.is_initialized():

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from gendistill.distill import distributed
 from gendistill.errors import UserError
 from gendistill.objectives import MatchContext, Objective, Regulariser, regularised
 from gendistill.params import Parameterisation, Stages
@@ -199,14 +200,20 @@ class _Loop:
     def step(self, it: int) -> float:
         """One iteration: every loss the objective yields, regularised, back-propagated and stepped."""
         last = 0.0
-        for loss in self.objective.losses(self.params, self.ctx, it):
-            loss = regularised(loss, self.regularisers, self.params, self.ctx, it)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.params.finish_backward()
-            self.opt.step()
-            self.params.after_step()
-            last = float(loss.detach())
+        self.params.begin_iteration(it)
+        try:
+            for loss in self.objective.losses(self.params, self.ctx, it):
+                loss = regularised(loss, self.regularisers, self.params, self.ctx, it)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.params.finish_backward()
+                if self.params.shared:
+                    distributed.sum_gradients(self.params)
+                self.opt.step()
+                self.params.after_step()
+                last = float(loss.detach())
+        finally:
+            self.params.end_iteration()
         return last
 
 

@@ -54,6 +54,8 @@ class EvalReport:
     precision: str
     seed: int
     results: list[ModelResult] = field(default_factory=list)
+    reading: str = ""  # which images were trained on, for a model artifact (see evaluate.readings)
+    stored_bytes: int | None = None  # what the evaluated artifact costs to keep
 
     def to_dict(self) -> dict:
         out = {**{k: v for k, v in asdict(self).items() if k != "results"},

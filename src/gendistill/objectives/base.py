@@ -39,6 +39,24 @@ class MatchContext:
         if self.classes is None:
             self.classes = list(range(self.dataset.num_classes))
         self._index = self.dataset.class_indices("train")
+        self._published: tuple[int, torch.Tensor, torch.Tensor] | None = None
+
+    def publish_features(self, iteration: int, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """An objective shares the synthetic features it computed (fp32, with their graph), so regularisers
+        that need features of the same network reuse them instead of rendering and embedding again."""
+        self._published = iteration, features, labels
+
+    def synthetic_features(self, params: Parameterisation, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features, labels) of this process's synthetic images under the matching network of
+        ``iteration``: what the objective published, else one embedding under that fresh network."""
+        if self._published is not None and self._published[0] == iteration:
+            return self._published[1], self._published[2]
+        net = self.fresh_model(iteration)
+        net.train().requires_grad_(False)
+        images = params.render_classes(self.classes)
+        with self.autocast():
+            features = net.embed(images).float()
+        return features, params.labels[params.class_mask(self.classes)]
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Where the matching network runs: bf16 autocast when ``amp`` is set, else plain fp32.

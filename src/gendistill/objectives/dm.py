@@ -40,4 +40,5 @@ class DistributionMatching(Objective):
             else:  # the synthetic images are few: one pass for every class
                 syn_emb = net.embed(torch.cat(syns)).float()
                 syn_means = [e.mean(0) for e in syn_emb.split([len(s) for s in syns])]
+                ctx.publish_features(iteration, syn_emb, torch.cat([syn_labels[syn_labels == c] for c in ctx.classes]))
         yield sum(((r - s) ** 2).sum() for r, s in zip(real_means, syn_means))

@@ -2,6 +2,7 @@
 its own frozen ``Config`` (``PARAMS.get("hglad").Config(select="crfd")``)."""
 
 from gendistill.params.base import ParamConfig, Parameterisation, Stages
+from gendistill.params.generator import GeneratorCodes, GeneratorConfig
 from gendistill.params.latent import GanLatents, Glad, GladConfig, HGlad, HGladConfig, LatentConfig
 from gendistill.params.pixels import Pixels, PixelsConfig
 from gendistill.registry import Registry
@@ -10,6 +11,7 @@ PARAMS: Registry[type[Parameterisation]] = Registry("parameterisation")
 PARAMS.register("pixels")(Pixels)
 PARAMS.register("glad")(Glad)
 PARAMS.register("hglad")(HGlad)
+PARAMS.register("generator")(GeneratorCodes)
 
 
 def config_name(config: ParamConfig) -> str:
@@ -17,5 +19,6 @@ def config_name(config: ParamConfig) -> str:
     return next(n for n in PARAMS.names() if type(config) is PARAMS.get(n).Config)
 
 
-__all__ = ["PARAMS", "GanLatents", "Glad", "GladConfig", "HGlad", "HGladConfig", "LatentConfig", "ParamConfig",
-           "Parameterisation", "Pixels", "PixelsConfig", "Stages", "config_name"]  # fmt: skip
+__all__ = ["PARAMS", "GanLatents", "GeneratorCodes", "GeneratorConfig", "Glad", "GladConfig", "HGlad", "HGladConfig",
+           "LatentConfig", "ParamConfig", "Parameterisation", "Pixels", "PixelsConfig", "Stages",
+           "config_name"]  # fmt: skip

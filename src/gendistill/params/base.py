@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from gendistill.artifacts import SyntheticSet
+from gendistill.artifacts import Artifact, SyntheticSet
 
 if TYPE_CHECKING:
     from gendistill.data import ImageDataset
@@ -50,6 +50,10 @@ class Parameterisation(nn.Module):
     Config: ClassVar[type[ParamConfig]] = ParamConfig
     config: ParamConfig
     momentum: ClassVar[float] = 0.5  # the field's SGD momentum for synthetic data (DC, DM, GLaD)
+    # Tensors every class shares (a generator's weights): under torchrun each rank holds all of them, the
+    # engine sums their gradients over ranks every step, and no per-class merge happens at the end.
+    shared: ClassVar[bool] = False
+    takes_image_lr: ClassVar[bool] = True  # whether the method's image learning rate (``--lr``) applies
     amp: torch.dtype | None = None
 
     @classmethod
@@ -114,6 +118,13 @@ class Parameterisation(nn.Module):
     def after_step(self) -> None:
         """After each optimiser step: projections such as clipping."""
 
+    def begin_iteration(self, iteration: int) -> None:
+        """Before an iteration's losses: per-iteration draws (a generator's fresh codes), a pure function of
+        the seed and ``iteration`` so that resume and sharding stay exact."""
+
+    def end_iteration(self) -> None:
+        """After an iteration's steps: what ``begin_iteration`` drew stops applying."""
+
     def can_advance(self) -> bool:
         """Whether there is a next stage (H-GLaD's next layer)."""
         return False
@@ -130,5 +141,10 @@ class Parameterisation(nn.Module):
 
     @torch.no_grad()
     def to_synthetic_set(self, meta: dict, lr: torch.Tensor | None = None) -> SyntheticSet:
+        """The rendered images as a fixed image set (what validation trains on)."""
         images = self.render().detach().float().cpu()
         return SyntheticSet(images, self.labels.cpu(), meta, lr=lr, extra=self.extra_tensors())
+
+    def to_artifact(self, meta: dict, lr: torch.Tensor | None = None) -> Artifact:
+        """What the run leaves behind: the rendered images, unless the parameterisation is a model."""
+        return self.to_synthetic_set(meta, lr)

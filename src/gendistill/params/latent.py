@@ -6,10 +6,8 @@ A sample is ``(ws, f)``: its styles w+ ``[num_ws, w_dim]`` and the feature map `
 ``advance()`` is H-GLaD's step to the next layer: ``f`` goes through one more layer and becomes the new
 ``f``; ``ws`` is carried over.
 
-Memory: with ``chunk`` set, ``render`` returns the images as a leaf computed without a graph; after the
-loss's backward the engine calls ``finish_backward``, which re-renders ``chunk`` samples at a time with
-their graph and backpropagates the images' gradient through them (GLaD's trick), so IPC 50 needs the
-memory of one chunk, not of the whole set.
+Memory: with ``chunk`` set, rendering runs ``chunk`` samples at a time (:mod:`gendistill.params.chunked`,
+GLaD's trick), so IPC 50 needs the memory of one chunk, not of the whole set.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from torch import nn
 from gendistill.data import ImageDataset, check_ipc
 from gendistill.errors import UserError
 from gendistill.params.base import ParamConfig, Parameterisation, Stages
+from gendistill.params.chunked import ChunkedRendering
 from gendistill.priors import LAYERS, check_fits, load_prior, prefix, recommended_lr, require, suffix, to_normalized
 from gendistill.runtime import autocast
 
@@ -93,7 +92,7 @@ class HGladConfig(LatentConfig):
     default_layer: ClassVar[int] = 1
 
 
-class GanLatents(Parameterisation):
+class GanLatents(ChunkedRendering, Parameterisation):
     name = "glad"
     config: LatentConfig
 
@@ -103,12 +102,12 @@ class GanLatents(Parameterisation):
         super().__init__(labels, num_classes)
         # kept out of the module tree: the prior is frozen and must not enter checkpoints or state_dict
         self.__dict__["prior"] = prior
-        self.mean, self.std, self.lr_f, self.lr_w, self.chunk = mean, std, lr_f, lr_w, chunk
+        self.mean, self.std, self.lr_f, self.lr_w = mean, std, lr_f, lr_w
+        self._init_chunks(chunk)
         self.config = self.Config(layer=layer, chunk=chunk, lr_f=lr_f, lr_w=lr_w)  # build() sets the full one
         self.ws = nn.Parameter(ws.clone())
         self.register_buffer("layer", torch.tensor(layer))
         self.f = nn.Parameter(self._features(layer)) if layer >= 0 else None
-        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     Config = GladConfig
 
@@ -167,10 +166,6 @@ class GanLatents(Parameterisation):
     def _features(self, k: int) -> torch.Tensor:
         return torch.cat([prefix(self.prior, self.ws[i], k) for i in self._chunks(len(self.labels))])
 
-    def _chunks(self, n: int) -> list[slice]:
-        step = self.chunk or n
-        return [slice(i, min(i + step, n)) for i in range(0, n, step)]
-
     # --- rendering ---
     def _render(self, idx: torch.Tensor | slice) -> torch.Tensor:
         ws = self.ws[idx]
@@ -179,36 +174,6 @@ class GanLatents(Parameterisation):
         with autocast(ws.device, self.amp):  # the prior's layers in bf16 when asked; ws and f stay fp32
             images = suffix(self.prior, f, ws, k)
         return to_normalized(images.float(), self.mean, self.std)
-
-    def _render_rows(self, rows: torch.Tensor) -> torch.Tensor:
-        if self.chunk is None or not torch.is_grad_enabled():
-            return self._render(rows)
-        with torch.no_grad():
-            images = torch.cat([self._render(rows[s]) for s in self._chunks(len(rows))])
-        images.requires_grad_(True)
-        self._pending.append((rows, images))
-        return images
-
-    def render(self) -> torch.Tensor:
-        return self._render_rows(torch.arange(len(self.labels), device=self.labels.device))
-
-    def render_classes(self, classes: list[int]) -> torch.Tensor:
-        return self._render_rows(torch.nonzero(self.class_mask(classes)).squeeze(1))
-
-    def finish_backward(self) -> None:
-        """Backpropagate the gradient that reached the chunk-rendered images into ``ws`` and ``f``."""
-        pending, self._pending = self._pending, []
-        for rows, images in pending:
-            if images.grad is None:
-                continue
-            for s in self._chunks(len(rows)):
-                torch.autograd.backward(self._render(rows[s]), images.grad[s])
-
-    def render_rows_with_graph(self, rows: torch.Tensor) -> torch.Tensor:
-        return self._render(rows)
-
-    def graph_images(self, n: int) -> int:
-        return min(n, self.chunk) if self.chunk else n
 
     # --- what the engine asks of a parameterisation ---
     def param_groups(self, lr: float) -> list[dict]:

@@ -1,0 +1,174 @@
+"""A class-conditional generator and one code per stored image as the synthetic set (DCGM-style).
+
+The learnable tensors are every weight of the generator (a copy of the prior, fine-tuned; or the same
+architecture from random weights with ``from_scratch``) and the code table ``codes [N, z_dim]``: stored
+image ``i`` is ``G(codes[i], labels[i])``. What a user keeps is the weights and the codes
+(:class:`~gendistill.artifacts.GeneratorSet`), from which a fixed set of any IPC is sampled: each class's
+stored codes first, then fresh codes.
+
+Training-time mix: so that fresh codes give good images too (what serves an IPC above the stored one),
+each iteration renders a ``fresh`` fraction of the rows, drawn at random per row, from fresh codes
+instead of their stored ones; those rows train the generator only. The draw is a pure function of
+(seed, iteration), so resume and sharding stay exact. Outside an iteration (snapshot scores,
+validation, the artifact) every row renders from its stored code.
+
+Optimiser: Adam (a network's weights; SGD's fixed step suits images and latents, not a generator),
+``lr_g`` for the weights and ``lr_codes`` for the codes.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from gendistill.artifacts import GeneratorSet
+from gendistill.data import ImageDataset, check_ipc
+from gendistill.errors import UserError
+from gendistill.params.base import ParamConfig, Parameterisation
+from gendistill.params.chunked import ChunkedRendering
+from gendistill.priors import CODES, check_fits, load_prior, require, suffix, to_normalized
+from gendistill.priors.base import draw_codes
+from gendistill.runtime import autocast, derived_seed
+
+WEIGHT_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+@dataclass(frozen=True)
+class GeneratorConfig(ParamConfig):
+    """How a generator parameterisation is set up.
+
+    ``prior``: the generator to start from (a shipped name, a folder; None: the one shipped for the
+    dataset). ``from_scratch``: its architecture with fresh random weights instead of its weights.
+    ``fresh``: the fraction of rows rendered from fresh codes in each iteration (see the module).
+    ``weights_dtype``: how the artifact stores the weights (float16 halves the bytes; the run is fp32).
+    """
+
+    prior: Any = None
+    from_scratch: bool = False
+    fresh: float = 0.5
+    lr_g: float = 1e-4
+    lr_codes: float = 1e-2
+    chunk: int | None = None
+    weights_dtype: str = "float16"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fresh < 1.0:
+            raise UserError(f"fresh must be in [0, 1), got {self.fresh} (1 would never train the stored codes)")
+        if self.chunk is not None and self.chunk < 1:
+            raise UserError(f"chunk must be at least 1, got {self.chunk}")
+        if not (self.lr_g > 0 and self.lr_codes > 0):
+            raise UserError(f"lr_g and lr_codes must be > 0, got {self.lr_g} and {self.lr_codes}")
+        if self.weights_dtype not in WEIGHT_DTYPES:
+            raise UserError(f"unknown weights_dtype {self.weights_dtype!r}; use {', '.join(WEIGHT_DTYPES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        prior = self.prior if isinstance(self.prior, str) or self.prior is None else type(self.prior).__name__
+        return {**super().to_dict(), "prior": prior}
+
+
+class GeneratorCodes(ChunkedRendering, Parameterisation):
+    """DCGM-style: a generator's weights and a code table, all learnable."""
+
+    name = "generator"
+    Config = GeneratorConfig
+    config: GeneratorConfig
+    shared = True
+    takes_image_lr = False  # its weights and codes have their own rates (lr_g, lr_codes)
+
+    def __init__(self, generator: nn.Module, codes: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                 mean: tuple[float, ...], std: tuple[float, ...], config: GeneratorConfig,
+                 seed: int) -> None:  # fmt: skip
+        super().__init__(labels, num_classes)
+        require(generator, CODES, "--param generator")
+        self.generator = generator.train().requires_grad_(True)
+        self.codes = nn.Parameter(codes.clone().float())
+        self.mean, self.std, self.config, self.seed = mean, std, config, seed
+        self._init_chunks(config.chunk)
+        self._fresh: tuple[torch.Tensor, torch.Tensor] | None = None  # (row mask, codes) inside an iteration
+
+    @classmethod
+    def build(cls, dataset: ImageDataset, ipc: int, config: GeneratorConfig, generator: torch.Generator,
+              device: torch.device | None = None, objective: str = "dm") -> GeneratorCodes:  # fmt: skip
+        check_ipc(dataset, ipc)
+        config = replace(config, prior=config.prior if config.prior is not None else dataset.name)
+        prior = load_prior(config.prior, image_size=dataset.image_size)
+        check_fits(prior, dataset)
+        seed = int(torch.randint(2**62, (1,), generator=generator))
+        model = _from_scratch(prior, seed) if config.from_scratch else copy.deepcopy(prior)
+        labels = torch.arange(dataset.num_classes).repeat_interleave(ipc)
+        codes = draw_codes(model, len(labels), generator)
+        params = cls(model, codes, labels, dataset.num_classes, dataset.mean, dataset.std, config, seed)
+        return params.to(device or torch.device("cpu"))
+
+    # --- rendering ---
+    def _render(self, rows: torch.Tensor | slice) -> torch.Tensor:
+        z = self.codes[rows]
+        if self._fresh is not None:
+            mask, fresh = self._fresh
+            z = torch.where(mask[rows, None], fresh[rows], z)
+        labels = self.labels[rows]
+        with autocast(z.device, self.amp):  # the generator's layers in bf16 when asked; weights and codes stay fp32
+            ws = self.generator.mapping(z, labels)
+            images = suffix(self.generator, self.generator.synthesis_input(ws), ws, 0)
+        return to_normalized(images.float(), self.mean, self.std)
+
+    def begin_iteration(self, iteration: int) -> None:
+        """Draw this iteration's fresh rows and codes (from the seed and the iteration alone)."""
+        if not self.config.fresh:
+            return
+        g = torch.Generator().manual_seed(derived_seed(self.seed, iteration, 7))
+        mask = torch.rand(len(self.labels), generator=g) < self.config.fresh
+        fresh = draw_codes(self.generator, len(self.labels), g)
+        self._fresh = mask.to(self.codes.device), fresh.to(self.codes.device)
+
+    def end_iteration(self) -> None:
+        self._fresh = None
+
+    # --- what the engine asks of a parameterisation ---
+    def param_groups(self, lr: float) -> list[dict]:
+        """The method's image learning rate does not apply: weights and codes have their own."""
+        return [{"params": list(self.generator.parameters()), "lr": self.config.lr_g},
+                {"params": [self.codes], "lr": self.config.lr_codes}]  # fmt: skip
+
+    def optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(groups)
+
+    def storage_bytes(self) -> int:
+        return self.to_artifact({}).storage_bytes()
+
+    def describe(self) -> dict:
+        weights = sum(p.numel() for p in self.generator.state_dict().values())
+        return {"generator_parameters": weights, "generator_config": self.generator.config_dict()}
+
+    @torch.no_grad()
+    def to_artifact(self, meta: dict, lr: torch.Tensor | None = None) -> GeneratorSet:
+        """The generator (frozen, on the CPU) and the codes; the artifact renders its fixed set itself.
+
+        The weights are rounded to ``weights_dtype`` first, so the fixed set the evaluator trains on is
+        exactly what the stored bytes render, not what the fp32 weights of the run would have rendered.
+        """
+        generator = copy.deepcopy(self.generator).cpu().eval().requires_grad_(False)
+        dtype = WEIGHT_DTYPES[self.config.weights_dtype]
+        for t in generator.state_dict().values():
+            if t.is_floating_point():
+                t.copy_(t.to(dtype).float())
+        meta = {**meta, "normalization": meta.get("normalization", {"mean": list(self.mean), "std": list(self.std)})}
+        return GeneratorSet(generator, self.codes.detach().cpu().clone(), self.labels.cpu().clone(), meta,
+                            weights_dtype=WEIGHT_DTYPES[self.config.weights_dtype])  # fmt: skip
+
+
+def _from_scratch(prior: nn.Module, seed: int) -> nn.Module:
+    """The prior's architecture with fresh weights, seeded; needs a class built from its ``config``."""
+    config = getattr(prior, "config", None)
+    if config is None:
+        raise UserError(f"--from-scratch needs a generator class built from its config (the built-in StyleGAN); "
+                        f"{type(prior).__name__} is not")  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = type(prior)(config)
+    model.pretrained_config = dict(getattr(prior, "pretrained_config", {}), from_scratch=True)
+    return model
