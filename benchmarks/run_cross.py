@@ -101,7 +101,7 @@ def render(book: ResultBook) -> None:
                 means = [alex["mean"]] + [r["mean"] for m, r in nets.items() if m != "alexnet"]
                 row["mean over networks %"] = f"{100 * sum(means) / len(means):.2f}"
             rows.append(row)
-    notes = (
+    notes = [
         "Cause: AlexNet has no normalisation layer. Under the field's SGD (lr 0.01, momentum 0.9) its loss sits at "
         "ln 10 for the first tens of steps (PyTorch's default initialisation shrinks the signal through five "
         "unnormalised layers), then spikes once learning starts; 100 epochs on 100 images are 100 steps, and where "
@@ -109,10 +109,13 @@ def render(book: ResultBook) -> None:
         "SGD and does not fix it; AdamW, whose per-weight steps do not depend on the gradient's scale, does. "
         "Chosen: AdamW lr 1e-3 (x0.1 at half, as the field's schedule) for AlexNet and the other unnormalised "
         "networks (LeNet, ConvNet without norm), keeping the field's architecture; AlexNetBN is shown for "
-        "comparison. ConvNet-3's paper preset is unchanged.",
-        "(*) the AlexNet cells of this row were measured on an earlier distillation of the set (same recipe, "
-        "another machine), the other networks on the set of results/latent.json; re-run those cells to pair them.",
-    )
+        "comparison. ConvNet-3's paper preset is unchanged."
+    ]
+    if any(row["set"].endswith("(*)") for row in rows):
+        notes.append(
+            "(*) the AlexNet cells of this row were measured on an earlier distillation of the set (same recipe, "
+            "another machine), the other networks on the set of results/latent.json; re-run those cells to pair them."
+        )
     sections = []
     if diagnosis:
         sections.append(render_table(diagnosis, markdown=True))
