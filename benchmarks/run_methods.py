@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ResultBook, is_artifact
+from common import RESULTS, ResultBook, is_artifact, over_networks
 
 from gendistill import load, load_dataset
 from gendistill.artifacts import make_meta
@@ -203,10 +203,12 @@ def _cross_means(entries: dict) -> tuple[str, ...]:
     for key in sorted((k for k in entries if k.endswith("-cross")), key=_row_order):
         results = entries[key]["report"]["results"]
         each = ", ".join(f"{r['model']} {100 * r['mean']:.2f}" for r in results)
-        mean = 100 * sum(r["mean"] for r in results) / len(results)
+        mean, spread = over_networks(entries[key]["report"])
+        runs = len(results[0]["accuracies"])
+        spread_text = f" ± {100 * spread:.2f}" if runs > 1 else ""
         recipe = results[0]["recipe"]
-        training = f"{recipe['epochs']} epochs, augmentation {_augment(recipe)}"
-        lines.append(f"{key}: cross-architecture mean {mean:.2f}% ({each}; {training}).")
+        training = f"{runs} run(s) per network, {recipe['epochs']} epochs, augmentation {_augment(recipe)}"
+        lines.append(f"{key}: cross-architecture mean {100 * mean:.2f}%{spread_text} ({each}; {training}).")
     return tuple(lines)
 
 
