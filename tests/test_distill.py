@@ -236,3 +236,69 @@ def test_torchrun_dcgm_two_processes_equal_one(fmnist_dir: Path, saved_prior: Pa
     for (k, x), y in zip(a.generator.state_dict().items(), b.generator.state_dict().values()):
         assert torch.allclose(x.float(), y.float(), atol=2e-3), k  # stored as fp16
     assert a.meta["history"]["loss"] == pytest.approx(b.meta["history"]["loss"], rel=1e-4)
+
+
+# --- DiM-style baseline: carried state (the online pool network, the critic) through checkpoints ---
+def _dim_opts(**kw) -> RunOptions:  # noqa: ANN003
+    objective = {"pool": NET, "redraw_every": 2, "train_batch": 16}
+    return _dcgm_opts(objective=objective, **kw)
+
+
+@pytest.fixture
+def short_warmup(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gendistill.objectives import AdversarialRealism
+
+    monkeypatch.setattr(AdversarialRealism, "WARMUP", 3)
+
+
+def test_dim_fine_tunes_the_generator_and_keeps_its_seeded_codes(tiny, saved_prior: Path, tmp_path: Path,
+                                                                  short_warmup) -> None:  # noqa: ANN001 # fmt: skip
+    from gendistill.methods import METHODS
+    from gendistill.params import GeneratorCodes
+
+    param = METHODS.get("dim").param_config(prior=str(saved_prior))
+    out = distill(tiny, "dim", 2, tmp_path / "d", param, _dim_opts(), progress=False)
+    config = out.meta["config"]
+    assert config["objective"]["name"] == "pool" and config["objective"]["networks"] == [NET]
+    assert config["regularisers"] == [{"name": "gan", "weight": 1.0}]
+    assert config["param"]["config"]["train_codes"] is False and config["param"]["config"]["fresh"] == 1.0
+    # the codes are the seeded draw they started as; the generator's weights moved
+    start = GeneratorCodes.build(tiny, 2, param, torch.Generator().manual_seed(3))
+    assert torch.equal(out.codes, start.codes.detach())
+    moved = [not torch.allclose(a.float(), b.float(), atol=1e-3)
+             for a, b in zip(out.generator.state_dict().values(), start.generator.state_dict().values())]  # fmt: skip
+    assert any(moved)
+
+
+def test_dim_resume_is_bit_identical_across_a_redraw(tiny, saved_prior: Path, tmp_path: Path, killer,
+                                                     short_warmup) -> None:  # noqa: ANN001 # fmt: skip
+    """Killed after iteration 3 (the pool network drawn at 2 has trained one step, the critic four): the
+    resumed run restores both from the checkpoint and ends with the uninterrupted run's tensors."""
+    from gendistill.methods import METHODS
+
+    param = METHODS.get("dim").param_config(prior=str(saved_prior))
+    full = distill(tiny, "dim", 2, tmp_path / "full", param, _dim_opts(iterations=5), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        distill(tiny, "dim", 2, tmp_path / "part", param, _dim_opts(iterations=5), progress=False,
+                on_iteration=killer(3))  # fmt: skip
+    resumed = distill(tiny, "dim", 2, tmp_path / "part", param, _dim_opts(iterations=5), resume=True, progress=False)
+    assert full.meta["history"]["loss"] == resumed.meta["history"]["loss"]
+    for (k, a), b in zip(full.generator.state_dict().items(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_a_resume_that_lost_the_carried_state_would_differ(tiny, saved_prior: Path, tmp_path: Path, killer,
+                                                           short_warmup, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001 # fmt: skip
+    """The check above has teeth: without restoring the critic and the pool network the losses differ."""
+    from gendistill.methods import METHODS
+    from gendistill.objectives import AdversarialRealism, PoolMatching
+
+    param = METHODS.get("dim").param_config(prior=str(saved_prior))
+    full = distill(tiny, "dim", 2, tmp_path / "full", param, _dim_opts(iterations=4), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        distill(tiny, "dim", 2, tmp_path / "part", param, _dim_opts(iterations=4), progress=False,
+                on_iteration=killer(2))  # fmt: skip
+    monkeypatch.setattr(AdversarialRealism, "restore_state", lambda self, state, ctx: None)
+    monkeypatch.setattr(PoolMatching, "restore_state", lambda self, state, ctx: None)
+    resumed = distill(tiny, "dim", 2, tmp_path / "part", param, _dim_opts(iterations=4), resume=True, progress=False)
+    assert full.meta["history"]["loss"][3:] != resumed.meta["history"]["loss"][3:]

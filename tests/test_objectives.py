@@ -174,3 +174,28 @@ def test_a_regulariser_without_published_features_embeds_the_images_itself(tiny)
     term = REGULARISERS.get("intra")(1.0).term(params, ctx, 0)
     term.backward()
     assert -1.0 <= float(term.detach()) <= 1.0 and params.images.grad is not None and params.images.grad.abs().sum() > 0
+
+
+def test_pool_matching_trains_its_network_on_real_data_and_redraws_it(tiny) -> None:  # noqa: ANN001
+    """DiM's matching network learns online: after a few iterations it classifies the real images far
+    above chance; at ``redraw_every`` a fresh network replaces it."""
+    params = Pixels.create(tiny, 2, "real", torch.Generator().manual_seed(0))
+    ctx = MatchContext(tiny, NET, None, seed=3, real_batch=8)
+    obj = OBJECTIVES.get("pool").from_options(2, {"pool": NET, "train_steps": 3, "train_batch": 32,
+                                                  "redraw_every": 8, "net_lr": 0.05})  # fmt: skip
+    hist = run(params, obj, ctx, Schedule(iterations=8, lr=0.1), progress=False)
+    assert all(torch.isfinite(torch.tensor(hist.losses)))
+    with torch.no_grad():
+        acc = (obj._net.eval()(tiny.train_images).argmax(1) == tiny.train_labels).float().mean()
+    assert acc > 0.5, acc  # chance is 0.1
+    trained = obj._net
+    next(obj.losses(params, ctx, 8))  # iteration 8 starts a new block: a fresh draw
+    assert obj._net is not trained
+
+
+def test_pool_names_split_outside_brackets_and_unknown_ones_are_refused() -> None:
+    from gendistill.objectives import PoolConfig
+
+    assert PoolConfig(pool="convnet[width=16,depth=2]+resnet18").networks == ["convnet[width=16,depth=2]", "resnet18"]
+    with pytest.raises(UserError, match="unknown model 'nonet'"):
+        PoolConfig(pool="nonet")

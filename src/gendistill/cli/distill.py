@@ -81,7 +81,8 @@ UNSET = {"init": "real", "select": "none", "select_every": 0, "trust_pickle": Fa
 
 def param_config(args: argparse.Namespace) -> ParamConfig:
     """The chosen parameterisation's config from the options that apply to it; the others must be unset."""
-    name = args.param or METHODS.get(args.method).param
+    method = METHODS.get(args.method)
+    name = args.param or method.param
     config_class = PARAMS.get(name).Config
     given = {k: getattr(args, k) for k in PARAM_FLAGS}
     takes = {f.name for f in fields(config_class)}
@@ -89,8 +90,9 @@ def param_config(args: argparse.Namespace) -> ParamConfig:
     if wrong:
         flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
         raise UserError(f"{flags} do(es) not apply to --param {name}")
-    # unset options take the config's defaults
-    return config_class(**{k: v for k, v in given.items() if k in takes and v is not None})
+    # unset options take the method's settings of its parameterisation, else the config's defaults
+    given = {k: v for k, v in given.items() if k in takes and v is not None}
+    return method.param_config(**given) if name == method.param else config_class(**given)
 
 
 def regularisers(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:

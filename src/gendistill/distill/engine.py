@@ -125,6 +125,8 @@ def run(
         params.load_state_dict({k[len("params.") :]: v for k, v in tensors.items() if k.startswith("params.")})
         for name, p, _ in objective.learnables():
             p.data.copy_(tensors[f"objective.{name}"])
+        for prefix, holder in _stateful(objective, regularisers):
+            holder.restore_state({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, ctx)
         start, history = info["iteration"], History(**info["history"])
         best = _Best.restore(tensors, info["best"])
         resumed = tensors, info
@@ -192,10 +194,14 @@ class _Loop:
                 tqdm.write(f"iteration {done}: val acc {100 * history.val[-1]['val_acc']:.2f}%")
             stop = on_iteration is not None and on_iteration(done, params, history)
             if self.checkpoint_dir is not None and schedule.checkpoint_every and done % schedule.checkpoint_every == 0:
-                _save(self.checkpoint_dir, params, self.objective, self.opt, done, history, self.best, self.run_config)
+                self.save(done)
             if stop:
                 break
         _end_stage(params, self.best, history)
+
+    def save(self, done: int) -> None:
+        _save(self.checkpoint_dir, self.params, self.objective, self.regularisers, self.opt, done, self.history,
+              self.best, self.run_config)  # fmt: skip
 
     def step(self, it: int) -> float:
         """One iteration: every loss the objective yields, regularised, back-propagated and stepped."""
@@ -224,11 +230,19 @@ def _end_stage(params: Parameterisation, best: _Best, history: History) -> None:
         history.selected.append({**params.stage_info(), **best.info()})
 
 
-def _save(path: Path, params: Parameterisation, objective: Objective, opt: torch.optim.Optimizer, iteration: int,
-          history: History, best: _Best, run_config: dict | None) -> None:  # fmt: skip
+def _stateful(objective: Objective, regularisers: Iterable[Regulariser]) -> list[tuple[str, Objective | Regulariser]]:
+    """Where each holder of carried state (an online-trained network, a critic) keeps it in a checkpoint."""
+    return [("state.objective.", objective)] + [(f"state.reg{i}.{r.name}.", r) for i, r in enumerate(regularisers)]
+
+
+def _save(path: Path, params: Parameterisation, objective: Objective, regularisers: list[Regulariser],
+          opt: torch.optim.Optimizer, iteration: int, history: History, best: _Best,
+          run_config: dict | None) -> None:  # fmt: skip
     opt_tensors, opt_info = optimizer_tensors(opt)
     tensors = {f"params.{k}": v for k, v in params.state_dict().items()}
     tensors.update({f"objective.{name}": p for name, p, _ in objective.learnables()})
+    for prefix, holder in _stateful(objective, regularisers):
+        tensors.update({prefix + k: v for k, v in holder.carried_state().items()})
     tensors.update(opt_tensors)
     tensors.update(best.tensors())
     save_checkpoint(path, tensors, {"iteration": iteration, "optimizer": opt_info, "history": asdict(history),

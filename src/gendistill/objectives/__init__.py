@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from gendistill.objectives.adversarial import AdversarialRealism
 from gendistill.objectives.base import MatchContext, Objective, ObjectiveConfig
 from gendistill.objectives.dc import DCConfig, GradientMatching
 from gendistill.objectives.dm import DistributionMatching
 from gendistill.objectives.mtt import MTTConfig, TrajectoryMatching
+from gendistill.objectives.pool import PoolConfig, PoolMatching
 from gendistill.objectives.regularisers import REGULARISERS, Regulariser, regularised
 from gendistill.registry import Registry
 
-__all__ = ["OBJECTIVES", "REGULARISERS", "DCConfig", "MTTConfig", "MatchContext", "Objective", "ObjectiveConfig",
-           "Regulariser", "regularised"]  # fmt: skip
+__all__ = ["OBJECTIVES", "REGULARISERS", "AdversarialRealism", "DCConfig", "MTTConfig", "MatchContext", "Objective",
+           "ObjectiveConfig", "PoolConfig", "PoolMatching", "Regulariser", "regularised"]  # fmt: skip
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 OBJECTIVES.register("dc")(GradientMatching)
 OBJECTIVES.register("dm")(DistributionMatching)
 OBJECTIVES.register("mtt")(TrajectoryMatching)
+OBJECTIVES.register("pool")(PoolMatching)

@@ -2,7 +2,9 @@
 siamese augmentation, all drawn from randomness that is a pure function of (seed, iteration, ...).
 
 That last property is what makes a resumed run identical to an uninterrupted one, and a run sharded over
-classes identical to a single-process run: no random state has to be carried between iterations."""
+classes identical to a single-process run: no random state has to be carried between iterations. What is
+carried by design (a network DiM trains online, a GAN critic) is handed to the checkpoints through
+``carried_state``/``restore_state``."""
 
 from __future__ import annotations
 
@@ -79,9 +81,10 @@ class MatchContext:
             net = create_model(self.model, self.dataset.channels, self.dataset.num_classes, self.dataset.image_size)
         return net.to(self.device)
 
-    def real_batch_of(self, c: int, generator: torch.Generator) -> torch.Tensor:
+    def real_batch_of(self, c: int, generator: torch.Generator, size: int | None = None) -> torch.Tensor:
+        """``size`` (default ``real_batch``) distinct real images of class ``c``."""
         idx = self._index[c]
-        pick = idx[torch.randperm(len(idx), generator=generator)[: self.real_batch]]
+        pick = idx[torch.randperm(len(idx), generator=generator)[: size or self.real_batch]]
         return self.dataset.train_images[pick].to(self.device, non_blocking=True)
 
     def embed_real(self, net: Classifier, batches: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -161,3 +164,11 @@ class Objective:
     def artifact_lr(self) -> torch.Tensor | None:
         """A learned learning rate the evaluation should train with (MTT), or None."""
         return None
+
+    def carried_state(self) -> dict[str, torch.Tensor]:
+        """Tensors carried from one iteration to the next (a network trained online), for checkpoints.
+        Objectives whose randomness is all drawn per iteration carry none."""
+        return {}
+
+    def restore_state(self, state: dict[str, torch.Tensor], ctx: MatchContext) -> None:
+        """Take back what :meth:`carried_state` gave, on resume."""

@@ -38,6 +38,13 @@ class Regulariser:
     def config(self) -> dict:
         return {"name": self.name, "weight": self.weight}
 
+    def carried_state(self) -> dict[str, torch.Tensor]:
+        """Tensors carried between iterations (a critic trained alongside), for checkpoints; most carry none."""
+        return {}
+
+    def restore_state(self, state: dict[str, torch.Tensor], ctx: MatchContext) -> None:
+        """Take back what :meth:`carried_state` gave, on resume."""
+
 
 REGULARISERS: Registry[type[Regulariser]] = Registry("regulariser")
 

@@ -45,6 +45,8 @@ class GeneratorConfig(ParamConfig):
     dataset). ``from_scratch``: its architecture with fresh random weights instead of its weights.
     ``fresh``: the fraction of rows rendered from fresh codes in each iteration (see the module).
     ``weights_dtype``: how the artifact stores the weights (float16 halves the bytes; the run is fp32).
+    ``train_codes``: whether the code table learns (DCGM) or stays the seeded draw it started as (DiM,
+    whose generator alone learns: then ``fresh`` may be 1, every row fresh every iteration).
     """
 
     prior: Any = None
@@ -54,10 +56,12 @@ class GeneratorConfig(ParamConfig):
     lr_codes: float = 1e-2
     chunk: int | None = None
     weights_dtype: str = "float16"
+    train_codes: bool = True
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.fresh < 1.0:
-            raise UserError(f"fresh must be in [0, 1), got {self.fresh} (1 would never train the stored codes)")
+        if not 0.0 <= self.fresh <= 1.0 or (self.fresh == 1.0 and self.train_codes):
+            raise UserError(f"fresh must be in [0, 1), got {self.fresh} (1 would never train the stored codes; "
+                            "it is allowed with train_codes=False)")  # fmt: skip
         if self.chunk is not None and self.chunk < 1:
             raise UserError(f"chunk must be at least 1, got {self.chunk}")
         if not (self.lr_g > 0 and self.lr_codes > 0):
@@ -85,7 +89,7 @@ class GeneratorCodes(ChunkedRendering, Parameterisation):
         super().__init__(labels, num_classes)
         require(generator, CODES, "--param generator")
         self.generator = generator.train().requires_grad_(True)
-        self.codes = nn.Parameter(codes.clone().float())
+        self.codes = nn.Parameter(codes.clone().float(), requires_grad=config.train_codes)
         self.mean, self.std, self.config, self.seed = mean, std, config, seed
         self._init_chunks(config.chunk)
         self._fresh: tuple[torch.Tensor, torch.Tensor] | None = None  # (row mask, codes) inside an iteration
@@ -131,8 +135,8 @@ class GeneratorCodes(ChunkedRendering, Parameterisation):
     # --- what the engine asks of a parameterisation ---
     def param_groups(self, lr: float) -> list[dict]:
         """The method's image learning rate does not apply: weights and codes have their own."""
-        return [{"params": list(self.generator.parameters()), "lr": self.config.lr_g},
-                {"params": [self.codes], "lr": self.config.lr_codes}]  # fmt: skip
+        groups = [{"params": list(self.generator.parameters()), "lr": self.config.lr_g}]
+        return groups + ([{"params": [self.codes], "lr": self.config.lr_codes}] if self.config.train_codes else [])
 
     def optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups)

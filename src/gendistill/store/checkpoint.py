@@ -92,3 +92,9 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tenso
         idx, key = name.split(".", 1)
         state.setdefault(int(idx), {})[key] = value
     opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+
+
+def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str) -> None:
+    """Restore an optimiser whose state is all tensors (SGD's momentum, Adam's moments and step) from the
+    ``prefix.*`` entries of ``tensors``, keeping its current hyperparameters."""
+    restore_optimizer(opt, tensors, {"plain": {}, "param_groups": opt.state_dict()["param_groups"]}, prefix)
