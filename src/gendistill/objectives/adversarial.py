@@ -13,7 +13,7 @@ from gendistill.errors import UserError
 from gendistill.objectives.regularisers import REGULARISERS, Regulariser
 from gendistill.priors.base import from_normalized
 from gendistill.priors.stylegan import StyleGANConfig
-from gendistill.priors.train import Discriminator, GanRecipe
+from gendistill.priors.train import Discriminator, GanRecipe, critic_optimizer
 from gendistill.store.checkpoint import load_optimizer_tensors, optimizer_tensors
 
 if TYPE_CHECKING:
@@ -56,9 +56,7 @@ class AdversarialRealism(Regulariser):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ctx.seed + 31)
             self._critic = Discriminator(cfg, self.recipe.d_channel_base, self.recipe.d_channel_max).to(ctx.device)
-        r1_ratio = self.recipe.r1_every / (self.recipe.r1_every + 1)
-        self._opt = torch.optim.Adam(self._critic.parameters(), lr=self.recipe.lr * r1_ratio,
-                                     betas=tuple(b**r1_ratio for b in self.recipe.betas))  # fmt: skip
+        self._opt = critic_optimizer(self._critic, self.recipe)
 
     def _real(self, ctx: MatchContext, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         d = ctx.dataset

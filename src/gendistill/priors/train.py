@@ -89,6 +89,13 @@ class Discriminator(nn.Module):
         return self.out(h).squeeze(1) + (h * c).sum(1) / math.sqrt(h.shape[1])
 
 
+def critic_optimizer(critic: nn.Module, recipe: GanRecipe) -> torch.optim.Adam:
+    """The critic's Adam, with StyleGAN2's lazy-regularisation correction of lr and betas for R1 every k steps."""
+    r1_ratio = recipe.r1_every / (recipe.r1_every + 1)
+    betas = tuple(b**r1_ratio for b in recipe.betas)
+    return torch.optim.Adam(critic.parameters(), lr=recipe.lr * r1_ratio, betas=betas)
+
+
 class GanTrainer:
     """Holds G, D, the EMA generator and their optimisers; ``run`` trains to ``recipe.steps``."""
 
@@ -105,9 +112,7 @@ class GanTrainer:
         self.G_ema = StyleGAN(cfg).to(device).requires_grad_(False)
         self.G_ema.load_state_dict(self.G.state_dict())
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=recipe.lr, betas=recipe.betas)
-        r1_ratio = recipe.r1_every / (recipe.r1_every + 1)  # StyleGAN2's lazy-regularisation correction
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=recipe.lr * r1_ratio,
-                                      betas=tuple(b**r1_ratio for b in recipe.betas))  # fmt: skip
+        self.opt_d = critic_optimizer(self.D, recipe)
         self.step, self.seconds = 0, 0.0
         # real images in the prior's range, kept once (Fashion-MNIST: 180 MB as float32)
         self.real = from_normalized(dataset.train_images, dataset.mean, dataset.std).clamp(-1, 1)
