@@ -20,7 +20,7 @@ LAYERS = [
     {"experts"},
     {"params", "objectives"},
     {"distill"},
-    {"methods"},
+    {"methods", "inversion"},
     {"cli", "__init__", "__main__"},
 ]
 

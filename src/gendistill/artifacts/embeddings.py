@@ -3,12 +3,12 @@
 
 The conditionings mean nothing without their prior, so the set records the prior by path and by a content
 hash of its weights; :meth:`EmbeddingSet.check_prior` refuses a prior that moved or changed. Images come
-from it only through a prior family that can decode conditionings; until one is given, commands that
-need images say so in one line.
+from it through ``gendistill generate`` (:mod:`gendistill.inversion.generate`), which writes an image set.
 
 Folder layout (``_class_name`` ``"EmbeddingSet"``)::
 
-    embeddings.safetensors  embeddings [N, tokens, width], labels [N]
+    embeddings.safetensors  embeddings [N, tokens, width], labels [N], indices [N] (of the real images in
+                            their split, when known)
     config.json             meta (as every artifact), "prior": {"path", "sha256"}
 """
 
@@ -49,6 +49,7 @@ class EmbeddingSet(Artifact):
     labels: torch.Tensor
     prior: dict  # {"path": ..., "sha256": ...}
     meta: dict = field(default_factory=dict)
+    indices: torch.Tensor | None = None  # which real images (of meta["split"]) were inverted
 
     class_name = "EmbeddingSet"
 
@@ -58,9 +59,9 @@ class EmbeddingSet(Artifact):
 
     @classmethod
     def for_prior(cls, embeddings: torch.Tensor, labels: torch.Tensor, prior_dir: str | os.PathLike,
-                  meta: dict | None = None) -> EmbeddingSet:  # fmt: skip
+                  meta: dict | None = None, indices: torch.Tensor | None = None) -> EmbeddingSet:  # fmt: skip
         ref = {"path": str(Path(prior_dir).resolve()), "sha256": content_hash(prior_dir)}
-        return cls(embeddings, labels, ref, meta or {})
+        return cls(embeddings, labels, ref, meta or {}, indices)
 
     def check_prior(self, prior_dir: str | os.PathLike | None = None) -> Path:
         """The prior folder these embeddings belong to (the recorded one, or ``prior_dir``), if unchanged."""
@@ -74,8 +75,8 @@ class EmbeddingSet(Artifact):
         return path
 
     def training_set(self):  # noqa: ANN201
-        raise UserError("an embedding set holds conditionings, not images: they are decoded by the prior "
-                        f"{self.prior['path']}, which needs a diffusion prior family this version lacks")  # fmt: skip
+        raise UserError("an embedding set holds conditionings, not images; make images from it first: "
+                        "gendistill generate DIR --per-image K --out IMAGES, then evaluate IMAGES")  # fmt: skip
 
     def storage_bytes(self) -> int:
         return self.embeddings.numel() * self.embeddings.element_size() + self.labels.numel() * 8
@@ -83,7 +84,10 @@ class EmbeddingSet(Artifact):
     def save(self, path: str | os.PathLike, force: bool = False) -> Path:
         described = {"num_embeddings": len(self.labels), "embedding_shape": list(self.embeddings.shape[1:]),
                      "prior": self.prior}  # fmt: skip
-        return self.write(path, force, described, {EMBEDDINGS: {"embeddings": self.embeddings, "labels": self.labels}})
+        tensors = {"embeddings": self.embeddings, "labels": self.labels}
+        if self.indices is not None:
+            tensors["indices"] = self.indices
+        return self.write(path, force, described, {EMBEDDINGS: tensors})
 
     @classmethod
     def from_stored(cls, stored: Stored) -> EmbeddingSet:
@@ -92,4 +96,5 @@ class EmbeddingSet(Artifact):
         if not isinstance(prior, dict) or not {"path", "sha256"} <= set(prior):
             raise UserError(f"{stored.path}: its config records no prior (path and sha256); re-create it")
         t = stored.tensors(EMBEDDINGS)
-        return cls(t["embeddings"], t["labels"].long(), prior, meta)
+        indices = t["indices"].long() if "indices" in t else None
+        return cls(t["embeddings"].float(), t["labels"].long(), prior, meta, indices)

@@ -9,7 +9,20 @@ import sys
 from gendistill import __version__
 from gendistill.errors import UserError
 
-SUBCOMMANDS = ("datasets", "select", "prior", "experts", "distill", "sample", "evaluate", "crfd", "export", "full_data")
+SUBCOMMANDS = (
+    "datasets",
+    "select",
+    "prior",
+    "experts",
+    "distill",
+    "sample",
+    "invert",
+    "generate",
+    "evaluate",
+    "crfd",
+    "export",
+    "full_data",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,4 +1,5 @@
-"""``gendistill prior``: train the built-in StyleGAN prior on a dataset, and measure a prior's quality."""
+"""``gendistill prior``: train a prior on a dataset (the built-in StyleGAN, or a small diffusers UNet trained
+without labels), and measure a prior's quality."""
 
 from __future__ import annotations
 
@@ -7,25 +8,34 @@ import shutil
 from pathlib import Path
 
 from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
-from gendistill.errors import UserError
 from gendistill.io import check_new_dir, write_json
+from gendistill.store.checkpoint import check_partial
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prior", help="train or assess a generative prior",
                        description="Train the built-in class-conditional StyleGAN, or measure a prior.")  # fmt: skip
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    t = actions.add_parser("train", help="train the built-in StyleGAN prior (resumable)",
-                           description="Train the built-in class-conditional StyleGAN prior on a dataset; "
-                           "checkpoints and sample grids go to <out>.partial/ until it finishes.")  # fmt: skip
-    t.add_argument("--out", required=True, help="folder for the trained prior (config.json, model.safetensors)")
-    t.add_argument("--steps", type=positive_int, default=4000, help="generator steps (default: %(default)s)")
-    t.add_argument("--batch", type=positive_int, default=32)
+    t = actions.add_parser("train", help="train a prior: the built-in StyleGAN, or a diffusion model (resumable)",
+                           description="Train a prior on a dataset: --kind gan, the class-conditional StyleGAN "
+                           "(H-GLaD, GLaD, DCGM); --kind diffusion, a diffusers UNet2DConditionModel on the "
+                           "training images without their labels, conditioned on tokens from an image encoder "
+                           "trained with it (Diffusion Inversion). Checkpoints and sample grids go to "
+                           "<out>.partial/ until it finishes.")  # fmt: skip
+    t.add_argument("--kind", default="gan", choices=sorted(KINDS), help="what to train (default: %(default)s)")
+    t.add_argument("--out", required=True, help="folder for the trained prior")
+    t.add_argument("--steps", type=positive_int, help="training steps (default: gan 4000, diffusion 20000)")
+    t.add_argument("--batch", type=positive_int, help="images per step (default: gan 32, diffusion 128)")
     t.add_argument("--channel-base", type=positive_int, default=512,
-                   help="channels at resolution r: base // r, capped at --channel-max (G and D alike)")  # fmt: skip
-    t.add_argument("--channel-max", type=positive_int, default=64)
-    t.add_argument("--checkpoint-every", type=positive_int, default=250)
-    t.add_argument("--sample-every", type=positive_int, default=500)
+                   help="gan: channels at resolution r: base // r, capped at --channel-max (G and D)")  # fmt: skip
+    t.add_argument("--channel-max", type=positive_int, default=64, help="gan: the channel cap")
+    t.add_argument("--channels", type=_channels, default=(32, 64, 64),
+                   help="diffusion: the UNet's channels per level, comma-separated (default: 32,64,64)")  # fmt: skip
+    t.add_argument("--tokens", type=positive_int, default=5, help="diffusion: conditioning tokens (default: 5)")
+    t.add_argument("--width", type=positive_int, default=64, help="diffusion: cross-attention width (default: 64)")
+    t.add_argument("--lr", type=float, help="learning rate (default: gan 2e-3, diffusion 5e-4)")
+    t.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints (gan 250, diffusion 500)")
+    t.add_argument("--sample-every", type=positive_int, help="steps between sample grids (gan 500, diffusion 1000)")
     t.add_argument("--fp16", action="store_true", help="store the weights in float16 (half the size)")
     t.add_argument("--resume", action="store_true", help="continue from <out>.partial/")
     t.add_argument("--force", action="store_true", help="replace --out and any partial run")
@@ -51,35 +61,66 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_dataset_args(p)
 
 
+def _channels(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if len(values) < 2 or min(values) < 8 or any(v % 8 for v in values):
+        raise argparse.ArgumentTypeError(f"need two or more levels, each a multiple of 8, got {text!r}")
+    return values
+
+
+def _given(args: argparse.Namespace, *names: str) -> dict:
+    """The options the user set (the recipe's dataclass defaults serve for the rest)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _train_gan(args: argparse.Namespace, dataset, device, amp, partial: Path):  # noqa: ANN001, ANN202
+    from gendistill.priors.stylegan import StyleGANConfig
+    from gendistill.priors.train import GanRecipe, GanTrainer
+
+    cfg = StyleGANConfig(dataset.num_classes, dataset.image_size, dataset.channels, channel_base=args.channel_base,
+                         channel_max=args.channel_max)  # fmt: skip
+    recipe = GanRecipe(d_channel_base=args.channel_base, d_channel_max=args.channel_max,
+                       **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))  # fmt: skip
+    trainer = GanTrainer(dataset, cfg, recipe, args.seed, device, amp)
+    history = trainer.run(partial, progress=not args.quiet)
+    return trainer, history, lambda out, dtype, extra: trainer.G_ema.save_pretrained(out, dtype, True, extra)
+
+
+def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Path):  # noqa: ANN001, ANN202
+    from gendistill.priors.diffusion_train import DiffusionRecipe, DiffusionTrainer
+
+    recipe = DiffusionRecipe(block_channels=tuple(args.channels), tokens=args.tokens, width=args.width,
+                             **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))  # fmt: skip
+    trainer = DiffusionTrainer(dataset, recipe, args.seed, device, amp)
+    history = trainer.run(partial, progress=not args.quiet)
+    return trainer, history, lambda out, dtype, extra: trainer.exported().save_pretrained(out, dtype, True, extra)
+
+
+KINDS = {"gan": _train_gan, "diffusion": _train_diffusion}
+
+
 def train(args: argparse.Namespace) -> int:
     import torch
 
-    from gendistill.priors.stylegan import StyleGANConfig
-    from gendistill.priors.train import GanRecipe, GanTrainer
     from gendistill.runtime import pick_device, resolve_precision
 
     out = Path(args.out)
     partial = out.with_name(out.name + ".partial")
     check_new_dir(out, args.force)
-    if partial.exists() and not (args.resume or args.force):
-        raise UserError(f"a partial run is in {partial}; pass --resume to continue it or --force to start over")
-    if args.resume and not partial.exists():
-        raise UserError(f"nothing to resume in {partial}; run without --resume")
-    if args.force and not args.resume:
-        shutil.rmtree(partial, ignore_errors=True)
+    check_partial(partial, args.resume, args.force)
     dataset = dataset_from_args(args)
-    cfg = StyleGANConfig(dataset.num_classes, dataset.image_size, dataset.channels, channel_base=args.channel_base,
-                         channel_max=args.channel_max)  # fmt: skip
-    recipe = GanRecipe(steps=args.steps, batch=args.batch, checkpoint_every=args.checkpoint_every,
-                       sample_every=args.sample_every, d_channel_base=args.channel_base,
-                       d_channel_max=args.channel_max)  # fmt: skip
     device = pick_device(args.device)
-    trainer = GanTrainer(dataset, cfg, recipe, args.seed, device, resolve_precision(args.precision, device))
-    history = trainer.run(partial, progress=not args.quiet)
+    trainer, history, save = KINDS[args.kind](args, dataset, device, resolve_precision(args.precision, device),
+                                              partial)  # fmt: skip
     dtype = torch.float16 if args.fp16 else torch.float32
     extra = {"dataset": dataset.name, "steps": trainer.step, "train_seconds": round(trainer.seconds, 1),
              "precision": trainer.precision}  # fmt: skip
-    trainer.G_ema.save_pretrained(out, dtype, force=True, extra_config=extra)
+    if args.kind == "diffusion":
+        extra["labels_used"] = False  # the trainer reads the images only
+    save(out, dtype, extra)
     write_json(out / "history.json", history)
     shutil.copytree(partial / "samples", out / "samples", dirs_exist_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
@@ -88,16 +129,23 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from gendistill.evaluate.prior_quality import prior_quality
-    from gendistill.priors import check_fits, load_prior
+    from gendistill.evaluate.prior_quality import diffusion_quality, prior_quality
+    from gendistill.priors import check_diffusion_fits, check_fits, load_prior
     from gendistill.report import render_table
     from gendistill.runtime import pick_device
 
     dataset = dataset_from_args(args)
     device = pick_device(args.device)
-    prior = load_prior(args.prior, args.code_dir, args.trust_pickle, dataset.image_size).to(device)
-    check_fits(prior, dataset)
-    q = prior_quality(prior, dataset, args.classifier_epochs, args.per_class, args.seed, device)
+    prior = load_prior(args.prior, args.code_dir, args.trust_pickle, dataset.image_size)
+    if getattr(prior, "prior_family", None) == "diffusion":  # label-free: unconditional samples, reconstructions
+        check_diffusion_fits(prior, dataset)
+        prior = prior.to(device)
+        samples = args.per_class * dataset.num_classes
+        q = diffusion_quality(prior, dataset, args.classifier_epochs, samples, args.seed, device)
+    else:
+        prior = prior.to(device)
+        check_fits(prior, dataset)
+        q = prior_quality(prior, dataset, args.classifier_epochs, args.per_class, args.seed, device)
     print(render_table([{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in q.items()}]))
     if args.json:
         write_json(args.json, q)

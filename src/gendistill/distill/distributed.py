@@ -39,9 +39,18 @@ def merge(params: Parameterisation, classes: list[int]) -> None:
     """Give every rank the full set: each image row comes from the rank that owns its class."""
     mine = params.class_mask(classes)
     for p in params.parameters():
-        keep = mine.view(-1, *([1] * (p.ndim - 1))).to(p.dtype)
-        p.mul_(keep)
-        dist.all_reduce(p)
+        merge_rows(p, mine)
+
+
+@torch.no_grad()
+def merge_rows(tensor: torch.Tensor, mine: torch.Tensor) -> torch.Tensor:
+    """In place: every rank ends with each row from the rank whose ``mine`` mask holds it (the others send
+    zeros, and x + 0 is exact, so the merged tensor is bit-identical to the owner's rows)."""
+    if not dist.is_initialized():
+        return tensor
+    tensor.mul_(mine.to(tensor.device).view(-1, *([1] * (tensor.ndim - 1))).to(tensor.dtype))
+    dist.all_reduce(tensor)
+    return tensor
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from gendistill.data import ImageDataset
 from gendistill.evaluate.recipe import PRESETS
 from gendistill.evaluate.trainer import accuracy, train_classifier
 from gendistill.models import create_model
-from gendistill.priors.base import sample, to_normalized
+from gendistill.priors.base import from_normalized, sample, to_normalized
 
 
 def real_classifier(dataset: ImageDataset, epochs: int, seed: int, device: torch.device) -> nn.Module:
@@ -76,3 +76,54 @@ def prior_quality(prior: nn.Module, dataset: ImageDataset, classifier_epochs: in
         "fd_train_vs_test": frechet(_embed(clf, dataset.train_images[train_pick], device), test_emb),
         "samples": len(fake_x),
     }
+
+
+@torch.no_grad()
+def _denoise(prior: nn.Module, cond: torch.Tensor, dataset: ImageDataset, seed: int, steps: int,
+             batch: int = 250) -> torch.Tensor:  # fmt: skip
+    """Samples of a diffusion prior under conditionings ``cond`` (seeded noise, no guidance), normalised."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for part in cond.split(batch):
+        noise = torch.randn(prior.latent_shape(len(part)), generator=g).to(prior.device)
+        z = prior.sample(noise, part.to(prior.device), steps=steps)
+        out.append(prior.to_pixels(z, dataset.image_size, dataset.channels).clamp(-1, 1).cpu())
+    return to_normalized(torch.cat(out), dataset.mean, dataset.std)
+
+
+def diffusion_quality(prior: nn.Module, dataset: ImageDataset, classifier_epochs: int = 2, samples: int = 2000,
+                      seed: int = 0, device: torch.device | None = None, steps: int = 20) -> dict:  # fmt: skip
+    """A label-free diffusion prior judged by the same real-data ConvNet as a GAN prior:
+
+    - the Fréchet distance of unconditional samples (the null conditioning) to the test images;
+    - with an image encoder: held-out validation images re-generated from their encoder tokens, their mean
+      squared error to the originals (pixels in [0, 1]) and the classifier's accuracy on them (next to its
+      accuracy on the originals): how much of an image its K tokens carry.
+    """
+    device = device or torch.device("cpu")
+    clf = real_classifier(dataset, classifier_epochs, seed, device)
+    n = min(samples, len(dataset.test_images))
+    fake = _denoise(prior, prior.null_conditioning(n).cpu(), dataset, seed, steps)
+    g = torch.Generator().manual_seed(seed)
+    train_pick = torch.randperm(len(dataset.train_images), generator=g)[:n]
+    test_emb = _embed(clf, dataset.test_images[:n], device)
+    q = {
+        "classifier": f"convnet, {classifier_epochs} epochs on the training split",
+        "classifier_test_acc": accuracy(clf, dataset.test_images, dataset.test_labels, device),
+        "fd_unconditional_vs_test": frechet(_embed(clf, fake, device), test_emb),
+        "fd_train_vs_test": frechet(_embed(clf, dataset.train_images[train_pick], device), test_emb),
+        "samples": n,
+        "sampler": f"dpm, {steps} steps",
+    }
+    if prior.encoder is not None and len(dataset.val_images):
+        real = dataset.val_images[:n]
+        with torch.no_grad():
+            tokens = torch.cat([prior.encoder(from_normalized(part, dataset.mean, dataset.std).to(device)).cpu()
+                                for part in real.split(250)])  # fmt: skip
+        recon = _denoise(prior, tokens, dataset, seed + 1, steps)
+        pixels = (dataset.denormalize(recon) - dataset.denormalize(real)).square().mean()
+        q.update({"val_images": len(real), "recon_mse": float(pixels),
+                  "recon_acc": accuracy(clf, recon, dataset.val_labels[:n], device),
+                  "val_acc": accuracy(clf, real, dataset.val_labels[:n], device),
+                  "fd_recon_vs_test": frechet(_embed(clf, recon, device), test_emb)})  # fmt: skip
+    return q

@@ -100,6 +100,7 @@ class GeneratorCodes(ChunkedRendering, Parameterisation):
         check_ipc(dataset, ipc)
         config = replace(config, prior=config.prior if config.prior is not None else dataset.name)
         prior = load_prior(config.prior, image_size=dataset.image_size)
+        require(prior, CODES, "--param generator")
         check_fits(prior, dataset)
         seed = int(torch.randint(2**62, (1,), generator=generator))
         model = _from_scratch(prior, seed) if config.from_scratch else copy.deepcopy(prior)

@@ -1,7 +1,8 @@
 """Generative priors: the hierarchical interface, the built-in StyleGAN, adapters, and shipped weights.
 
 ``load_prior(spec)`` takes the name of a shipped prior (``gendistill.priors.shipped()``), a folder
-written by ``save_pretrained``, or an NVlabs ``.pkl`` (with ``trust_pickle=True``).
+written by ``save_pretrained`` (a GAN's gendistill folder, or a diffusers model folder), or an NVlabs
+``.pkl`` (with ``trust_pickle=True``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from gendistill.errors import UserError, did_you_mean
 from gendistill.priors.base import HierarchicalPrior, check_prior, from_normalized, prefix, suffix, to_normalized
 from gendistill.priors.families import (
     CODES,
+    CONDITIONINGS,
     FAMILIES,
     LAYERS,
     PriorFamily,
     build,
     build_from,
+    claimed,
     family_of,
     register_family,
     require,
@@ -29,9 +32,10 @@ from gendistill.store import open_folder
 
 WEIGHTS = Path(__file__).parent / "weights"
 
-__all__ = ["CODES", "FAMILIES", "LAYERS", "HierarchicalPrior", "PriorFamily", "StyleGAN", "StyleGANConfig",
-           "build", "build_from", "check_fits", "check_prior", "family_of", "from_normalized", "load_prior", "prefix",
-           "recommended_lr", "register_family", "require", "shipped", "suffix", "to_normalized"]  # fmt: skip
+__all__ = ["CODES", "CONDITIONINGS", "FAMILIES", "LAYERS", "HierarchicalPrior", "PriorFamily", "StyleGAN",
+           "StyleGANConfig", "build", "build_from", "check_diffusion_fits", "check_fits", "check_prior", "family_of",
+           "from_normalized", "load_diffusion_prior", "load_prior", "prefix", "recommended_lr", "register_family",
+           "require", "shipped", "suffix", "to_normalized"]  # fmt: skip
 
 register_family(PriorFamily(
     "hierarchical-gan", "class-conditional GANs whose synthesis is an ordered list of layers (StyleGAN family)",
@@ -39,9 +43,29 @@ register_family(PriorFamily(
 ))  # fmt: skip
 
 
+def _is_diffusers(folder: Path) -> bool:
+    from gendistill.priors.diffusion import is_diffusers_folder  # diffusers is imported only to load one
+
+    return is_diffusers_folder(folder)
+
+
+def _load_diffusers(folder: Path, trust_pickle: bool) -> nn.Module:
+    from gendistill.priors.diffusion import load_diffusers
+
+    return load_diffusers(folder, trust_pickle)
+
+
+register_family(PriorFamily(
+    "diffusion", "diffusers UNet2DConditionModel folders, pixel or latent (VAE), conditioned on token matrices",
+    can=frozenset({CONDITIONINGS}), claims=_is_diffusers, load_folder=_load_diffusers,
+))  # fmt: skip
+
+
 def shipped() -> list[str]:
     """Names of the priors whose weights come with the package."""
-    return sorted(p.name for p in WEIGHTS.iterdir() if (p / "config.json").is_file()) if WEIGHTS.is_dir() else []
+    if not WEIGHTS.is_dir():
+        return []
+    return sorted(p.name for p in WEIGHTS.iterdir() if (p / "config.json").is_file() or _is_diffusers(p))
 
 
 def load_prior(spec: str | os.PathLike | nn.Module, code_dir: str | os.PathLike | None = None,
@@ -57,13 +81,32 @@ def load_prior(spec: str | os.PathLike | nn.Module, code_dir: str | os.PathLike 
         return load_network_pickle(path, code_dir, trust_pickle, image_size)
     folder = _folder(spec)
     if folder is not None:
-        return build(open_folder(folder, "prior"))
+        return claimed(folder, trust_pickle) or build(open_folder(folder, "prior"))
     if os.sep in str(spec) or path.exists():
         raise UserError(f"prior {spec} is neither a saved prior folder nor a .pkl network")
     if not shipped():
         raise UserError(f"no prior named {spec!r}: this install ships none; train one with 'gendistill prior train'")
     hint = f"; or train one: gendistill prior train --dataset {spec} --out runs/prior, then --prior runs/prior"
     raise UserError(str(did_you_mean("prior", str(spec), shipped())) + hint)
+
+
+def load_diffusion_prior(spec: str | os.PathLike, dataset, user: str, trust_pickle: bool = False,  # noqa: ANN001
+                         device=None) -> tuple[nn.Module, Path]:  # fmt: skip  # noqa: ANN001
+    """A diffusion prior that can render ``dataset``'s images, and its folder (what embeddings refer to)."""
+    folder = _folder(spec)
+    if folder is None:
+        raise UserError(f"{user} needs a diffusion prior folder (diffusers: unet/, scheduler/); {spec} is none")
+    prior = load_prior(folder, trust_pickle=trust_pickle)
+    require(prior, CONDITIONINGS, user)
+    check_diffusion_fits(prior, dataset)
+    return (prior.to(device) if device is not None else prior), folder
+
+
+def check_diffusion_fits(prior: nn.Module, dataset) -> None:  # noqa: ANN001
+    """A diffusion prior renders any size (resized to its working resolution) and grey into RGB, not RGB into grey."""
+    if prior.image_channels == 1 and dataset.channels > 1:
+        raise UserError(f"the prior in {prior.source} makes grey images, {dataset.name} has {dataset.channels} "
+                        "channels; use a prior with as many channels")  # fmt: skip
 
 
 def _folder(spec: str | os.PathLike | nn.Module) -> Path | None:

@@ -2,15 +2,17 @@
 
 A family names the saved classes it reads (the ``_class_name`` tags of :mod:`gendistill.store` folders)
 and its capabilities, so that a parameterisation can refuse, in one line, a prior that cannot do what it
-needs. Today there is one family, hierarchical GANs (the built-in StyleGAN; NVlabs pickles come in
-through :mod:`gendistill.priors.nvlabs`). A diffusion family (diffusers folders: render from a
-conditioning, invert an image to one) registers here the same way.
+needs. Two families: hierarchical GANs (the built-in StyleGAN, saved as gendistill folders whose
+``_class_name`` a builder reads; NVlabs pickles come in through :mod:`gendistill.priors.nvlabs`), and
+diffusion models (diffusers folders, which a family claims by their layout and loads itself:
+:mod:`gendistill.priors.diffusion`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -22,7 +24,9 @@ from gendistill.store import Stored
 # what a family may be able to do
 LAYERS = "layers"  # split the synthesis at any layer k (GLaD, H-GLaD)
 CODES = "codes"  # draw codes and decode (code, class) to an image (a generator set)
+CONDITIONINGS = "conditionings"  # denoise under a token conditioning, invert an image to one (Diffusion Inversion)
 Builder = Callable[[dict, dict[str, torch.Tensor], str], nn.Module]  # (config, weights, where) -> module
+FolderLoader = Callable[[Path, bool], nn.Module]  # (folder, trust_pickle) -> module
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class PriorFamily:
     builders: dict[str, Builder] = field(default_factory=dict)  # _class_name -> builder
     weights: str = "model"  # the safetensors file of a saved prior of this family
     can: frozenset[str] = frozenset()
+    # a family whose folders are not gendistill store folders (diffusers'): which folders it reads, and how
+    claims: Callable[[Path], bool] | None = None
+    load_folder: FolderLoader | None = None
 
 
 FAMILIES: Registry[PriorFamily] = Registry("prior family")
@@ -48,6 +55,16 @@ def family_of(class_name: str) -> PriorFamily | None:
 
 def known_classes() -> list[str]:
     return sorted(c for f in map(FAMILIES.get, FAMILIES.names()) for c in f.builders)
+
+
+def claimed(folder: Path, trust_pickle: bool = False) -> nn.Module | None:
+    """The prior in ``folder`` if a family with its own folder layout claims it, else None."""
+    for family in map(FAMILIES.get, FAMILIES.names()):
+        if family.claims is not None and family.claims(folder):
+            module = family.load_folder(folder, trust_pickle)
+            module.prior_family = family.name
+            return module
+    return None
 
 
 def build(stored: Stored) -> nn.Module:
@@ -71,9 +88,9 @@ def _family(stored: Stored) -> PriorFamily:
     family = family_of(stored.class_name)
     if family is not None:
         return family
-    if stored.class_name.startswith(("UNet", "AutoencoderKL")) or (stored.path / "model_index.json").is_file():
-        raise UserError(f"{stored.path} is a diffusers model ({stored.class_name}); this version of gendistill "
-                        "has no diffusion prior family, so it can only use GAN priors")  # fmt: skip
+    if stored.class_name.startswith(("UNet", "AutoencoderKL")):
+        raise UserError(f"{stored.path} is one component of a diffusers model ({stored.class_name}); pass the "
+                        "model's folder, the one holding unet/ and scheduler/")  # fmt: skip
     raise UserError(f"{stored.path} holds a {stored.class_name}, not a prior (priors are one of "
                     f"{', '.join(known_classes())}); pass a folder from 'gendistill prior train'")  # fmt: skip
 

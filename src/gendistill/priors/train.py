@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.priors.base import from_normalized, to_normalized
 from gendistill.priors.stylegan import LRELU_GAIN, EqualLinear, StyleGAN, StyleGANConfig, channels_at
-from gendistill.report.progress import progress as progress_bar
-from gendistill.runtime import autocast, derived_seed, tune_cpu_allocator
+from gendistill.priors.trainer import PriorTrainer
+from gendistill.runtime import autocast, derived_seed
 from gendistill.store.checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 
 
@@ -96,7 +95,7 @@ def critic_optimizer(critic: nn.Module, recipe: GanRecipe) -> torch.optim.Adam:
     return torch.optim.Adam(critic.parameters(), lr=recipe.lr * r1_ratio, betas=betas)
 
 
-class GanTrainer:
+class GanTrainer(PriorTrainer):
     """Holds G, D, the EMA generator and their optimisers; ``run`` trains to ``recipe.steps``."""
 
     def __init__(self, dataset: ImageDataset, cfg: StyleGANConfig, recipe: GanRecipe, seed: int,
@@ -210,26 +209,3 @@ class GanTrainer:
         pixels = to_uint8(to_normalized(images, self.dataset.mean, self.dataset.std), self.dataset.mean,
                           self.dataset.std)  # fmt: skip
         save_png(class_grid(pixels, labels.numpy(), self.cfg.num_classes), path)
-
-    def run(self, out: Path, progress: bool = True) -> list[dict]:
-        """Train until ``recipe.steps``, checkpointing into ``out`` (resumes from it if present)."""
-        tune_cpu_allocator()
-        ckpt = out / "checkpoint"
-        history = self.load_checkpoint(ckpt) if ckpt.is_dir() else []
-        samples = out / "samples"
-        samples.mkdir(parents=True, exist_ok=True)
-        bar = progress_bar(total=self.recipe.steps, initial=self.step, desc="prior", disable=not progress)
-        while self.step < self.recipe.steps:
-            t0 = time.perf_counter()
-            losses = self.train_step()
-            self.seconds += time.perf_counter() - t0
-            bar.update(1)
-            bar.set_postfix_str(f"D {losses['loss_d']:.3f} G {losses['loss_g']:.3f}", refresh=False)
-            if self.step % 50 == 0:
-                history.append({"step": self.step, **losses, "seconds": self.seconds})
-            if self.step % self.recipe.sample_every == 0 or self.step == self.recipe.steps:
-                self.sample_grid(samples / f"step{self.step:06d}.png")
-            if self.step % self.recipe.checkpoint_every == 0 or self.step == self.recipe.steps:
-                self.save_checkpoint(ckpt, history)
-        bar.close()
-        return history

@@ -6,6 +6,7 @@ under other settings (a resume with another ``--ipc`` used to end in a size-mism
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -98,3 +99,14 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
     """Restore an optimiser whose state is all tensors (SGD's momentum, Adam's moments and step) from the
     ``prefix.*`` entries of ``tensors``, keeping its current hyperparameters."""
     restore_optimizer(opt, tensors, {"plain": {}, "param_groups": opt.state_dict()["param_groups"]}, prefix)
+
+
+def check_partial(partial: Path, resume: bool, force: bool) -> None:
+    """The resume rules of every long command: a partial run needs --resume or --force; --force alone
+    removes it (before any work, so nothing half-written is left behind)."""
+    if partial.exists() and not (resume or force):
+        raise UserError(f"a partial run is in {partial}; pass --resume to continue it or --force to start over")
+    if resume and not partial.exists():
+        raise UserError(f"nothing to resume in {partial}; run without --resume")
+    if force and not resume:
+        shutil.rmtree(partial, ignore_errors=True)
