@@ -200,6 +200,9 @@ def test_invert_and_generate_commands(diffusion_dir: Path, fmnist_dir: Path, tmp
     settings = a.meta["config"]["generate"]
     assert (settings["noise"], settings["interp"], settings["guidance"], settings["uncond"]) == (0.1, 0.1, 2.0, "mean")
     assert settings["scheduler"] == "dpm" and a.meta["method"] == "diffusion-inversion"
+    assert torch.equal(a.extra["real_indices"], emb.indices)
+    assert _cli("evaluate", tmp_path / "a", "--train-on", "both", "--steps", "2", "--models", "convnet[width=8]",
+                "--runs", "1", "--data-dir", fmnist_dir, "--quiet", "--precision", "fp32") == 0  # fmt: skip
     assert _cli("generate", inv, "--ipc", "2", "--modes", "kmeans", "--steps", "2", "--quiet", "--out",
                 tmp_path / "ipc") == 0  # fmt: skip
     ipc = load(tmp_path / "ipc")
@@ -297,3 +300,21 @@ def test_torchrun_inversion_and_generation_equal_one_process(diffusion_dir: Path
     torch.testing.assert_close(two.embeddings, one.embeddings, rtol=1e-5, atol=1e-6)
     assert two.meta["processes"] == 2
     torch.testing.assert_close(load(tmp_path / "gen2").images, load(tmp_path / "gen1").images, rtol=0, atol=1e-4)
+
+
+def test_mixes_train_on_the_recorded_real_images_for_a_fixed_number_of_steps(tiny) -> None:  # noqa: ANN001
+    from gendistill.evaluate.mixtures import StepStream, mix
+
+    idx = torch.tensor([0, 5, 9, 14])
+    generated = ImageSet(torch.randn(6, 1, 28, 28), torch.arange(6) % 2, {"method": "diffusion-inversion"},
+                         extra={"real_indices": idx})  # fmt: skip
+    real = mix(generated, tiny, "real")
+    assert torch.equal(real.images, tiny.train_images[idx]) and torch.equal(real.labels, tiny.train_labels[idx])
+    assert len(mix(generated, tiny, "both")) == 10 and mix(generated, tiny, "generated") is generated
+    with pytest.raises(UserError, match="records no real images"):
+        mix(ImageSet(torch.randn(2, 1, 28, 28), torch.arange(2)), tiny, "both")
+    stream = StepStream(torch.arange(10.0), torch.arange(10), batch=4, seed=3)
+    seen = torch.cat([stream.epoch(e)[1] for e in range(5)])  # 20 positions: two whole shuffles
+    assert all(len(stream.epoch(e)[0]) == 4 for e in range(5))
+    assert sorted(seen[:10].tolist()) == list(range(10)) and sorted(seen[10:].tolist()) == list(range(10))
+    assert torch.equal(StepStream(torch.arange(10.0), torch.arange(10), 4, 3).epoch(3)[1], stream.epoch(3)[1])

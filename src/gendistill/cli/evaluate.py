@@ -8,8 +8,11 @@ from pathlib import Path
 
 from gendistill.artifacts import load
 from gendistill.cli.common import add_dataset_args, add_runtime_args, artifact_dataset, positive_int, print_report
+from gendistill.errors import UserError
 from gendistill.evaluate import PRESETS, evaluate
+from gendistill.evaluate.mixtures import MIXES, fixed_steps, mix
 from gendistill.evaluate.readings import READINGS, describe, training_data
+from gendistill.evaluate.recipe import TrainRecipe
 from gendistill.io import write_json
 from gendistill.models import POOLS
 
@@ -52,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="generator sets: fixed (a): one set sampled once, the primary number; fresh (b): new "
                    "class-balanced samples every epoch, the same iterations")  # fmt: skip
     p.add_argument("--ipc", type=positive_int, help="generator sets: sample this IPC (default: the stored one)")
+    p.add_argument("--train-on", choices=MIXES,
+                   help="sets from gendistill generate: train on the generated images, the real images they were "
+                   "made from, or both (see --steps)")  # fmt: skip
+    p.add_argument("--steps", type=positive_int,
+                   help="a fixed budget of SGD steps (full batches from a seeded shuffle stream) instead of the "
+                   "preset's epochs, so a larger set is not given more steps")  # fmt: skip
     add_dataset_args(p, default=None)
     add_runtime_args(p)
     p.set_defaults(run=run)
@@ -62,10 +71,21 @@ def run(args: argparse.Namespace) -> int:
     data, label = training_data(artifact, args.reading, args.ipc, args.seed)
     dataset = artifact_dataset(args, artifact, artifact.training_set())
     augment = artifact.meta.get("eval_augment", "dsa") if args.augment == "auto" else args.augment
+    epochs = args.epochs
+    if args.train_on or args.steps:
+        if args.reading != "fixed":
+            raise UserError("--train-on and --steps train on a fixed set; drop --reading")
+        data = mix(data, dataset, args.train_on) if args.train_on else data
+        label.update({"train_on": args.train_on, "images": len(data)})
+        if args.steps:
+            if args.epochs:
+                raise UserError("--steps replaces the preset's epochs; pass one of --steps and --epochs")
+            data, epochs = fixed_steps(data, TrainRecipe.batch_size, args.seed), args.steps
+            label["steps"] = args.steps
     report = evaluate(
         data, dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], runs=args.runs,
         preset=args.preset, augment=augment, seed=args.seed, device=args.device, precision=args.precision,
-        compile=False if args.no_compile else "auto", split=args.split, epochs=args.epochs, progress=not args.quiet,
+        compile=False if args.no_compile else "auto", split=args.split, epochs=epochs, progress=not args.quiet,
         per_arch=not args.same_recipe,
     )  # fmt: skip
     report.stored_bytes = artifact.storage_bytes()

@@ -77,10 +77,14 @@ def training_data(artifact: Artifact, reading: str = "fixed", ipc: int | None = 
 
 def describe(label: dict, stored_bytes: int | None, dataset: ImageDataset) -> str:
     """One line naming the reading, for reports and logs."""
-    if label["reading"] == "fixed":
+    if label.get("train_on"):
+        text = f"trained on {label['train_on']}: {label['images']} images"
+    elif label["reading"] == "fixed":
         text = f"reading (a): a fixed set of {label['images']} images ({label['ipc']} per class), sampled once"
     else:
         text = f"reading (b): {label['images']} fresh samples every epoch ({label['ipc']} per class)"
+    if label.get("steps"):
+        text += f"; a fixed budget of {label['steps']} steps"
     if stored_bytes:
         text += (f"; stored {stored_bytes:,} bytes = storage-equivalent IPC "
                  f"{storage_ipc(stored_bytes, dataset):.1f} (reading c)")  # fmt: skip

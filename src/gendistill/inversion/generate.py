@@ -211,4 +211,7 @@ def image_set(pixels: torch.Tensor, plan: Plan, embeddings: EmbeddingSet, config
                  "generate_seconds": round(seconds, 2),
                  "images_per_second": round(len(plan.labels) / max(seconds, 1e-9), 2)})  # fmt: skip
     images = to_normalized(pixels, tuple(norm["mean"]), tuple(norm["std"]))
-    return ImageSet(images, plan.labels.clone(), meta, extra={"source": plan.sources.clone()})
+    extra = {"source": plan.sources.clone()}
+    if embeddings.indices is not None and embeddings.meta.get("split", "train") == "train":
+        extra["real_indices"] = embeddings.indices.clone()  # what evaluate --train-on real|both trains with
+    return ImageSet(images, plan.labels.clone(), meta, extra=extra)
