@@ -135,13 +135,14 @@ def test_pickle_weights_never_run_code(tmp_path: Path, diffusion_dir: Path) -> N
     assert not marker.exists()
 
 
-def _inverter(tiny, classes=None, steps: int = 3, **kw):  # noqa: ANN001, ANN202
+def _inverter(tiny, classes=None, steps: int = 3, per_class: int = 2, **kw):  # noqa: ANN001, ANN202
     from gendistill.inversion.invert import InversionConfig, Inverter, choose, real_images
 
     kw = {"lr": 0.05, "chunk": 250, **kw}
-    config = InversionConfig(per_class=2, steps=steps, **kw)
-    images, labels = real_images(tiny, "train", choose(tiny, 2, "train", 0))
-    return Inverter(pixel_prior(), images, labels, config, classes)
+    config = InversionConfig(per_class=per_class, steps=steps, **kw)
+    indices = choose(tiny, per_class, "train", 0)
+    images, labels = real_images(tiny, "train", indices)
+    return Inverter(pixel_prior(), images, labels, config, classes, keys=indices)
 
 
 def test_inversion_lowers_the_loss_on_fixed_draws(tiny) -> None:  # noqa: ANN001
@@ -166,6 +167,16 @@ def test_inversion_shards_and_chunks_equal_one_run(tiny) -> None:  # noqa: ANN00
     for part in (even, odd):
         merged[part.rows] = part.run(progress=False)
     torch.testing.assert_close(merged, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_the_first_n_per_class_are_the_inversion_of_n(tiny) -> None:  # noqa: ANN001
+    from gendistill.artifacts import EmbeddingSet
+
+    three = _inverter(tiny, per_class=3, init="random")
+    one = _inverter(tiny, per_class=1, init="random")
+    whole = EmbeddingSet(three.run(progress=False), three.labels, {}, {}, torch.arange(len(three.labels)))
+    assert torch.equal(whole.first(1).labels, one.labels)
+    torch.testing.assert_close(whole.first(1).embeddings, one.run(progress=False), rtol=1e-5, atol=1e-6)
 
 
 def test_inversion_resume_equals_uninterrupted(tiny, tmp_path: Path) -> None:  # noqa: ANN001

@@ -63,6 +63,16 @@ class EmbeddingSet(Artifact):
         ref = {"path": str(Path(prior_dir).resolve()), "sha256": content_hash(prior_dir)}
         return cls(embeddings, labels, ref, meta or {}, indices)
 
+    def first(self, n: int) -> EmbeddingSet:
+        """The first ``n`` embeddings of every class: those ``gendistill invert --per-class n`` (same seed and
+        prior) would choose and learn, since each image's draws are seeded by its own index."""
+        rows = torch.cat([torch.nonzero(self.labels == c, as_tuple=True)[0][:n] for c in self.labels.unique()])
+        if any(int((self.labels == c).sum()) < n for c in self.labels.unique()):
+            raise UserError(f"a class has fewer than {n} embeddings; choose n <= the set's per-class count")
+        meta = {**self.meta, "ipc": n, "subset_of": self.meta.get("ipc")}
+        indices = self.indices[rows] if self.indices is not None else None
+        return EmbeddingSet(self.embeddings[rows], self.labels[rows], self.prior, meta, indices)
+
     def check_prior(self, prior_dir: str | os.PathLike | None = None) -> Path:
         """The prior folder these embeddings belong to (the recorded one, or ``prior_dir``), if unchanged."""
         path = Path(prior_dir or self.prior["path"])

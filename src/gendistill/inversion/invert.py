@@ -68,12 +68,12 @@ class InversionConfig:
         INITS.get(self.init)
 
 
-# where each embedding starts: (prior, images in [-1, 1], generator) -> [N, tokens, width]
+# where each embedding starts: (prior, images in [-1, 1], keys, seed) -> [N, tokens, width]
 INITS: Registry = Registry("inversion start")
 
 
 @INITS.register("encoder")
-def _from_encoder(prior: DiffusionPrior, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def _from_encoder(prior: DiffusionPrior, images: torch.Tensor, keys: list[int], seed: int) -> torch.Tensor:
     if prior.encoder is None:
         raise UserError(f"the prior in {prior.source} has no image encoder to start from; use --init random or "
                         "--init zeros")  # fmt: skip
@@ -83,12 +83,14 @@ def _from_encoder(prior: DiffusionPrior, images: torch.Tensor, g: torch.Generato
 
 
 @INITS.register("random")
-def _random(prior: DiffusionPrior, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    return torch.randn(len(images), prior.tokens, prior.width, generator=g)
+def _random(prior: DiffusionPrior, images: torch.Tensor, keys: list[int], seed: int) -> torch.Tensor:
+    shape = (prior.tokens, prior.width)
+    return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(derived_seed(seed, "init", k)))
+                        for k in keys])  # fmt: skip
 
 
 @INITS.register("zeros")
-def _zeros(prior: DiffusionPrior, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def _zeros(prior: DiffusionPrior, images: torch.Tensor, keys: list[int], seed: int) -> torch.Tensor:
     return torch.zeros(len(images), prior.tokens, prior.width)
 
 
@@ -105,29 +107,38 @@ def choose(dataset: ImageDataset, per_class: int, split: str, seed: int) -> torc
 
 
 class Inverter:
-    """Inverts the images of ``classes`` (this rank's share) of a class-ordered set of ``per_class`` each."""
+    """Inverts the images of ``classes`` (this rank's share) of a class-ordered set of ``per_class`` each.
+
+    Every random draw of an image (its start, its timestep and noise at each step) is seeded by its key,
+    its index in the dataset's split, so an image's embedding does not depend on which other images are
+    inverted with it: the first n per class of an inversion with ``per_class`` N >= n are the inversion
+    with ``per_class`` n (the same images are chosen, see :func:`choose`).
+    """
 
     def __init__(self, prior: DiffusionPrior, images: torch.Tensor, labels: torch.Tensor, config: InversionConfig,
-                 classes: list[int] | None = None, amp: torch.dtype | None = None) -> None:  # fmt: skip
-        """``images``: the whole set in the dataset's normalisation already mapped to [-1, 1]."""
+                 classes: list[int] | None = None, amp: torch.dtype | None = None,
+                 keys: torch.Tensor | None = None) -> None:  # fmt: skip
+        """``images``: the whole set mapped to [-1, 1]; ``keys``: each image's index in its split."""
         self.prior, self.config, self.amp = prior, config, amp
         self.labels = labels
+        self.keys = (torch.arange(len(labels)) if keys is None else keys).tolist()
         self.classes = sorted(set(labels.tolist())) if classes is None else classes
         self.mine = torch.isin(labels, torch.tensor(self.classes, dtype=labels.dtype))
         self.rows = torch.nonzero(self.mine, as_tuple=True)[0]  # positions in the set this rank inverts
         with torch.no_grad():
             self.z0 = torch.cat([prior.to_model(images[r].to(prior.device)) for r in self.rows.split(256)])
-        start = INITS.get(config.init)(prior, images[self.rows], torch.Generator().manual_seed(config.seed))
+        mine = [self.keys[r] for r in self.rows.tolist()]
+        start = INITS.get(config.init)(prior, images[self.rows], mine, config.seed)
         self.embeddings = torch.nn.Parameter(start.to(prior.device))
         self.opt = torch.optim.AdamW([self.embeddings], lr=config.lr, weight_decay=config.weight_decay)
         self.step, self.seconds, self.history = 0, 0.0, []
 
     def _draws(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each image's timestep and noise at ``step``: seeded by (seed, step, its position in the set)."""
+        """Each image's timestep and noise at ``step``: seeded by (seed, step, its key)."""
         ts, noises = [], []
         shape = self.z0.shape[1:]
         for row in self.rows.tolist():
-            g = torch.Generator().manual_seed(derived_seed(self.config.seed, step, row))
+            g = torch.Generator().manual_seed(derived_seed(self.config.seed, step, self.keys[row]))
             ts.append(torch.randint(self.prior.num_train_timesteps, (1,), generator=g))
             noises.append(torch.randn(shape, generator=g))
         device = self.prior.device
@@ -219,7 +230,8 @@ def invert(prior_spec: str, dataset: ImageDataset, config: InversionConfig, out:
     prior, folder = load_diffusion_prior(prior_spec, dataset, "invert", trust_pickle, device)
     indices = choose(dataset, config.per_class, config.split, config.seed)
     images, labels = real_images(dataset, config.split, indices)
-    inverter = Inverter(prior, images, labels, config, dd.owned_classes(dataset.num_classes, rank, size), amp)
+    classes = dd.owned_classes(dataset.num_classes, rank, size)
+    inverter = Inverter(prior, images, labels, config, classes, amp, keys=indices)
     mine = inverter.run(partial / f"rank{rank}of{size}", progress and rank == 0)
     full = torch.zeros(len(labels), *mine.shape[1:], device=mine.device)
     full[inverter.rows.to(mine.device)] = mine
