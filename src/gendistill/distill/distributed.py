@@ -82,6 +82,11 @@ def sum_losses(losses: list[float], device: torch.device) -> list[float]:
     return t.tolist()
 
 
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
 def finish() -> None:
     """Wait until rank 0 has written, then leave the process group."""
     dist.barrier()

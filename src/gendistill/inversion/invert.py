@@ -226,6 +226,8 @@ def invert(prior_spec: str, dataset: ImageDataset, config: InversionConfig, out:
     rank, size = dd.world()
     if rank == 0:
         check_partial(partial, resume, force)
+    if size > 1:
+        dd.barrier()  # no rank writes its checkpoint before rank 0 has cleared a stale partial run
     device = dd.local_device(device)
     prior, folder = load_diffusion_prior(prior_spec, dataset, "invert", trust_pickle, device)
     indices = choose(dataset, config.per_class, config.split, config.seed)
