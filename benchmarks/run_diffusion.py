@@ -173,7 +173,6 @@ def train_fixed(images: ImageSet, dataset, net: str, args: argparse.Namespace) -
     return {"images": len(images), "steps": steps, "report": report.to_dict(), "wall_s": time.time() - t0}
 
 
-@torch.no_grad()
 def reconstruct(prior, prior_dir: Path, dataset, size: dict, runs: Path, steps: int) -> dict:  # noqa: ANN001
     """Held-out images re-generated from their encoder tokens and from their inversions (no noise, no
     interpolation, no guidance), and a grid: real | from encoder tokens | inverted | 3 variants."""
@@ -184,7 +183,8 @@ def reconstruct(prior, prior_dir: Path, dataset, size: dict, runs: Path, steps: 
     inv = load(out)
     real = dataset.val_images[inv.indices]
     pixels = from_normalized(real, dataset.mean, dataset.std)
-    tokens = torch.cat([prior.encoder(part) for part in pixels.split(250)])
+    with torch.no_grad():
+        tokens = torch.cat([prior.encoder(part) for part in pixels.split(250)])
     tokens = EmbeddingSet(tokens, inv.labels, inv.prior, inv.meta, inv.indices)
     plain = GenerateConfig(per_image=1, noise=0.0, interp=0.0, guidance=1.0, steps=steps)
     from_tokens = generate(prior, tokens, plain, progress=False)
