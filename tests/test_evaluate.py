@@ -69,6 +69,17 @@ def test_learned_lr_and_soft_labels_are_used(tiny) -> None:  # noqa: ANN001
     assert report.results[0].recipe["lr"] == pytest.approx(0.05)
 
 
+def test_a_learned_sgd_rate_never_reaches_a_network_with_its_own_recipe(tiny) -> None:  # noqa: ANN001
+    """MTT's learned rate is an SGD step for the preset's training; AlexNet trains with AdamW at 1e-3 (it went
+    to chance, 10.0%, on all three runs when MTT's 0.018 reached its AdamW)."""
+    base = select(tiny, "random", 1)
+    data = SyntheticSet(base.images, base.labels, base.meta, lr=torch.tensor(0.05))
+    report = evaluate(data, tiny, models=[SMALL, "alexnet"], runs=1, epochs=1, compile=False, progress=False)
+    convnet, alexnet = report.results
+    assert convnet.recipe["lr"] == pytest.approx(0.05)
+    assert (alexnet.recipe["optimizer"], alexnet.recipe["lr"]) == ("adamw", pytest.approx(1e-3))
+
+
 def test_bad_evaluate_arguments(tiny) -> None:  # noqa: ANN001
     data = select(tiny, "random", 1)
     with pytest.raises(UserError, match="runs"):

@@ -95,6 +95,14 @@ def resolve_augment(augment: str, dataset: ImageDataset) -> str:
     return strategy_for(dataset.name) if augment == "dsa" else augment
 
 
+def _learned_lr_for(model_recipe: TrainRecipe, preset: TrainRecipe, learned: float | None) -> float | None:
+    """A learned learning rate (MTT's) is an SGD step size for the preset's training: it applies to the
+    networks trained that way, never to one whose own recipe sets its optimiser or rate (AlexNet's AdamW
+    at lr 1e-3 diverges to chance under MTT's learned SGD rate of ~0.01-0.03: measured, issue 15)."""
+    own = model_recipe.optimizer != preset.optimizer or model_recipe.lr != preset.lr
+    return None if own else learned
+
+
 def evaluate(
     data: TrainingData,
     dataset: ImageDataset,
@@ -135,7 +143,7 @@ def evaluate(
     if unknown:
         raise UserError(f"unknown recipe field(s) {sorted(unknown)}; valid: {sorted(TrainRecipe.__dataclass_fields__)}")
     recipe: TrainRecipe = PRESETS.get(preset).recipe(resolve_augment(augment, dataset), **preset_overrides)
-    base_lr = lr if lr is not None else getattr(data, "learned_lr", None)
+    learned_lr = getattr(data, "learned_lr", None) if lr is None else None
     test_x, test_y = getattr(dataset, f"{split}_images"), getattr(dataset, f"{split}_labels")
     report = EvalReport(dataset.name, split, preset, str(dev), "bf16" if amp else "fp32", seed)
     recipes = {m: replace(recipe_for(m, recipe, per_arch), **(overrides or {})) for m in models}
@@ -144,6 +152,7 @@ def evaluate(
     with progress_bar(total=total, desc="evaluate", unit="ep", disable=not progress, leave=False) as bar:
         for spec in models:
             model_recipe = recipes[spec]
+            base_lr = lr if lr is not None else _learned_lr_for(model_recipe, recipe, learned_lr)
             accs, secs = [], []
             for run in range(runs):
                 run_seed = seed * 1000 + run
