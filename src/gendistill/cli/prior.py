@@ -96,7 +96,11 @@ def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Pa
                              **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))  # fmt: skip
     trainer = DiffusionTrainer(dataset, recipe, args.seed, device, amp)
     history = trainer.run(partial, progress=not args.quiet)
-    return trainer, history, lambda out, dtype, extra: trainer.exported().save_pretrained(out, dtype, True, extra)
+    # the trainer reads the images only: recorded, as the issue asks it be said
+    save = lambda out, dtype, extra: trainer.exported().save_pretrained(
+        out, dtype, True, {**extra, "labels_used": False}
+    )  # noqa: E731,E501
+    return trainer, history, save
 
 
 KINDS = {"gan": _train_gan, "diffusion": _train_diffusion}
@@ -118,8 +122,6 @@ def train(args: argparse.Namespace) -> int:
     dtype = torch.float16 if args.fp16 else torch.float32
     extra = {"dataset": dataset.name, "steps": trainer.step, "train_seconds": round(trainer.seconds, 1),
              "precision": trainer.precision}  # fmt: skip
-    if args.kind == "diffusion":
-        extra["labels_used"] = False  # the trainer reads the images only
     save(out, dtype, extra)
     write_json(out / "history.json", history)
     shutil.copytree(partial / "samples", out / "samples", dirs_exist_ok=True)

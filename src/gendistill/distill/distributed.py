@@ -75,6 +75,15 @@ def sum_scalar(value: float, device: torch.device) -> float:
     return float(t)
 
 
+def max_scalar(value: float, device: torch.device) -> float:
+    """The largest ``value`` over processes (the slowest rank's time is the run's wall time)."""
+    if not dist.is_initialized():
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t)
+
+
 def sum_losses(losses: list[float], device: torch.device) -> list[float]:
     """The total loss per iteration is the sum of every rank's per-class losses."""
     t = torch.tensor(losses, dtype=torch.float64, device=device)

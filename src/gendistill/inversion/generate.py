@@ -196,7 +196,7 @@ def generate(prior: DiffusionPrior, embeddings: EmbeddingSet, config: GenerateCo
     pixels[rows] = local
     if size > 1:
         pixels = dd.merge_rows(pixels.to(prior.device), mine).cpu()
-        seconds = max(dd.sum_scalar(seconds, prior.device) / size, seconds)
+        seconds = dd.max_scalar(seconds, prior.device)
     return image_set(pixels, plan, embeddings, config, seconds, norm)
 
 

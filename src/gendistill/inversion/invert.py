@@ -239,7 +239,7 @@ def invert(prior_spec: str, dataset: ImageDataset, config: InversionConfig, out:
     full[inverter.rows.to(mine.device)] = mine
     dd.merge_rows(full, inverter.mine)
     history = dd.sum_losses(inverter.history, device) if size > 1 else inverter.history
-    seconds = max(dd.sum_scalar(inverter.seconds, device) / size, inverter.seconds)  # the slowest rank's, about
+    seconds = dd.max_scalar(inverter.seconds, device)  # the slowest rank's
     result = None
     if rank == 0:
         meta = make_meta("diffusion-inversion", dataset, config.per_class, asdict(config), config.seed)
