@@ -96,10 +96,10 @@ def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Pa
                              **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))  # fmt: skip
     trainer = DiffusionTrainer(dataset, recipe, args.seed, device, amp)
     history = trainer.run(partial, progress=not args.quiet)
-    # the trainer reads the images only: recorded, as the issue asks it be said
-    save = lambda out, dtype, extra: trainer.exported().save_pretrained(
-        out, dtype, True, {**extra, "labels_used": False}
-    )  # noqa: E731,E501
+    def save(out: Path, dtype, extra: dict) -> Path:  # noqa: ANN001
+        # the trainer reads the images only, and the prior records it
+        return trainer.exported().save_pretrained(out, dtype, True, {**extra, "labels_used": False})
+
     return trainer, history, save
 
 
