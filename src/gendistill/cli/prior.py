@@ -96,6 +96,7 @@ def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Pa
                              **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))  # fmt: skip
     trainer = DiffusionTrainer(dataset, recipe, args.seed, device, amp)
     history = trainer.run(partial, progress=not args.quiet)
+
     def save(out: Path, dtype, extra: dict) -> Path:  # noqa: ANN001
         # the trainer reads the images only, and the prior records it
         return trainer.exported().save_pretrained(out, dtype, True, {**extra, "labels_used": False})
