@@ -48,7 +48,7 @@ from gendistill.report import class_grid, save_png, to_uint8
 
 RUNS = Path(__file__).parent / "runs" / "diffusion"
 GRIDS = RESULTS / "grids"
-FULL = {"prior_steps": 6000, "prior_batch": 128, "per_class": 100, "val_per_class": 20, "invert_steps": 200,
+FULL = {"prior_steps": 4000, "prior_batch": 128, "per_class": 100, "val_per_class": 20, "invert_steps": 200,
         "ns": (10, 50, 100), "per_image": 5, "nets": ("convnet", "resnet18"), "ipcs": (10, 50),
         "classifier": 2}  # fmt: skip
 SMOKE = {"prior_steps": 4, "prior_batch": 16, "per_class": 4, "val_per_class": 2, "invert_steps": 2,
