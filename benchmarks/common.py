@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import platform
-import subprocess
-import time
 from pathlib import Path
 
-import torch
-
+from gendistill.bench.provenance import stamp
 from gendistill.io import write_json
 from gendistill.report import render_table
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as f:
-        cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "capability": torch.backends.cpu.get_cpu_capability(), "cuda": torch.cuda.is_available()}  # fmt: skip
 
 
 def bf16_flags() -> list[str]:
@@ -38,13 +25,6 @@ def bf16_flags() -> list[str]:
 def is_artifact(path: Path) -> bool:
     """A finished artifact folder, in either store format (config.json now, meta.json before)."""
     return (path / "config.json").is_file() or (path / "meta.json").is_file()
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 class ResultBook:
@@ -63,12 +43,7 @@ class ResultBook:
         return not self.done(key) and (not only or any(key == o or key.startswith(o + "-") for o in only))
 
     def add(self, key: str, record: dict) -> None:
-        record = {
-            **record,
-            "commit": git_commit(),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "machine": machine(),
-        }
+        record = {**record, **stamp()}
         self.data["entries"][key] = record
         write_json(self.path, self.data)
 

@@ -96,13 +96,14 @@ def main() -> None:
     if want("reconstruct"):
         book.add("reconstruct", reconstruct(prior, prior_dir, dataset, size, runs, args.sampler_steps))
     for n in size["ns"]:
+        keys = [(f"eff-{m}-n{n}-{net}", m, net) for net in size["nets"] for m in ("real", "generated", "both")]
+        keys = [k for k in keys if want(k[0])]
+        if not keys:  # nothing left at this n: don't regenerate its images
+            continue
         gen = generated(prior, inverted.first(n), gen_config, runs / f"gen-n{n}", book, f"gen-n{n}")
-        for net in size["nets"]:
-            for mixture in ("real", "generated", "both"):
-                key = f"eff-{mixture}-n{n}-{net}"
-                if want(key):
-                    book.add(key, {"n": n, "net": net, "mix": mixture,
-                                   **train_fixed(mix(gen, dataset, mixture), dataset, net, args)})  # fmt: skip
+        for key, mixture, net in keys:
+            book.add(key, {"n": n, "net": net, "mix": mixture,
+                           **train_fixed(mix(gen, dataset, mixture), dataset, net, args)})  # fmt: skip
     n_abl = size["ns"][1]
     for label, change in ABLATIONS.items():
         key = f"abl-{label}"

@@ -12,16 +12,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 say() { printf '[setup] %s\n' "$*" >&2; }
-# apt-get as root, or through password-less sudo; fails when neither is possible
-apt_install() {
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null && sudo -n true 2>/dev/null || return 1
-    sudo="sudo"
-  fi
-  command -v apt-get >/dev/null || return 1
-  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+source scripts/apt.sh  # apt_install
 
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV with $PYTHON"

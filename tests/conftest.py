@@ -53,6 +53,7 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests never see the machine's datasets or caches unless they ask; few threads keep CI predictable."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("GENDISTILL_DATA", raising=False)
+    monkeypatch.delenv("GENDISTILL_CACHE", raising=False)
     torch.set_num_threads(2)
 
 

@@ -86,7 +86,7 @@ def test_bad_evaluate_arguments(tiny) -> None:  # noqa: ANN001
         evaluate(data, tiny, runs=0)
     with pytest.raises(UserError, match="unknown model"):
         evaluate(data, tiny, models=["nope"])
-    with pytest.raises(UserError, match="preset"):
+    with pytest.raises(UserError, match="unknown protocol"):
         evaluate(data, tiny, preset="fast")
 
 

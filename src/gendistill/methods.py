@@ -73,10 +73,15 @@ class RunOptions:
     """How a distillation runs, whatever the parameterisation: budget, matching network, seed, device.
 
     ``iterations``/``lr``: None takes the method's published count and image learning rate.
+    ``minutes``: a compute budget, the run stops after the first iteration that brings its distillation time
+    (iterations only, not checkpoints or set-up) to ``minutes``, or at ``iterations``, whichever comes first;
+    a resumed run counts the time before the interruption. Unlike an iteration count it ties the result to
+    the machine's speed: record both.
     ``real_batch``: real images per class per step. ``eval_every`` validates on the validation split.
     """
 
     iterations: int | None = None
+    minutes: float | None = None
     lr: float | None = None
     model: str = "convnet"
     real_batch: int = 256
@@ -92,6 +97,8 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.iterations is not None and self.iterations < 1:
             raise UserError(f"iterations must be at least 1, got {self.iterations}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise UserError(f"a minutes budget must be positive, got {self.minutes}")
         if self.real_batch < 1:
             raise UserError(f"real_batch must be at least 1, got {self.real_batch}")
 
@@ -172,8 +179,9 @@ def distill(
     ckpt = partial / f"rank{rank}" if size > 1 else partial
     if force and not resume and rank == 0:
         shutil.rmtree(partial, ignore_errors=True)
-    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0, on_iteration, selector,
-                  regularisers, run_config={**config, "world_size": size})  # fmt: skip
+    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0,
+                  _with_budget(on_iteration, options.minutes), selector, regularisers,
+                  run_config={**config, "world_size": size})  # fmt: skip
     if size > 1:
         if not params.shared:  # shared tensors are equal on every rank already (their gradients were summed)
             distributed.merge(params, classes)
@@ -191,6 +199,18 @@ def distill(
     if size > 1:
         distributed.finish()
     return synthetic
+
+
+def _with_budget(on_iteration: Callable | None, minutes: float | None) -> Callable | None:
+    """``on_iteration`` that also ends the run once its distillation time reaches ``minutes``."""
+    if minutes is None:
+        return on_iteration
+
+    def stop(done: int, params: Parameterisation, history: History) -> bool:
+        asked = bool(on_iteration(done, params, history)) if on_iteration is not None else False
+        return asked or history.seconds >= 60.0 * minutes
+
+    return stop
 
 
 def method_regularisers(spec: Method, options: RunOptions) -> list[tuple[str, float]]:

@@ -22,6 +22,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
 def add_set_args(p: argparse.ArgumentParser, methods: list[str]) -> None:
     """What every command that writes a synthetic set takes: how, how many, where."""
     p.add_argument("--method", required=True, choices=methods)

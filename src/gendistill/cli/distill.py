@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from gendistill.cli.common import add_dataset_args, add_runtime_args, add_set_args, dataset_from_args, positive_int
+from gendistill.cli.common import (
+    add_dataset_args,
+    add_runtime_args,
+    add_set_args,
+    dataset_from_args,
+    positive_float,
+    positive_int,
+)
 from gendistill.errors import UserError
 from gendistill.io import check_new_dir
 from gendistill.methods import METHODS, RunOptions, distill
@@ -21,6 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_set_args(p, METHODS.names())
     p.add_argument("--iterations", type=positive_int, help="default: the paper's count for the method")
+    p.add_argument(
+        "--minutes",
+        type=positive_float,
+        help="compute budget: stop once the iterations took this "
+        "many minutes (or at --iterations, whichever comes first)",
+    )
     p.add_argument("--lr", type=float, help="learning rate of the synthetic images (default: the paper's)")
     p.add_argument("--init", default="real", choices=["real", "noise"], help="pixels: start from real images or noise")
     p.add_argument("--model", default="convnet", help="network used for matching")
@@ -117,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume:
         check_new_dir(args.out, args.force, create_parents=True)
     param = param_config(args)
-    options = RunOptions(iterations=args.iterations, lr=args.lr, model=args.model, real_batch=args.real_batch,
+    options = RunOptions(iterations=args.iterations, minutes=args.minutes, lr=args.lr, model=args.model,
+                         real_batch=args.real_batch,
                          seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                          eval_every=args.eval_every, compile=False if args.no_compile else "auto",
                          precision=args.precision, objective=objective_options(args),

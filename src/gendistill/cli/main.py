@@ -22,6 +22,8 @@ SUBCOMMANDS = (
     "crfd",
     "export",
     "full_data",
+    "bench",
+    "report",
 )
 
 

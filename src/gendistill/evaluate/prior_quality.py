@@ -17,21 +17,15 @@ import torch
 from scipy import linalg
 from torch import nn
 
-from gendistill.artifacts import SyntheticSet
 from gendistill.data import ImageDataset
-from gendistill.evaluate.recipe import PRESETS
-from gendistill.evaluate.trainer import accuracy, train_classifier
-from gendistill.models import create_model
+from gendistill.evaluate.teacher import TeacherSpec, teacher
+from gendistill.evaluate.trainer import accuracy
 from gendistill.priors.base import from_normalized, sample, to_normalized
 
 
 def real_classifier(dataset: ImageDataset, epochs: int, seed: int, device: torch.device) -> nn.Module:
-    torch.manual_seed(seed)
-    model = create_model("convnet", dataset.channels, dataset.num_classes, dataset.image_size)
-    recipe = PRESETS.get("paper").recipe("none", epochs=epochs)
-    full = SyntheticSet(dataset.train_images, dataset.train_labels)
-    train_classifier(model, full, recipe, torch.Generator().manual_seed(seed), device)
-    return model.eval()
+    """ConvNet-3 trained ``epochs`` on the training split (cached: see :mod:`~gendistill.evaluate.teacher`)."""
+    return teacher(dataset, TeacherSpec("convnet", epochs, seed=seed), device)[0]
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ from gendistill.augment import strategy_for
 from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.evaluate.recipe import PRESETS, TrainRecipe, recipe_for
+from gendistill.evaluate.teacher import SoftLabels, TeacherSpec, teacher
 from gendistill.evaluate.trainer import TrainingData, accuracy, maybe_compile, train_classifier
 from gendistill.models import create_model, expand_models
 from gendistill.report.progress import progress as progress_bar
@@ -56,6 +57,7 @@ class EvalReport:
     results: list[ModelResult] = field(default_factory=list)
     reading: str = ""  # which images were trained on, for a model artifact (see evaluate.readings)
     stored_bytes: int | None = None  # what the evaluated artifact costs to keep
+    teacher: dict | None = None  # the soft-label protocol's teacher: its spec, test accuracy, training time
 
     def to_dict(self) -> dict:
         out = {**{k: v for k, v in asdict(self).items() if k != "results"},
@@ -142,10 +144,15 @@ def evaluate(
     unknown = set(overrides or {}) - set(TrainRecipe.__dataclass_fields__)
     if unknown:
         raise UserError(f"unknown recipe field(s) {sorted(unknown)}; valid: {sorted(TrainRecipe.__dataclass_fields__)}")
-    recipe: TrainRecipe = PRESETS.get(preset).recipe(resolve_augment(augment, dataset), **preset_overrides)
+    protocol = PRESETS.get(preset)
+    recipe: TrainRecipe = protocol.recipe(resolve_augment(augment, dataset), **preset_overrides)
     learned_lr = getattr(data, "learned_lr", None) if lr is None else None
     test_x, test_y = getattr(dataset, f"{split}_images"), getattr(dataset, f"{split}_labels")
     report = EvalReport(dataset.name, split, preset, str(dev), "bf16" if amp else "fp32", seed)
+    relabel = None
+    if protocol.labels == "soft":
+        teacher_model, report.teacher = teacher(dataset, TeacherSpec(**dict(protocol.teacher)), dev, amp=amp)
+        relabel = SoftLabels(teacher_model, protocol.temperature, amp)
     recipes = {m: replace(recipe_for(m, recipe, per_arch), **(overrides or {})) for m in models}
     total = sum(recipes[m].epochs for m in models) * runs
     num_images = len(data.epoch(0, torch.Generator().manual_seed(seed))[0])
@@ -163,7 +170,7 @@ def evaluate(
                 t0 = time.perf_counter()
                 forward = maybe_compile(model, compile, model_recipe, num_images, dev)
                 tested = train_classifier(model, data, model_recipe, gen, dev, amp, base_lr, forward,
-                                          on_epoch=lambda _: bar.update())  # fmt: skip
+                                          on_epoch=lambda _: bar.update(), relabel=relabel)  # fmt: skip
                 accs.append(accuracy(tested, test_x, test_y, dev, amp))
                 secs.append(time.perf_counter() - t0)
             used = {**model_recipe.to_dict(), "lr": base_lr if base_lr is not None else model_recipe.lr}

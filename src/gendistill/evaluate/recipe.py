@@ -36,6 +36,12 @@ def warmup_cosine_schedule(epoch: int, epochs: int, decay_at: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * (epoch - warm) / rest))
 
 
+@SCHEDULES.register("cosine")
+def cosine_schedule(epoch: int, epochs: int, decay_at: float) -> float:
+    """Cosine annealing from the base lr towards 0 over the whole training, per epoch (RDED's student)."""
+    return 0.5 * (1.0 + math.cos(math.pi * epoch / max(1, epochs)))
+
+
 # An optimiser maps (parameters, recipe, lr) to a torch optimiser.
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
 
@@ -123,21 +129,47 @@ def recipe_for(model: str, recipe: TrainRecipe, per_arch: bool = True) -> TrainR
 
 @dataclass(frozen=True)
 class Preset:
-    """A named protocol: epochs without and with augmentation; the rest of the recipe is shared."""
+    """A named evaluation protocol: how long a fresh network trains (epochs without and with augmentation),
+    what departs from the field's recipe, and where it comes from.
+
+    ``augment`` pins the augmentation (a protocol that prescribes its own, whatever the set's method
+    recommends); ``labels="soft"`` trains on a teacher's soft labels of every augmented batch
+    (``teacher``: a :class:`~gendistill.evaluate.teacher.TeacherSpec`'s fields; ``temperature``).
+    """
 
     name: str
     epochs_plain: int
     epochs_augmented: int
     description: str
+    source: str = ""
+    augment: str | None = None
+    overrides: tuple[tuple[str, object], ...] = ()
+    labels: str = "hard"
+    teacher: tuple[tuple[str, object], ...] = ()
+    temperature: float = 1.0
+    runs: int = 3
+
+    def resolve_augment(self, augment: str) -> str:
+        return self.augment if self.augment is not None else augment
 
     def recipe(self, augment: str = "none", **overrides) -> TrainRecipe:
+        augment = self.resolve_augment(augment)
         epochs = self.epochs_plain if augment in ("none", "") else self.epochs_augmented
-        return replace(TrainRecipe(epochs=epochs, augment=augment or "none"), **overrides)
+        return replace(TrainRecipe(epochs=epochs, augment=augment or "none"), **{**dict(self.overrides), **overrides})
 
 
-PRESETS: Registry[Preset] = Registry("preset")
+PRESETS: Registry[Preset] = Registry("protocol")
 for _p in (
-    Preset("paper", 300, 1000, "the published protocol: 300 epochs plain, 1000 with DSA augmentation"),
+    Preset("paper", 300, 1000, "the published protocol: 300 epochs plain, 1000 with DSA augmentation",
+           "DC/DSA/DM/MTT's evaluator (VICO-UoE/DatasetCondensation, GeorgeCazenavette/mtt-distillation)"),
     Preset("quick", 30, 100, "a smoke check, NOT comparable with published numbers: 30 epochs plain, 100 with DSA"),
-):
+    Preset("eccv24", 100, 100, "the ECCV 2024 challenge's: 100 epochs with DSA color_crop_cutout_flip_scale_rotate, "
+           "lr x0.1 at epoch 51, 3 rounds", "the ECCV 2024 dataset-distillation challenge's evaluator",
+           augment="color_crop_cutout_flip_scale_rotate"),
+    Preset("soft", 300, 300, "soft labels of a teacher trained on real data for every augmented batch; AdamW lr "
+           "1e-3 wd 0.01, cosine, 300 epochs, temperature 4; teacher ConvNet-3, 5 epochs (RDED's is ResNet-18: "
+           "a CPU budget)", "RDED (Sun et al. 2024) and SRe2L's soft-label evaluation",
+           overrides=(("optimizer", "adamw"), ("lr", 1e-3), ("weight_decay", 0.01), ("schedule", "cosine")),
+           labels="soft", teacher=(("model", "convnet"), ("epochs", 5)), temperature=4.0),
+):  # fmt: skip
     PRESETS.register(_p.name)(_p)

@@ -35,6 +35,17 @@ class TrainingData(Protocol):
     def epoch(self, epoch: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
+class Relabeler(Protocol):
+    """Soft labels for a training batch as it is seen (after augmentation): a teacher's tempered softmax.
+
+    The student's logits are divided by the same ``temperature`` before the soft cross-entropy (knowledge
+    distillation's convention, as SRe2L and RDED train on their sets)."""
+
+    temperature: float
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
 def should_compile(setting: bool | str, steps: int, batch: int, device: torch.device) -> bool:
     if setting == "auto":
         return steps >= COMPILE_MIN_STEPS and batch >= 32 and hasattr(torch, "compile")
@@ -91,9 +102,12 @@ def train_classifier(
     forward: nn.Module | None = None,
     on_epoch: Callable[[int], None] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    relabel: Relabeler | None = None,
 ) -> nn.Module:
     """Train ``model`` in place with ``recipe``; every random draw comes from ``generator``.
 
+    ``relabel`` replaces the set's labels by soft labels computed on every augmented batch (the ``soft``
+    protocol); without it the set's own (hard or stored soft) labels are used.
     ``forward`` is what computes the logits, ``model`` or a compiled wrapper of it (``maybe_compile``).
     ``optimizer`` continues an existing optimiser (its momentum), e.g. when training epoch by epoch.
     Returns the module to test: ``forward``, or the weight average when the recipe has ``ema``.
@@ -118,7 +132,10 @@ def train_classifier(
             if augment is not None:
                 x = augment(x, generator)
             with autocast(device, amp_dtype):
-                loss = _loss(forward(x), y_all[idx])
+                if relabel is None:
+                    loss = _loss(forward(x), y_all[idx])
+                else:
+                    loss = _loss(forward(x).float() / relabel.temperature, relabel(x))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,51 @@
+"""Results committed before the store existed (``benchmarks/results/NAME.json``, written by the
+``benchmarks/run_*.py`` scripts), carried into the store as they are: imported, never recomputed.
+
+An entry becomes one ``imported`` record with its source file, key and the entry itself. An entry is
+imported again only when it changed (its ``finished`` stamp differs), so re-running a suite is idempotent.
+What the entry was (method, IPC, protocol) is read from the entry where it says so and else from the
+key's conventional shape (``dm-ipc10-30min``), marked ``inferred``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from gendistill.bench.store import ResultStore
+from gendistill.errors import UserError
+
+_IPC = re.compile(r"(?:^|-)ipc(\d+)(?:-|$)")
+
+
+def describe_entry(key: str, entry: dict) -> dict:
+    """Method, IPC and protocol of an imported entry, as far as it records them."""
+    report = entry.get("report") if isinstance(entry.get("report"), dict) else {}
+    match = _IPC.search(key)
+    ipc = entry.get("ipc", int(match.group(1)) if match else None)
+    method = key.split("-ipc")[0] if match else key.split("-")[0]
+    return {"method": entry.get("method", method), "ipc": ipc, "protocol": report.get("preset"),
+            "dataset": report.get("dataset"), "inferred": "method" not in entry}  # fmt: skip
+
+
+def import_file(path: Path, store: ResultStore) -> int:
+    try:
+        entries = json.loads(path.read_text())["entries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"cannot import {path}: not a results file with an 'entries' mapping") from None
+    known = {(r["source"], r["key"]): r.get("entry", {}).get("finished") for r in store.records("imported")}
+    added = 0
+    for key, entry in entries.items():
+        if not isinstance(entry, dict):
+            continue
+        if (path.name, key) in known and known[(path.name, key)] == entry.get("finished"):
+            continue
+        store.append({"type": "imported", "source": path.name, "key": key, **describe_entry(key, entry),
+                      "entry": entry})  # fmt: skip
+        added += 1
+    return added
+
+
+def import_results(suite, store: ResultStore) -> int:  # noqa: ANN001
+    return sum(import_file(p, store) for p in suite.imports)

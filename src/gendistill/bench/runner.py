@@ -1,0 +1,190 @@
+"""Run a suite: make each cell's training data once, evaluate it under each protocol, append every result to
+the store as it lands. A cell (or one protocol's evaluation of it) whose key is in the store is skipped, so
+a killed run resumes where it stopped: a distillation cut off midway continues from its checkpoints.
+
+Each distillation runs in a fresh worker process (``isolate=True``) so that its peak memory is its own:
+resident memory from the operating system, and on CUDA the allocator's peak.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from gendistill.bench.builders import builder_for, training_data
+from gendistill.bench.imports import import_results
+from gendistill.bench.provenance import stamp
+from gendistill.bench.store import ResultStore
+from gendistill.bench.suite import Budget, Cell, Suite
+from gendistill.data import ImageDataset, load_dataset
+from gendistill.errors import UserError
+from gendistill.evaluate import evaluate
+from gendistill.evaluate.recipe import PRESETS
+from gendistill.version import __version__
+
+Echo = Callable[[str], None]
+
+
+def cell_from_dict(d: dict) -> Cell:
+    d = dict(d)
+    d["budget"] = Budget(**d["budget"])
+    d["protocols"], d["models"] = tuple(d["protocols"]), tuple(d["models"])
+    return Cell(**d)
+
+
+def _comparable(config: dict) -> dict:
+    """A cell's config without its protocols: adding a protocol to a suite is not a changed cell."""
+    plain = json.loads(json.dumps(config, default=str))  # as stored: tuples become lists
+    return {k: v for k, v in plain.items() if k != "protocols"}
+
+
+def check_unchanged(suite: Suite, store: ResultStore) -> None:
+    """Refuse, before any work, a cell whose config differs from the one stored under its name."""
+    for cell in suite.cells:
+        old = store.find("cell", suite=suite.name, name=cell.name)
+        if old is not None and _comparable(old["config"]) != _comparable(cell.config()):
+            new, was = _comparable(cell.config()), _comparable(old["config"])
+            changed = sorted(k for k in new if was.get(k) != new[k])
+            raise UserError(f"cell {cell.name!r} of suite {suite.name!r} changed ({', '.join(changed)}) since "
+                            f"{store.path} recorded it; give the changed cell a new name to keep both")  # fmt: skip
+
+
+def _peak_memory() -> dict:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    out = {"peak_rss_mb": round(rss / 1024, 1)}
+    if torch.cuda.is_available():
+        out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+def _build(cell: Cell, data_dir: str | None, out: Path) -> dict:
+    dataset = load_dataset(cell.dataset, data_dir, seed=0)
+    t0 = time.perf_counter()
+    info = builder_for(cell.method)(cell, dataset, out)
+    return {**info, "build_seconds": round(time.perf_counter() - t0, 2), **_peak_memory()}
+
+
+def _worker(config: dict, data_dir: str | None, out: str, queue: multiprocessing.Queue) -> None:
+    try:
+        queue.put(("ok", _build(cell_from_dict(config), data_dir, Path(out))))
+    except UserError as e:
+        queue.put(("user", str(e)))
+    except BaseException as e:  # reported by the parent in one line; the traceback is printed here
+        import traceback
+
+        traceback.print_exc()
+        queue.put(("crash", f"{type(e).__name__}: {e}"))
+
+
+def build_isolated(cell: Cell, data_dir: str | None, out: Path) -> dict:
+    """``_build`` in a fresh process (spawned: no torch state shared with this one)."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    config = {**dataclasses.asdict(cell), "name": cell.name}
+    proc = ctx.Process(target=_worker, args=(config, data_dir, str(out), queue), daemon=False)
+    proc.start()
+    result = None
+    while result is None:
+        try:
+            result = queue.get(timeout=1.0)
+        except Exception:  # queue.Empty: still working, unless the worker died without a word
+            if not proc.is_alive():
+                break
+    proc.join()
+    if result is None:
+        raise RuntimeError(f"cell {cell.name}: its worker process died (exit code {proc.exitcode}); "
+                           "rerun the suite to resume it")  # fmt: skip
+    status, payload = result
+    if status == "user":
+        raise UserError(f"cell {cell.name}: {payload}")
+    if status == "crash":
+        raise RuntimeError(f"cell {cell.name} failed in its worker ({payload}); the traceback is above")
+    return payload
+
+
+@dataclasses.dataclass
+class _Eta:
+    total: int
+    done: int = 0
+    seconds: float = 0.0
+
+    def line(self, name: str, took: float) -> str:
+        self.done += 1
+        self.seconds += took
+        left = self.total - self.done
+        eta = f", ~{self.seconds / self.done * left / 60:.1f} min left" if left else ""
+        return f"[bench] {self.done}/{self.total} cells done ({name}: {took:.0f} s), {left} left{eta}"
+
+
+def _evaluate(cell: Cell, protocol: str, data, meta: dict, dataset: ImageDataset, device: str | None) -> dict:  # noqa: ANN001
+    augment = meta.get("eval_augment", "dsa") if cell.augment == "method" else cell.augment
+    runs = cell.runs or PRESETS.get(protocol).runs
+    epochs = cell.budget.epochs if cell.method == "full" else None
+    t0 = time.perf_counter()
+    report = evaluate(data, dataset, models=list(cell.models), runs=runs, preset=protocol, augment=augment,
+                      seed=cell.seed, device=device, epochs=epochs, progress=False)  # fmt: skip
+    report.stored_bytes = meta.get("storage_bytes")
+    return {"report": report.to_dict(), "wall_s": round(time.perf_counter() - t0, 2)}
+
+
+def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, device: str | None = None,
+              isolate: bool = True, only: list[str] | None = None, echo: Echo | None = None) -> int:  # fmt: skip
+    """Run what the store does not hold yet; return the number of results appended.
+
+    ``workdir`` keeps each cell's artifact (``<workdir>/<suite>/<cell>-<key>``), so later protocols and the
+    report's image grids reuse it. ``only``: cell names to run (the rest are left as they are).
+    """
+    echo = echo or (lambda line: print(line, flush=True))
+    check_unchanged(suite, store)
+    for name in only or ():
+        suite.cell(name)
+    added = import_results(suite, store)
+    cells = [c for c in suite.cells if not only or c.name in only]
+    pending = {c.name: [p for p in c.protocols if store.find("eval", key=c.eval_key(p)) is None] for c in cells}
+    todo = [c for c in cells if pending[c.name] or store.find("cell", key=c.key(), name=c.name) is None]
+    echo(f"[bench] suite {suite.name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run")
+    eta, datasets = _Eta(len(todo)), {}
+    for cell in todo:
+        t0 = time.perf_counter()
+        out = Path(workdir) / suite.name / f"{cell.name}-{cell.key()}"
+        record = store.find("cell", key=cell.key(), name=cell.name)
+        needs_files = cell.method != "full" and not (out / "config.json").is_file()
+        if record is None or needs_files:
+            echo(
+                f"[bench] {cell.name}: making its set ({cell.method}, budget {cell.budget.label()})"
+                if cell.method not in ("random", "herding")
+                else f"[bench] {cell.name}: selecting its subset"
+            )
+            info = build_isolated(cell, suite.data_dir, out) if isolate else _build(cell, suite.data_dir, out)
+            if record is None:
+                record = store.append({"type": "cell", "suite": suite.name, "name": cell.name, "key": cell.key(),
+                                       "method": cell.method, "dataset": cell.dataset, "ipc": cell.ipc,
+                                       "seed": cell.seed, "budget": dataclasses.asdict(cell.budget),
+                                       "config": cell.config(), "code_version": __version__,
+                                       "artifact": str(out) if cell.method != "full" else None,
+                                       "wall_s": round(time.perf_counter() - t0, 2), **info, **stamp()})  # fmt: skip
+                added += 1
+        if cell.dataset not in datasets:
+            datasets[cell.dataset] = load_dataset(cell.dataset, suite.data_dir, seed=0)
+        dataset = datasets[cell.dataset]
+        data, meta = training_data(cell, dataset, out)
+        for protocol in pending[cell.name]:
+            result = _evaluate(cell, protocol, data, meta, dataset, device)
+            r = result["report"]["results"]
+            accs = ", ".join(f"{x['model']} {100 * x['mean']:.2f} ± {100 * x['std']:.2f}" for x in r)
+            echo(f"[bench] {cell.name} under {protocol}: {accs}")
+            store.append({"type": "eval", "suite": suite.name, "name": cell.name, "cell_key": cell.key(),
+                          "key": cell.eval_key(protocol), "protocol": protocol, **result, **stamp()})  # fmt: skip
+            added += 1
+        echo(eta.line(cell.name, time.perf_counter() - t0))
+    sys.stdout.flush()
+    return added
