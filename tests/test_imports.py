@@ -21,6 +21,7 @@ LAYERS = [
     {"params", "objectives"},
     {"distill"},
     {"methods", "inversion"},
+    {"bench"},  # suites run methods and protocols; only the CLI sits above
     {"cli", "__init__", "__main__"},
 ]
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from gendistill.bench import ResultStore, load_suite, run_suite
+from gendistill.bench.page import write_report
 from gendistill.cli.main import main
-from gendistill.report.page import write_report
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

@@ -159,11 +159,7 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
         record = store.find("cell", key=cell.key(), name=cell.name)
         needs_files = cell.method != "full" and not (out / "config.json").is_file()
         if record is None or needs_files:
-            echo(
-                f"[bench] {cell.name}: making its set ({cell.method}, budget {cell.budget.label()})"
-                if cell.method not in ("random", "herding")
-                else f"[bench] {cell.name}: selecting its subset"
-            )
+            echo(f"[bench] {cell.name}: making its set ({cell.method}, budget {cell.budget_label()})")
             info = build_isolated(cell, suite.data_dir, out) if isolate else _build(cell, suite.data_dir, out)
             if record is None:
                 record = store.append({"type": "cell", "suite": suite.name, "name": cell.name, "key": cell.key(),

@@ -29,6 +29,7 @@ protocol pins its own: ``dsa`` (the default, one augmentation for every cell so 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -87,6 +88,9 @@ class Cell:
     models: tuple[str, ...] = ("convnet",)
     runs: int | None = None
     augment: str = "dsa"
+
+    def budget_label(self) -> str:
+        return "-" if self.method in ("random", "herding") else self.budget.label()
 
     def config(self) -> dict:
         """Everything that decides the cell's result, without its name."""
@@ -239,12 +243,13 @@ def parse_suite(raw: object, source: Path | None = None) -> Suite:
         if not isinstance(entry, dict):
             raise UserError(f"{at} must be a mapping like {{method: dm, ipc: 10}}")
         cells.append(_make_cell(entry, defaults, at, protocols))
+    base = source.parent if source else Path.cwd()
+    cells = [_resolve_paths(c, base) for c in cells]
     seen: set[str] = set()
     for c in cells:
         if c.name in seen:
             raise UserError(f"{where}: two cells are named {c.name!r}; give one a distinct 'name:'")
         seen.add(c.name)
-    base = source.parent if source else Path.cwd()
     imports = tuple((base / p).resolve() for p in raw.get("import") or [])
     for p in imports:
         if not p.is_file():
@@ -254,6 +259,15 @@ def parse_suite(raw: object, source: Path | None = None) -> Suite:
     workdir = Path(os.path.normpath(base / raw["workdir"])) if raw.get("workdir") else Path("runs/bench")
     return Suite(str(name), tuple(cells), protocols, source, os.fspath(base / data_dir) if data_dir else None,
                  str(raw.get("description", "")), imports, store, workdir)  # fmt: skip
+
+
+def _resolve_paths(cell: Cell, base: Path) -> Cell:
+    """MTT's ``options.objective.experts`` is a path: relative to the suite file, like every path in it."""
+    objective = dict(cell.options.get("objective") or {})
+    if isinstance(objective.get("experts"), str):
+        objective["experts"] = os.path.normpath(base / objective["experts"])
+        return dataclasses.replace(cell, options={**cell.options, "objective": objective})
+    return cell
 
 
 def load_suite(path: str | os.PathLike) -> Suite:

@@ -91,20 +91,22 @@ def bench_rows(store: ResultStore) -> list[Row]:
 
 
 def _score(rows: list[Row]) -> None:
-    def find(**match: object) -> Row | None:
-        return next((r for r in rows if all(getattr(r, k) == v for k, v in match.items())), None)
+    def find(suite: str, **match: object) -> Row | None:
+        """A reference row, from the same suite when it has one."""
+        hits = [r for r in rows if all(getattr(r, k) == v for k, v in match.items())]
+        return next((r for r in hits if r.suite == suite), hits[0] if hits else None)
 
     for r in rows:
         if r.method in ("random", "full"):
             continue
-        rnd = find(method="random", dataset=r.dataset, ipc=r.ipc, protocol=r.protocol, model=r.model)
+        rnd = find(r.suite, method="random", dataset=r.dataset, ipc=r.ipc, protocol=r.protocol, model=r.model)
         hard = r if _is_hard(r.protocol) else next(
             (o for o in rows if o.suite == r.suite and o.name == r.name and o.model == r.model
              and _is_hard(o.protocol)), None)  # fmt: skip
-        full = find(method="full", dataset=r.dataset, protocol=r.protocol, model=r.model) if _is_hard(r.protocol) \
-            else None  # fmt: skip
-        full = full or next((o for o in rows if o.method == "full" and o.dataset == r.dataset and o.model == r.model
-                             and _is_hard(o.protocol)), None)  # fmt: skip
+        fulls = [o for o in rows if o.method == "full" and o.dataset == r.dataset and o.model == r.model
+                 and _is_hard(o.protocol)]  # fmt: skip
+        # the closest full-data figure: same suite and protocol, then same suite, then same protocol
+        full = min(fulls, key=lambda o: (o.suite != r.suite, o.protocol != r.protocol), default=None)
         if rnd is not None:
             r.ior = r.mean - rnd.mean
         if full is not None and hard is not None:

@@ -38,14 +38,14 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         for cell in suite.cells:
             done = sum(store.find("eval", key=cell.eval_key(p)) is not None for p in cell.protocols)
-            print(f"{cell.name:32s} {cell.method:8s} ipc {cell.ipc or 'all':>4} budget {cell.budget.label():10s} "
+            print(f"{cell.name:32s} {cell.method:8s} ipc {cell.ipc or 'all':>4} budget {cell.budget_label():10s} "
                   f"{done}/{len(cell.protocols)} protocols in the store")  # fmt: skip
         return 0
     added = run_suite(suite, store, args.workdir or suite.workdir, device=args.device, isolate=not args.in_process,
                       only=args.only)  # fmt: skip
     print(f"[bench] {added} new result(s) in {store.path}")
     if args.report:
-        from gendistill.report.page import write_report
+        from gendistill.bench.page import write_report
 
         out = write_report(store.path, args.report, force=Path(args.report).is_dir())
         print(f"[bench] report: {out / 'index.html'}")

@@ -118,6 +118,12 @@ def print_report(report: EvalReport) -> None:
     """What was trained on (for a model), the table, then one warning line per run that ended near chance."""
     if report.reading:
         print(report.reading)
+    if report.teacher:
+        t = report.teacher
+        print(
+            f"soft labels from a teacher: {t['model']}, {t['epochs']} epochs on the training split, "
+            f"{100 * t['test_acc']:.2f}% test accuracy (cached)"
+        )
     print(render_table(report.rows()))
     for line in report.warnings():
         print(line)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gendistill.bench.page import write_report
 from gendistill.errors import UserError
-from gendistill.report.page import write_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
