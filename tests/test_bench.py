@@ -61,14 +61,18 @@ def test_adding_a_protocol_runs_only_it(tmp_path: Path, fmnist_dir: Path, net: s
     assert {r["protocol"] for r in store.records("eval")} == {"quick", "eccv24"}
 
 
-def test_isolated_worker_and_budget_in_minutes(tmp_path: Path, fmnist_dir: Path, net: str) -> None:
+def test_isolated_worker_and_budget_in_minutes(tmp_path: Path, fmnist_dir: Path, net: str,
+                                               capfd: pytest.CaptureFixture) -> None:  # fmt: skip
     cells = [{"method": "dm", "ipc": 1, "budget": {"minutes": 1e-6, "iterations": 50}}]
     suite = load_suite(suite_file(tmp_path, fmnist_dir, net, cells=cells))
     store = ResultStore(suite.store)
-    run_suite(suite, store, suite.workdir, isolate=True, echo=lambda _: None)
+    run_suite(suite, store, suite.workdir, isolate=True, echo=lambda _: None, progress=True)
     cell = store.records("cell")[0]
     assert cell["iterations"] == 1  # the minutes budget stopped it after the first iteration
     assert cell["peak_rss_mb"] > 50  # the worker's own peak: torch alone is more
+    err = capfd.readouterr().err  # the worker's distillation bar and the evaluation's, as log lines
+    assert "it/s" in err or "s/it" in err
+    assert "evaluate" in err and "\r" not in err
 
 
 def test_changed_cell_under_the_same_name_is_refused(tmp_path: Path, fmnist_dir: Path, net: str) -> None:

@@ -18,7 +18,7 @@ from gendistill.data import ImageDataset
 from gendistill.evaluate.trainer import TrainingData
 from gendistill.registry import Registry
 
-Builder = Callable[[Cell, ImageDataset, Path], dict]
+Builder = Callable[[Cell, ImageDataset, Path, bool], dict]  # (cell, dataset, out folder, show progress)
 BUILDERS: Registry[Builder] = Registry("cell builder")
 
 
@@ -27,7 +27,7 @@ def builder_for(method: str) -> Builder:
 
 
 @BUILDERS.register("distill")
-def _distill(cell: Cell, dataset: ImageDataset, out: Path) -> dict:
+def _distill(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = False) -> dict:
     from gendistill.methods import RunOptions, distill
     from gendistill.params import PARAMS
 
@@ -41,13 +41,14 @@ def _distill(cell: Cell, dataset: ImageDataset, out: Path) -> dict:
     run = RunOptions(iterations=cell.budget.iterations, minutes=cell.budget.minutes, seed=cell.seed,
                      checkpoint_every=options.pop("checkpoint_every", 10), **options)  # fmt: skip
     partial = out.with_name(out.name + ".partial")
-    artifact = distill(dataset, cell.method, cell.ipc, out, param, run, resume=partial.exists(), progress=False)
+    artifact = distill(dataset, cell.method, cell.ipc, out, param, run, resume=partial.exists(),
+                       progress=progress)  # fmt: skip
     hist = artifact.meta.get("history", {})
     return {"distill_seconds": hist.get("distill_seconds"), "iterations": len(hist.get("loss", [])),
             "stored_bytes": artifact.storage_bytes()}  # fmt: skip
 
 
-def _select(cell: Cell, dataset: ImageDataset, out: Path) -> dict:
+def _select(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = False) -> dict:
     from gendistill.evaluate import select
 
     subset = select(dataset, cell.method, cell.ipc, seed=cell.seed)
@@ -60,7 +61,7 @@ BUILDERS.register("herding")(_select)
 
 
 @BUILDERS.register("full")
-def _full(cell: Cell, dataset: ImageDataset, out: Path) -> dict:
+def _full(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = False) -> dict:
     images = dataset.train_images
     return {"distill_seconds": 0.0, "iterations": 0, "stored_bytes": images.numel(), "images": len(images)}
 

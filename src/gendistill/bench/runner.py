@@ -66,16 +66,16 @@ def _peak_memory() -> dict:
     return out
 
 
-def _build(cell: Cell, data_dir: str | None, out: Path) -> dict:
+def _build(cell: Cell, data_dir: str | None, out: Path, progress: bool = False) -> dict:
     dataset = load_dataset(cell.dataset, data_dir, seed=0)
     t0 = time.perf_counter()
-    info = builder_for(cell.method)(cell, dataset, out)
+    info = builder_for(cell.method)(cell, dataset, out, progress)
     return {**info, "build_seconds": round(time.perf_counter() - t0, 2), **_peak_memory()}
 
 
-def _worker(config: dict, data_dir: str | None, out: str, queue: multiprocessing.Queue) -> None:
+def _worker(config: dict, data_dir: str | None, out: str, queue: multiprocessing.Queue, progress: bool = False) -> None:
     try:
-        queue.put(("ok", _build(cell_from_dict(config), data_dir, Path(out))))
+        queue.put(("ok", _build(cell_from_dict(config), data_dir, Path(out), progress)))
     except UserError as e:
         queue.put(("user", str(e)))
     except BaseException as e:  # reported by the parent in one line; the traceback is printed here
@@ -85,12 +85,12 @@ def _worker(config: dict, data_dir: str | None, out: str, queue: multiprocessing
         queue.put(("crash", f"{type(e).__name__}: {e}"))
 
 
-def build_isolated(cell: Cell, data_dir: str | None, out: Path) -> dict:
+def build_isolated(cell: Cell, data_dir: str | None, out: Path, progress: bool = False) -> dict:
     """``_build`` in a fresh process (spawned: no torch state shared with this one)."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     config = {**dataclasses.asdict(cell), "name": cell.name}
-    proc = ctx.Process(target=_worker, args=(config, data_dir, str(out), queue), daemon=False)
+    proc = ctx.Process(target=_worker, args=(config, data_dir, str(out), queue, progress), daemon=False)
     proc.start()
     result = None
     while result is None:
@@ -125,23 +125,26 @@ class _Eta:
         return f"[bench] {self.done}/{self.total} cells done ({name}: {took:.0f} s), {left} left{eta}"
 
 
-def _evaluate(cell: Cell, protocol: str, data, meta: dict, dataset: ImageDataset, device: str | None) -> dict:  # noqa: ANN001
+def _evaluate(cell: Cell, protocol: str, data, meta: dict, dataset: ImageDataset, device: str | None,  # noqa: ANN001
+              progress: bool = False) -> dict:  # fmt: skip
     augment = meta.get("eval_augment", "dsa") if cell.augment == "method" else cell.augment
     runs = cell.runs or PRESETS.get(protocol).runs
     epochs = cell.budget.epochs if cell.method == "full" else None
     t0 = time.perf_counter()
     report = evaluate(data, dataset, models=list(cell.models), runs=runs, preset=protocol, augment=augment,
-                      seed=cell.seed, device=device, epochs=epochs, progress=False)  # fmt: skip
+                      seed=cell.seed, device=device, epochs=epochs, progress=progress)  # fmt: skip
     report.stored_bytes = meta.get("storage_bytes")
     return {"report": report.to_dict(), "wall_s": round(time.perf_counter() - t0, 2)}
 
 
 def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, device: str | None = None,
-              isolate: bool = True, only: list[str] | None = None, echo: Echo | None = None) -> int:  # fmt: skip
+              isolate: bool = True, only: list[str] | None = None, echo: Echo | None = None,
+              progress: bool = False) -> int:  # fmt: skip
     """Run what the store does not hold yet; return the number of results appended.
 
     ``workdir`` keeps each cell's artifact (``<workdir>/<suite>/<cell>-<key>``), so later protocols and the
-    report's image grids reuse it. ``only``: cell names to run (the rest are left as they are).
+    report's image grids reuse it. ``only``: cell names to run (the rest are left as they are). ``progress``:
+    the distillations' and evaluations' progress bars on stderr (lines every 30 s in a log file).
     """
     echo = echo or (lambda line: print(line, flush=True))
     check_unchanged(suite, store)
@@ -160,7 +163,8 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
         needs_files = cell.method != "full" and not (out / "config.json").is_file()
         if record is None or needs_files:
             echo(f"[bench] {cell.name}: making its set ({cell.method}, budget {cell.budget_label()})")
-            info = build_isolated(cell, suite.data_dir, out) if isolate else _build(cell, suite.data_dir, out)
+            build = build_isolated if isolate else _build
+            info = build(cell, suite.data_dir, out, progress)
             if record is None:
                 record = store.append({"type": "cell", "suite": suite.name, "name": cell.name, "key": cell.key(),
                                        "method": cell.method, "dataset": cell.dataset, "ipc": cell.ipc,
@@ -174,7 +178,7 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
         dataset = datasets[cell.dataset]
         data, meta = training_data(cell, dataset, out)
         for protocol in pending[cell.name]:
-            result = _evaluate(cell, protocol, data, meta, dataset, device)
+            result = _evaluate(cell, protocol, data, meta, dataset, device, progress)
             r = result["report"]["results"]
             accs = ", ".join(f"{x['model']} {100 * x['mean']:.2f} ± {100 * x['std']:.2f}" for x in r)
             echo(f"[bench] {cell.name} under {protocol}: {accs}")

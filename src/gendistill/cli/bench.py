@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", nargs="+", metavar="CELL", help="run these cells only")
     p.add_argument("--list", action="store_true", help="list the cells and whether the store holds them; run nothing")
     p.add_argument("--report", metavar="DIR", help="then render the store's report into DIR (replacing it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, only a line per cell and protocol")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     p.add_argument(
         "--in-process",
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{done}/{len(cell.protocols)} protocols in the store")  # fmt: skip
         return 0
     added = run_suite(suite, store, args.workdir or suite.workdir, device=args.device, isolate=not args.in_process,
-                      only=args.only)  # fmt: skip
+                      only=args.only, progress=not args.quiet)  # fmt: skip
     print(f"[bench] {added} new result(s) in {store.path}")
     if args.report:
         from gendistill.bench.page import write_report
