@@ -145,3 +145,49 @@ def test_committed_results_are_imported_once(tmp_path: Path, fmnist_dir: Path, n
     (row,) = imported_rows(store)
     assert (row.method, row.ipc, row.protocol, row.mean, row.budget) == ("dm", 10, "paper", 0.81, "30min")
     assert describe_entry("dsa-ipc1-bf16-30min", {})["ipc"] == 1
+
+
+def test_a_committed_cell_is_satisfied_by_its_import(tmp_path: Path, fmnist_dir: Path, net: str,
+                                                     capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    (tmp_path / "baselines.json").write_text(json.dumps({"entries": {"random-ipc2": {"finished": "t1"}}}))
+    cells = [{"method": "random", "ipc": 2, "committed": "baselines.json:random-ipc2"},
+             {"method": "random", "ipc": 1, "eval_epochs": 1}]  # fmt: skip
+    path = suite_file(tmp_path, fmnist_dir, net, cells=cells, **{"import": ["baselines.json"]})
+    suite = load_suite(path)
+    store = ResultStore(suite.store)
+    lines: list[str] = []
+    assert run_suite(suite, store, suite.workdir, isolate=False, echo=lines.append) == 3  # import + 1 cell + 1 eval
+    assert "2 cells, 1 done (1 by committed results), 1 to run" in lines[0]
+    assert [r["name"] for r in store.records("cell")] == ["random-ipc1"]
+    (evaluation,) = store.records("eval")
+    assert evaluation["report"]["results"][0]["recipe"]["epochs"] == 1  # eval_epochs overrides the protocol's
+    assert main(["bench", str(path), "--list"]) == 0
+    assert "committed: baselines.json:random-ipc2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ({"committed": "other.json:random-ipc1"}, "does not import"),
+    ({"committed": "baselines.json:random-ipc7"}, "has no entry"),
+    ({"committed": "random-ipc1"}, "FILE:KEY"),
+    ({"eval_epochs": 0}, "eval_epochs"),
+])  # fmt: skip
+def test_bad_committed_links_are_one_line(tmp_path: Path, cell: dict, message: str) -> None:
+    (tmp_path / "baselines.json").write_text(json.dumps({"entries": {"random-ipc1": {}}}))
+    raw = {"suite": "s", "import": ["baselines.json"], "cells": [{"method": "random", "ipc": 1, **cell}]}
+    with pytest.raises(UserError, match=message):
+        parse_suite(raw, tmp_path / "s.yaml")
+
+
+SUITES = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "suites").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
+def test_the_projects_suites_are_valid(path: Path) -> None:
+    """Every suite under benchmarks/suites parses, and every cell's parameterisation config builds."""
+    from gendistill.params import PARAMS
+
+    suite = load_suite(path)
+    for cell in suite.cells:
+        if cell.param:
+            settings = dict(cell.param)
+            PARAMS.get(settings.pop("name")).Config(**settings)

@@ -58,6 +58,14 @@ def check_unchanged(suite: Suite, store: ResultStore) -> None:
                             f"{store.path} recorded it; give the changed cell a new name to keep both")  # fmt: skip
 
 
+def committed_record(cell: Cell, store: ResultStore) -> dict | None:
+    """The imported record that stands for ``cell`` (its ``committed: FILE:KEY``), once the store holds it."""
+    if cell.committed is None:
+        return None
+    source, key = cell.committed.split(":", 1)
+    return store.find("imported", source=source, key=key)
+
+
 def _peak_memory() -> dict:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     out = {"peak_rss_mb": round(rss / 1024, 1)}
@@ -129,7 +137,7 @@ def _evaluate(cell: Cell, protocol: str, data, meta: dict, dataset: ImageDataset
               progress: bool = False) -> dict:  # fmt: skip
     augment = meta.get("eval_augment", "dsa") if cell.augment == "method" else cell.augment
     runs = cell.runs or PRESETS.get(protocol).runs
-    epochs = cell.budget.epochs if cell.method == "full" else None
+    epochs = cell.budget.epochs if cell.method == "full" else cell.eval_epochs
     t0 = time.perf_counter()
     report = evaluate(data, dataset, models=list(cell.models), runs=runs, preset=protocol, augment=augment,
                       seed=cell.seed, device=device, epochs=epochs, progress=progress)  # fmt: skip
@@ -151,10 +159,13 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
     for name in only or ():
         suite.cell(name)
     added = import_results(suite, store)
-    cells = [c for c in suite.cells if not only or c.name in only]
+    cells = [c for c in suite.cells if (not only or c.name in only) and committed_record(c, store) is None]
     pending = {c.name: [p for p in c.protocols if store.find("eval", key=c.eval_key(p)) is None] for c in cells}
     todo = [c for c in cells if pending[c.name] or store.find("cell", key=c.key(), name=c.name) is None]
-    echo(f"[bench] suite {suite.name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run")
+    held = sum(not only or c.name in only for c in suite.cells) - len(cells)
+    committed = f" ({held} by committed results)" if held else ""
+    echo(f"[bench] suite {suite.name}: {len(cells) + held} cells, {len(cells) + held - len(todo)} done{committed}, "
+         f"{len(todo)} to run")  # fmt: skip
     eta, datasets = _Eta(len(todo)), {}
     for cell in todo:
         t0 = time.perf_counter()

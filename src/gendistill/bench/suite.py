@@ -24,7 +24,12 @@ A cell's ``method`` is a distillation method (``gendistill.methods.METHODS``), a
 ``iterations`` or ``minutes`` of distillation (both: whichever ends first; none: the method's published
 count), or ``epochs`` of training for ``full``. ``augment`` is what every protocol trains with unless the
 protocol pins its own: ``dsa`` (the default, one augmentation for every cell so their numbers compare),
-``none``, a DSA strategy, or ``method`` (what the set's method recommends).
+``none``, a DSA strategy, or ``method`` (what the set's method recommends). ``eval_epochs`` overrides the
+protocols' training epochs (e.g. the 300-epoch rows of DM's time-to-accuracy curve).
+
+``committed: FILE:KEY`` says the cell was already measured, by a ``benchmarks/run_*.py`` script before
+the store existed, as entry KEY of ``results/FILE`` (which the suite must ``import``): the cell is then
+satisfied by that imported record and not recomputed. Delete the line to measure the cell afresh here.
 """
 
 from __future__ import annotations
@@ -88,19 +93,26 @@ class Cell:
     models: tuple[str, ...] = ("convnet",)
     runs: int | None = None
     augment: str = "dsa"
+    eval_epochs: int | None = None
+    committed: str | None = None
 
     def budget_label(self) -> str:
         return "-" if self.method in ("random", "herding") else self.budget.label()
 
     def config(self) -> dict:
-        """Everything that decides the cell's result, without its name."""
+        """Everything that decides the cell's result, without its name (nor ``committed``: where an earlier
+        measurement of it lives is provenance, not config). Fields added after the store's first results
+        (``eval_epochs``) enter only when set, so the keys of cells that do not use them stay as they were."""
         out = asdict(self)
-        del out["name"]
+        del out["name"], out["committed"]
+        if out["eval_epochs"] is None:
+            del out["eval_epochs"]
         return out
 
     def make_config(self) -> dict:
         """What decides the training data alone (not how it is evaluated): shared by every protocol."""
-        return {k: v for k, v in self.config().items() if k not in ("protocols", "models", "runs", "augment")}
+        evaluation = ("protocols", "models", "runs", "augment", "eval_epochs")
+        return {k: v for k, v in self.config().items() if k not in evaluation}
 
     def key(self, what: dict | None = None) -> str:
         """The cache key: the hash of a config and the code version (a new release re-runs every cell)."""
@@ -109,7 +121,7 @@ class Cell:
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
     def eval_key(self, protocol: str) -> str:
-        evaluation = {k: v for k, v in self.config().items() if k in ("models", "runs", "augment")}
+        evaluation = {k: v for k, v in self.config().items() if k in ("models", "runs", "augment", "eval_epochs")}
         return self.key({"make": self.make_config(), "protocol": protocol, **evaluation})
 
 
@@ -195,12 +207,38 @@ def _make_cell(raw: dict, defaults: dict, where: str, protocols: tuple[str, ...]
     for k in ("param", "options"):
         if not isinstance(merged.get(k, {}), dict):
             raise UserError(f"{where}: {k} must be a mapping")
+    eval_epochs = merged.get("eval_epochs")
+    if eval_epochs is not None and (not isinstance(eval_epochs, int) or isinstance(eval_epochs, bool)
+                                    or eval_epochs < 1 or method == "full"):  # fmt: skip
+        raise UserError(f"{where}: eval_epochs must be a whole number >= 1 (full-data cells: budget epochs), "
+                        f"got {eval_epochs!r}")  # fmt: skip
+    committed = merged.get("committed")
+    if committed is not None and (not isinstance(committed, str) or ":" not in committed):
+        raise UserError(f"{where}: committed must be FILE:KEY, e.g. methods.json:dm-ipc10, got {committed!r}")
     name = merged.get("name") or default_name(method, ipc, budget, int(merged.get("seed", 0)))
     seed = int(merged.get("seed", 0))
     return Cell(name=str(name), method=method, dataset=str(merged["dataset"]), ipc=ipc, seed=seed, budget=budget,
                 param=dict(merged.get("param", {})), options=dict(merged.get("options", {})),
                 protocols=cell_protocols, models=models, runs=runs,
-                augment=str(merged.get("augment", "dsa")))  # fmt: skip
+                augment=str(merged.get("augment", "dsa")), eval_epochs=eval_epochs,
+                committed=committed)  # fmt: skip
+
+
+def _check_committed(cells: list[Cell], imports: tuple[Path, ...], where: str) -> None:
+    """A cell's ``committed: FILE:KEY`` must name an entry of a file the suite imports."""
+    files = {p.name: p for p in imports}
+    entries: dict[str, dict] = {}
+    for c in cells:
+        if c.committed is None:
+            continue
+        name, key = c.committed.split(":", 1)
+        if name not in files:
+            raise UserError(f"{where}: cell {c.name!r} is committed in {name}, which the suite does not import; "
+                            f"add it to 'import:'")  # fmt: skip
+        if name not in entries:
+            entries[name] = json.loads(files[name].read_text()).get("entries", {})
+        if key not in entries[name]:
+            raise UserError(f"{where}: cell {c.name!r}: {name} has no entry {key!r}")
 
 
 def default_name(method: str, ipc: int | None, budget: Budget, seed: int) -> str:
@@ -254,6 +292,7 @@ def parse_suite(raw: object, source: Path | None = None) -> Suite:
     for p in imports:
         if not p.is_file():
             raise UserError(f"{where}: import {p} does not exist")
+    _check_committed(cells, imports, where)
     data_dir = raw.get("data_dir")
     store = Path(os.path.normpath(base / raw["store"])) if raw.get("store") else base / f"{name}.jsonl"
     workdir = Path(os.path.normpath(base / raw["workdir"])) if raw.get("workdir") else Path("runs/bench")

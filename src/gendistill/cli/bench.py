@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from gendistill.bench import ResultStore, load_suite, run_suite
+from gendistill.bench.runner import committed_record
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +40,13 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         for cell in suite.cells:
             done = sum(store.find("eval", key=cell.eval_key(p)) is not None for p in cell.protocols)
+            held = ""
+            if cell.committed:
+                held = f"committed: {cell.committed}" + ("" if committed_record(cell, store) else
+                                                         " (run the suite once to import it)")  # fmt: skip
+            status = held or f"{done}/{len(cell.protocols)} protocols in the store"
             print(f"{cell.name:32s} {cell.method:8s} ipc {cell.ipc or 'all':>4} budget {cell.budget_label():10s} "
-                  f"{done}/{len(cell.protocols)} protocols in the store")  # fmt: skip
+                  f"{status}")  # fmt: skip
         return 0
     added = run_suite(suite, store, args.workdir or suite.workdir, device=args.device, isolate=not args.in_process,
                       only=args.only, progress=not args.quiet)  # fmt: skip
