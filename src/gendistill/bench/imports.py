@@ -19,12 +19,15 @@ from gendistill.errors import UserError
 _IPC = re.compile(r"(?:^|-)ipc(\d+)(?:-|$)")
 
 
-def describe_entry(key: str, entry: dict) -> dict:
-    """Method, IPC and protocol of an imported entry, as far as it records them."""
-    report = entry.get("report") if isinstance(entry.get("report"), dict) else {}
+def describe_entry(key: str, entry: dict, source: str = "") -> dict:
+    """Method, IPC and protocol of an imported entry, as far as it records them. A key that starts with
+    its IPC (``ipc10-bf16``) names no method: the entry's ``subset`` does (``random, seed 0``), else its file."""
+    report = next((entry[k] for k in ("report", "convnet") if isinstance(entry.get(k), dict)), {})
     match = _IPC.search(key)
     ipc = entry.get("ipc", int(match.group(1)) if match else None)
     method = key.split("-ipc")[0] if match else key.split("-")[0]
+    if key.startswith("ipc"):
+        method = str(entry.get("subset", "")).split(",")[0] or source.removesuffix(".json") or "set"
     return {"method": entry.get("method", method), "ipc": ipc, "protocol": report.get("preset"),
             "dataset": report.get("dataset"), "inferred": "method" not in entry}  # fmt: skip
 
@@ -41,7 +44,7 @@ def import_file(path: Path, store: ResultStore) -> int:
             continue
         if (path.name, key) in known and known[(path.name, key)] == entry.get("finished"):
             continue
-        store.append({"type": "imported", "source": path.name, "key": key, **describe_entry(key, entry),
+        store.append({"type": "imported", "source": path.name, "key": key, **describe_entry(key, entry, path.name),
                       "entry": entry})  # fmt: skip
         added += 1
     return added

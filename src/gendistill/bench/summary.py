@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gendistill.bench.imports import describe_entry
 from gendistill.bench.store import ResultStore
 from gendistill.evaluate.ranking import ranking_scores
 from gendistill.evaluate.recipe import PRESETS
@@ -115,21 +116,28 @@ def _score(rows: list[Row]) -> None:
             r.score = ranking_scores(r.mean, rnd.mean, full.mean, hard.mean).score
 
 
+def _entry_reports(entry: dict) -> list[dict]:
+    """The evaluation reports an imported entry holds: ``report``, or the latent study's ``convnet`` and
+    ``cross`` (ConvNet-3 and the cross-architecture networks of one set)."""
+    found = [entry.get(k) for k in ("report", "convnet", "cross")]
+    return [r for r in found if isinstance(r, dict) and "results" in r]
+
+
 def imported_rows(store: ResultStore) -> list[Row]:
     rows = []
     for rec in newest(store.records("imported"), "source", "key"):
-        entry, report = rec["entry"], rec["entry"].get("report")
-        if not isinstance(report, dict) or "results" not in report:
-            continue
-        extra = {k: v for k, v in entry.items() if k not in ("report", "machine")}
-        for res in report["results"]:
-            rows.append(Row(rec["source"].removesuffix(".json"), rec["key"], rec.get("method") or "",
-                            report.get("dataset", ""), rec.get("ipc"), report.get("preset", ""), res["model"],
-                            res["mean"], res["std"], len(res["accuracies"]),
-                            f"{entry['budget_minutes']:g}min" if entry.get("budget_minutes") else "",
-                            entry.get("distill_seconds"), entry.get("iterations"), report.get("stored_bytes"),
-                            machine=_machine(entry.get("machine", {})), commit=entry.get("commit", ""),
-                            source=rec["source"],
-                            settings={"entry": extra, "recipe": res.get("recipe"),
-                                      "accuracies": res["accuracies"], "inferred": rec.get("inferred")}))  # fmt: skip
+        entry = rec["entry"]
+        what = describe_entry(rec["key"], entry, rec["source"])  # read afresh: descriptions improve over time
+        extra = {k: v for k, v in entry.items() if k not in ("report", "convnet", "cross", "machine")}
+        for report in _entry_reports(entry):
+            for res in report["results"]:
+                rows.append(Row(rec["source"].removesuffix(".json"), rec["key"], what["method"],
+                                report.get("dataset", ""), what["ipc"], report.get("preset", ""), res["model"],
+                                res["mean"], res["std"], len(res["accuracies"]),
+                                f"{entry['budget_minutes']:g}min" if entry.get("budget_minutes") else "",
+                                entry.get("distill_seconds"), entry.get("iterations"), report.get("stored_bytes"),
+                                machine=_machine(entry.get("machine", {})), commit=entry.get("commit", ""),
+                                source=rec["source"],
+                                settings={"entry": extra, "recipe": res.get("recipe"),
+                                          "accuracies": res["accuracies"], "inferred": what["inferred"]}))  # fmt: skip
     return rows

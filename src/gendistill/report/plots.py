@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 Series = Mapping[str, Sequence[tuple[float, float]]]  # label -> (x, y) points
 
 
+MARKERS = "osD^v<>Ph*"
+
+
 def line_plot(series: Series, xlabel: str, ylabel: str, path: str | os.PathLike, title: str = "",
-              logx: bool = False) -> None:  # fmt: skip
-    """One line per series, points sorted by x; a figure with no points says so instead of being blank."""
+              logx: bool = False, dashed: Collection[str] = ()) -> None:  # fmt: skip
+    """One line per series, points sorted by x; a figure with no points says so instead of being blank.
+
+    Series beyond the ten colours change marker too, so no two look alike; ``dashed`` series are drawn
+    dashed with hollow markers (e.g. results carried over from elsewhere). The legend sits outside the
+    axes so it never hides a point."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display, no GUI toolkit
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=110)
-    for label, points in sorted(series.items()):
+    fig, ax = plt.subplots(figsize=(7.6, 3.9), dpi=110)
+    colours = plt.get_cmap("tab10").colors
+    for i, (label, points) in enumerate(sorted(series.items())):
         pts = sorted(p for p in points if p[0] is not None and p[1] is not None and (p[0] > 0 or not logx))
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+        if not pts:
+            continue
+        colour, marker = colours[i % len(colours)], MARKERS[(i // len(colours)) % len(MARKERS)]
+        hollow = label in dashed
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=colour, label=label,
+                linestyle="--" if hollow else "-", markerfacecolor="none" if hollow else colour)  # fmt: skip
     if not ax.lines:
         ax.text(0.5, 0.5, "no results with this axis yet", ha="center", va="center", transform=ax.transAxes)
     if logx and ax.lines:
@@ -30,7 +42,7 @@ def line_plot(series: Series, xlabel: str, ylabel: str, path: str | os.PathLike,
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     if ax.lines:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
