@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,22 @@ def test_auto_on_a_cpu_without_fast_bf16_is_exactly_fp32(monkeypatch: pytest.Mon
     fp32 = distill(tiny, "dm", 2, tmp_path / "fp32", None, RunOptions(**opts, precision="fp32"), progress=False)
     assert auto.meta["config"]["precision"] == "fp32"
     assert torch.equal(auto.images, fp32.images)
+
+
+def test_deterministic_cuda_turns_off_every_nondeterministic_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gendistill.runtime import deterministic_cuda
+
+    before = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32,
+              torch.backends.cuda.matmul.allow_tf32, torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        deterministic_cuda()
+        assert not torch.backends.cudnn.benchmark and torch.backends.cudnn.deterministic
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32,
+         torch.backends.cuda.matmul.allow_tf32) = before[:4]  # fmt: skip
+        torch.use_deterministic_algorithms(before[4], warn_only=before[5])

@@ -5,26 +5,46 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import random
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 
 from gendistill.errors import UserError
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``None`` or ``"auto"`` -> CUDA when present, else CPU."""
+    """``None`` or ``"auto"`` -> CUDA when present, else CPU. On CUDA, ``GENDISTILL_DETERMINISTIC=1``
+    makes the backend repeatable (see :func:`deterministic_cuda`)."""
     if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' asked for but CUDA is not available; use --device cpu")
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UserError("device 'cuda' asked for but CUDA is not available; use --device cpu")
+    if device.type == "cuda" and os.environ.get("GENDISTILL_DETERMINISTIC") == "1":
+        deterministic_cuda()
     return device
+
+
+def deterministic_cuda() -> None:
+    """Make CUDA runs repeat exactly on one GPU and software stack, at some cost in speed.
+
+    Every random draw of gendistill is made on a CPU generator and then moved, so the draws themselves
+    are the same on every device. What differs on CUDA is the arithmetic: cuDNN picks kernels by
+    benchmark, some kernels accumulate with atomics in any order, cuBLAS splits work by workspace, and
+    convolutions default to TF32. This turns each of those off; a kernel with no deterministic version
+    then warns instead of failing. Results still differ from the CPU's in the last bits (other kernels),
+    so a GPU run is repeatable, never bit-identical to a CPU run.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS first initialises
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def cpu_has_fast_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
@@ -100,14 +120,6 @@ def derived_seed(*parts: int) -> int:
     """A 63-bit seed from integers, stable across runs, processes and platforms."""
     digest = hashlib.blake2b(",".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & (2**63 - 1)
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a CPU generator for explicit draws."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 def default_threads() -> int:
