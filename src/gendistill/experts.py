@@ -60,9 +60,11 @@ def unflatten(flat: torch.Tensor, layout: list[tuple[str, list[int]]]) -> dict[s
 
 
 def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, progress: bool = True,
-                  amp: torch.dtype | None = None) -> Path:  # fmt: skip
-    """Train ``num`` experts into ``out`` (finished ones are kept); ``amp``: bf16 autocast for their forwards
-    (the saved parameters are fp32 either way). Experts already saved must share the precision."""
+                  amp: torch.dtype | None = None, device: torch.device | None = None) -> Path:  # fmt: skip
+    """Train ``num`` experts into ``out`` (finished ones are kept) on ``device`` (default CPU); ``amp``: bf16
+    autocast for their forwards (the saved parameters are fp32 on CPU either way). Experts already saved
+    must share the precision."""
+    device = device or torch.device("cpu")
     out.mkdir(parents=True, exist_ok=True)
     probe = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size)
     index = {
@@ -93,12 +95,12 @@ def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, 
         if path.is_file():
             continue
         torch.manual_seed(derived_seed(spec.seed, i))
-        net = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size)
+        net = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size).to(device)
         gen = torch.Generator().manual_seed(derived_seed(spec.seed, i, 1))
         snapshots = {"epoch_0": flatten(net)}
         opt = recipe.make_optimizer(net.parameters())
         for epoch in range(1, spec.epochs + 1):  # one call per epoch; the optimiser (momentum) carries over
-            train_classifier(net, real, recipe, gen, torch.device("cpu"), amp, optimizer=opt)
+            train_classifier(net, real, recipe, gen, device, amp, optimizer=opt)
             snapshots[f"epoch_{epoch}"] = flatten(net)
         save_file_atomic(snapshots, path)
     return out

@@ -16,21 +16,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real-per-class", type=positive_int, default=256)
     p.add_argument("--model", default="convnet")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     add_precision_arg(p)
     add_dataset_args(p, default=None)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from gendistill.evaluate.crfd import CRFD
-    from gendistill.runtime import resolve_precision
+    from gendistill.runtime import pick_device, resolve_precision
 
     _, synthetic, dataset = artifact_images(args)
     t0 = time.perf_counter()
-    amp = resolve_precision(args.precision, torch.device("cpu"))
-    crfd = CRFD(dataset, args.model, args.nets, args.real_per_class, args.seed, amp=amp)
+    device = pick_device(args.device)
+    amp = resolve_precision(args.precision, device)
+    crfd = CRFD(dataset, args.model, args.nets, args.real_per_class, args.seed, device=device, amp=amp)
     value = crfd(synthetic.images, synthetic.labels)
     print(f"crfd {value:.6g}  ({args.nets} {args.model} nets, {time.perf_counter() - t0:.1f} s)")
     return 0

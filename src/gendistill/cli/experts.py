@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
 from gendistill.experts import ExpertSpec, train_experts
-from gendistill.runtime import resolve_precision
+from gendistill.runtime import pick_device, resolve_precision
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-augment", action="store_true", help="train experts without DSA augmentation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     add_precision_arg(p)
     add_dataset_args(p)
     p.set_defaults(run=run)
@@ -35,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = dataset_from_args(args)
     spec = ExpertSpec(dataset.name, args.model, epochs=args.epochs, lr=args.lr, augment=not args.no_augment,
                       seed=args.seed)  # fmt: skip
-    amp = resolve_precision(args.precision, torch.device("cpu"))
-    out = train_experts(dataset, Path(args.out), args.num, spec, progress=not args.quiet, amp=amp)
+    device = pick_device(args.device)
+    amp = resolve_precision(args.precision, device)
+    out = train_experts(dataset, Path(args.out), args.num, spec, progress=not args.quiet, amp=amp, device=device)
     print(f"wrote {args.num} expert trajectories of {args.epochs} epochs to {out}")
     return 0

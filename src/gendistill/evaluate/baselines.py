@@ -20,25 +20,28 @@ SELECTORS.register("random")(random_subset)
 
 def _embedder(dataset: ImageDataset, features: str, generator: torch.Generator, epochs: int) -> Callable:
     """Feature function for herding: a ConvNet trained on the training split (the field's choice),
-    a randomly initialised one, or raw pixels."""
+    a randomly initialised one, or raw pixels. The network trains and embeds on CUDA when present; the
+    features come back to the CPU, where herding runs."""
     if features == "pixels":
         return lambda x: x.flatten(1)
     from gendistill.evaluate.recipe import TrainRecipe
     from gendistill.evaluate.trainer import train_classifier
     from gendistill.models import create_model
+    from gendistill.runtime import pick_device
 
+    device = pick_device()
     torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
-    net = create_model("convnet", dataset.channels, dataset.num_classes, dataset.image_size)
+    net = create_model("convnet", dataset.channels, dataset.num_classes, dataset.image_size).to(device)
     if features == "trained":
         full = SyntheticSet(dataset.train_images, dataset.train_labels)
-        train_classifier(net, full, TrainRecipe(epochs=epochs, decay_at=1.0), generator, torch.device("cpu"))
+        train_classifier(net, full, TrainRecipe(epochs=epochs, decay_at=1.0), generator, device)
     elif features != "random":
         raise UserError(f"unknown herding features {features!r}; use trained, random or pixels")
     net.eval()
 
     @torch.inference_mode()
     def embed(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([net.embed(x[i : i + 1000]) for i in range(0, len(x), 1000)])
+        return torch.cat([net.embed(x[i : i + 1000].to(device)).float().cpu() for i in range(0, len(x), 1000)])
 
     return embed
 
