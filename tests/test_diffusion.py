@@ -329,3 +329,36 @@ def test_mixes_train_on_the_recorded_real_images_for_a_fixed_number_of_steps(tin
     assert all(len(stream.epoch(e)[0]) == 4 for e in range(5))
     assert sorted(seen[:10].tolist()) == list(range(10)) and sorted(seen[10:].tolist()) == list(range(10))
     assert torch.equal(StepStream(torch.arange(10.0), torch.arange(10), 4, 3).epoch(3)[1], stream.epoch(3)[1])
+
+
+def test_diffusion_inversion_is_a_bench_cell(diffusion_dir: Path, fmnist_dir: Path, tmp_path: Path) -> None:
+    """A suite cell inverts per_class images per class for `iterations` steps, samples IPC per class from
+    k-means modes, and is evaluated like any set; a rerun finds it in the store."""
+    import yaml
+
+    from gendistill.bench import ResultStore, load_suite, run_suite
+
+    cell = {
+        "method": "diffusion-inversion",
+        "ipc": 2,
+        "budget": {"iterations": 2},
+        "options": {"prior": str(diffusion_dir), "per_class": 3, "precision": "fp32", "generate": {"steps": 2}},
+    }
+    raw = {"suite": "di", "data_dir": str(fmnist_dir), "protocols": ["quick"], "cells": [cell],
+           "defaults": {"models": ["convnet[width=8]"], "runs": 1, "augment": "none"}}  # fmt: skip
+    path = tmp_path / "di.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    suite = load_suite(path)
+    store = ResultStore(suite.store)
+    assert run_suite(suite, store, tmp_path / "work", isolate=False, echo=lambda _: None) == 2
+    made = store.records("cell")[0]
+    images = load(Path(made["artifact"]))
+    assert made["iterations"] == 2 and made["stored_bytes"] == images.storage_bytes() and made["distill_seconds"] > 0
+    assert torch.equal(torch.bincount(images.labels), torch.full((10,), 2))
+    assert images.meta["config"]["inversion"]["per_class"] == 3
+    assert run_suite(suite, ResultStore(suite.store), tmp_path / "work", isolate=False, echo=lambda _: None) == 0
+    raw["cells"][0]["options"]["colour"] = 1
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match="unknown diffusion-inversion option"):
+        run_suite(load_suite(path), ResultStore(tmp_path / "other.jsonl"), tmp_path / "w2", isolate=False,
+                  echo=lambda _: None)  # fmt: skip

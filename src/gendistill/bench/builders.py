@@ -15,6 +15,7 @@ from pathlib import Path
 from gendistill.artifacts import SyntheticSet, load
 from gendistill.bench.suite import Cell
 from gendistill.data import ImageDataset
+from gendistill.errors import UserError
 from gendistill.evaluate.trainer import TrainingData
 from gendistill.registry import Registry
 
@@ -58,6 +59,49 @@ def _select(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = False
 
 BUILDERS.register("random")(_select)
 BUILDERS.register("herding")(_select)
+
+
+@BUILDERS.register("diffusion-inversion")
+def _diffusion_inversion(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = False) -> dict:
+    """Diffusion Inversion as a distiller: invert ``per_class`` real images per class into the prior's
+    conditioning space (``budget: {iterations: N}``: N inversion steps; resumable), then sample ``ipc``
+    images per class from class-level conditionings (k-means modes by default). ``options``: ``prior``
+    (default: the shipped ``fashion-mnist-diffusion``), ``per_class`` (100), ``invert`` and ``generate``:
+    further fields of :class:`InversionConfig` / :class:`GenerateConfig`."""
+    import time
+
+    from gendistill.inversion.generate import GenerateConfig, generate
+    from gendistill.inversion.invert import InversionConfig, invert
+    from gendistill.priors import load_diffusion_prior
+    from gendistill.runtime import pick_device, resolve_precision
+
+    options = dict(cell.options)
+    unknown = sorted(set(options) - {"prior", "per_class", "invert", "generate", "precision"})
+    if unknown:
+        raise UserError(f"cell {cell.name}: unknown diffusion-inversion option(s) {unknown}; valid: prior, "
+                        "per_class, invert, generate, precision")  # fmt: skip
+    if cell.budget.minutes:
+        raise UserError(f"cell {cell.name}: diffusion-inversion takes budget {{iterations: N}} (inversion steps)")
+    prior_spec = str(options.get("prior", f"{dataset.name}-diffusion"))
+    steps = {"steps": cell.budget.iterations} if cell.budget.iterations else {}
+    inv_config = InversionConfig(**{"per_class": options.get("per_class", 100), **steps,
+                                    **options.get("invert", {}), "seed": cell.seed})  # fmt: skip
+    gen_config = GenerateConfig(**{**options.get("generate", {}), "ipc": cell.ipc, "seed": cell.seed})
+    device = pick_device()
+    amp = resolve_precision(options.get("precision", "auto"), device)
+    embeddings_dir = out.with_name(out.name + ".embeddings")
+    t0 = time.perf_counter()
+    if not (embeddings_dir / "config.json").is_file():
+        resume = embeddings_dir.with_name(embeddings_dir.name + ".partial").exists()
+        invert(prior_spec, dataset, inv_config, embeddings_dir, device=device, amp=amp, resume=resume,
+               progress=progress)  # fmt: skip
+    inverted = load(embeddings_dir)
+    invert_seconds = time.perf_counter() - t0
+    prior, _ = load_diffusion_prior(prior_spec, dataset, "diffusion-inversion", device=device)
+    images = generate(prior, inverted, gen_config, amp, progress=progress)
+    images.save(out, force=True)
+    return {"distill_seconds": round(invert_seconds + images.meta["generate_seconds"], 2),
+            "iterations": inv_config.steps, "stored_bytes": images.storage_bytes()}  # fmt: skip
 
 
 @BUILDERS.register("full")

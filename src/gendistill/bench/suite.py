@@ -20,7 +20,8 @@ evaluate them, read from YAML and checked before any work starts.
 Paths in a suite are relative to the suite file.
 
 A cell's ``method`` is a distillation method (``gendistill.methods.METHODS``), a selection baseline
-(``random``, ``herding``) or ``full`` (all training images: the upper bound HLR needs). Its ``budget`` is
+(``random``, ``herding``), ``full`` (all training images: the upper bound HLR needs) or another builder
+of ``bench.builders.BUILDERS`` (``diffusion-inversion``: invert real images, sample IPC per class). Its ``budget`` is
 ``iterations`` or ``minutes`` of distillation (both: whichever ends first; none: the method's published
 count), or ``epochs`` of training for ``full``. ``augment`` is what every protocol trains with unless the
 protocol pins its own: ``dsa`` (the default, one augmentation for every cell so their numbers compare),
@@ -45,7 +46,6 @@ from pathlib import Path
 from gendistill.errors import UserError
 from gendistill.version import __version__
 
-BASELINES = ("random", "herding", "full")
 TOP_KEYS = {
     "suite",
     "description",
@@ -163,12 +163,14 @@ def _budget(raw: object, where: str) -> Budget:
 
 
 def _known_method(method: object, where: str) -> str:
+    from gendistill.bench.builders import BUILDERS
     from gendistill.methods import METHODS
 
     if not isinstance(method, str):
         raise UserError(f"{where}: method must be a name, got {method!r}")
-    if method not in BASELINES:
-        METHODS.get(method)  # unknown: one line listing the valid names
+    valid = sorted(set(METHODS) | set(BUILDERS) - {"distill"})  # "distill" is the builder behind METHODS
+    if method not in valid:
+        raise UserError(f"{where}: unknown method {method!r}; valid: {', '.join(valid)}")
     return method
 
 
