@@ -46,7 +46,7 @@ window.addEventListener("load", () => {
 _STYLE = """<style>
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:12.5px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px;
-text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}.plots img{width:32%;min-width:320px}
+text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}.plots img{width:49%;min-width:480px}
 .grids figure{display:inline-block;margin:0 1em 1em 0}.grids img{max-width:420px;image-rendering:pixelated}
 details{margin:.3em 0}pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:12px}.warn{background:#fdd;
 padding:.5em}.muted{color:#777}</style>"""
