@@ -45,6 +45,7 @@ from gendistill.inversion import GenerateConfig, InversionConfig, generate, inve
 from gendistill.priors import load_prior
 from gendistill.priors.base import from_normalized
 from gendistill.report import class_grid, save_png, to_uint8
+from gendistill.report.plots import line_plot
 
 RUNS = Path(__file__).parent / "runs" / "diffusion"
 GRIDS = RESULTS / "grids"
@@ -242,6 +243,18 @@ def render(book: ResultBook, name: str) -> None:
         notes.append(factor)
     book.write_table(rows, "Diffusion Inversion on Fashion-MNIST", "python benchmarks/run_diffusion.py",
                      notes=tuple(notes))  # fmt: skip
+    efficiency_curve(e, GRIDS / f"{name}-efficiency.png")
+
+
+def efficiency_curve(e: dict, path: Path) -> None:
+    """Test accuracy against real images per class: one line per (network, training mix)."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for key, v in e.items():
+        if key.startswith("eff-"):
+            series.setdefault(f"{v['net']}: {v['mix']}", []).append((v["n"], _acc(v)[0]))
+    if series:
+        line_plot(series, "real images per class (n)", "test accuracy %", path,
+                  "Diffusion Inversion: sample efficiency (fixed 300-step budget)", logx=True)  # fmt: skip
 
 
 def efficiency_factor(e: dict, n: int = 50, net: str = "convnet") -> str | None:
