@@ -191,3 +191,43 @@ def test_the_projects_suites_are_valid(path: Path) -> None:
         if cell.param:
             settings = dict(cell.param)
             PARAMS.get(settings.pop("name")).Config(**settings)
+
+
+def test_a_worker_ends_when_its_bench_is_killed(tmp_path: Path) -> None:
+    """SIGKILL gives the bench no chance to stop its worker; the worker notices and exits by itself."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing, os, sys, time\n"
+        "from gendistill.bench.runner import exit_with_parent\n"
+        "def child(parent):\n"
+        "    exit_with_parent(parent, every=0.2)\n"
+        "    time.sleep(60)\n"
+        "if __name__ == '__main__':\n"
+        "    p = multiprocessing.get_context('spawn').Process(target=child, args=(os.getpid(),))\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )  # fmt: skip
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+
+    def gone() -> bool:  # exited: reaped, or a zombie where no init reaps orphans (some containers)
+        try:
+            return Path(f"/proc/{child}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
+        except OSError:
+            return True
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if gone():
+            return
+        time.sleep(0.2)
+    os.kill(child, 9)
+    pytest.fail("the worker outlived its killed parent by 30 s")

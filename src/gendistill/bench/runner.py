@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +82,23 @@ def _build(cell: Cell, data_dir: str | None, out: Path, progress: bool = False) 
     return {**info, "build_seconds": round(time.perf_counter() - t0, 2), **_peak_memory()}
 
 
-def _worker(config: dict, data_dir: str | None, out: str, queue: multiprocessing.Queue, progress: bool = False) -> None:
+def exit_with_parent(parent: int, every: float = 2.0) -> None:
+    """End this process once ``parent`` is gone. A bench killed by SIGTERM or SIGKILL gets no chance to
+    stop its worker, which would otherwise distil on for nobody (and hold the cores of the rerun); its
+    checkpoints stay, so the next run resumes from them."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def _worker(config: dict, data_dir: str | None, out: str, queue: multiprocessing.Queue, progress: bool = False,
+            parent: int | None = None) -> None:  # fmt: skip
+    if parent is not None:
+        exit_with_parent(parent)
     try:
         queue.put(("ok", _build(cell_from_dict(config), data_dir, Path(out), progress)))
     except UserError as e:
@@ -98,16 +115,21 @@ def build_isolated(cell: Cell, data_dir: str | None, out: Path, progress: bool =
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     config = {**dataclasses.asdict(cell), "name": cell.name}
-    proc = ctx.Process(target=_worker, args=(config, data_dir, str(out), queue, progress), daemon=False)
+    proc = ctx.Process(target=_worker, args=(config, data_dir, str(out), queue, progress, os.getpid()),
+                       daemon=False)  # fmt: skip
     proc.start()
     result = None
-    while result is None:
-        try:
-            result = queue.get(timeout=1.0)
-        except Exception:  # queue.Empty: still working, unless the worker died without a word
-            if not proc.is_alive():
-                break
-    proc.join()
+    try:
+        while result is None:
+            try:
+                result = queue.get(timeout=1.0)
+            except Exception:  # queue.Empty: still working, unless the worker died without a word
+                if not proc.is_alive():
+                    break
+    finally:  # an interrupted bench stops its worker too (its checkpoints stay for the rerun)
+        if result is None and proc.is_alive():
+            proc.terminate()
+        proc.join()
     if result is None:
         raise RuntimeError(f"cell {cell.name}: its worker process died (exit code {proc.exitcode}); "
                            "rerun the suite to resume it")  # fmt: skip
