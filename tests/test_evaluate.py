@@ -12,6 +12,7 @@ from gendistill.errors import UserError
 from gendistill.evaluate import PRESETS, TrainRecipe, evaluate, select, train_classifier
 from gendistill.evaluate.baselines import herding_order
 from gendistill.evaluate.crfd import CRFD
+from gendistill.evaluate.protocol import _learned_lr_for
 from gendistill.models import create_model
 
 SMALL = "convnet[width=16]"
@@ -215,3 +216,13 @@ def test_near_chance_runs_are_flagged_and_the_mean_over_networks_has_a_spread() 
     assert rows[1]["near chance"] == "1 of 3" and rows[-1]["model"] == "mean of 2"
     (line,) = report.warnings()
     assert line.startswith("warning: b run 2 ended at 15.00%, within 10 points of chance (10.0%)")
+
+
+def test_a_learned_sgd_rate_never_reaches_adamw_training(tiny) -> None:  # noqa: ANN001
+    """The soft protocol trains with AdamW at 1e-3: MTT's learned SGD step must not replace it."""
+    base = select(tiny, "random", 1)
+    data = SyntheticSet(base.images, base.labels, base.meta, lr=torch.tensor(0.05))
+    sgd = evaluate(data, tiny, models=[SMALL], runs=1, epochs=1, preset="eccv24", compile=False, progress=False)
+    assert sgd.results[0].recipe["lr"] == pytest.approx(0.05)
+    adamw = TrainRecipe(epochs=300, optimizer="adamw", lr=1e-3, weight_decay=0.01)  # the soft protocol's training
+    assert _learned_lr_for(adamw, adamw, 0.05) is None

@@ -98,11 +98,13 @@ def resolve_augment(augment: str, dataset: ImageDataset) -> str:
 
 
 def _learned_lr_for(model_recipe: TrainRecipe, preset: TrainRecipe, learned: float | None) -> float | None:
-    """A learned learning rate (MTT's) is an SGD step size for the preset's training: it applies to the
-    networks trained that way, never to one whose own recipe sets its optimiser or rate (AlexNet's AdamW
-    at lr 1e-3 diverges to chance under MTT's learned SGD rate of ~0.01-0.03: measured, issue 15)."""
+    """A learned learning rate (MTT's) is an SGD step size, learned for SGD training: it applies to the
+    networks a preset trains with SGD, never to one whose own recipe sets its optimiser or rate (AlexNet's
+    AdamW at lr 1e-3 diverges to chance under MTT's learned SGD rate of ~0.01-0.03: measured, issue 15),
+    nor to a preset that trains with another optimiser (``soft``'s AdamW at 1e-3 took MTT's set from
+    ~86% to 82.3% under a learned 0.016: measured, issue 19)."""
     own = model_recipe.optimizer != preset.optimizer or model_recipe.lr != preset.lr
-    return None if own else learned
+    return None if own or model_recipe.optimizer != "sgd" else learned
 
 
 def evaluate(
