@@ -76,10 +76,12 @@ def table_rows(rows: list[Row], imported: bool = False) -> list[dict]:
     return out
 
 
-def _series(rows: list[Row], x: str, per_ipc: bool = False) -> dict[str, list[tuple[float, float]]]:
-    """ConvNet-3 points by method and protocol; imported results keep a series of their own, named after
-    their file (``dm (paper, methods)``), since their recipes are not the bench's."""
+def _series(rows: list[Row], x: str, per_ipc: bool = False) -> tuple[dict[str, list[tuple[float, float]]], set[str]]:
+    """ConvNet-3 points by method and protocol, and the labels of imported series: imported results keep a
+    series of their own, named after their file (``dm (paper, methods)``), since their recipes are not the
+    bench's."""
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    imported: set[str] = set()
     for r in rows:
         value = getattr(r, x)
         if r.method == "full" or r.ipc is None or value is None or r.model != "convnet":
@@ -87,16 +89,15 @@ def _series(rows: list[Row], x: str, per_ipc: bool = False) -> dict[str, list[tu
         origin = "" if r.source == "bench" else f", {r.source.removesuffix('.json')}"
         label = f"{r.method}" + (f" ipc{r.ipc}" if per_ipc else "") + f" ({r.protocol}{origin})"
         series[label].append((float(value), 100 * r.mean))
-    return series
+        if origin:
+            imported.add(label)
+    return series, imported
 
 
 def _plots(rows: list[Row], folder: Path) -> None:
-    imported = {f"({r.protocol}, {r.source.removesuffix('.json')})" for r in rows if r.source != "bench"}
-
     def plot(x: str, xlabel: str, name: str, title: str, per_ipc: bool = False) -> None:
-        series = _series(rows, x, per_ipc)
-        dashed = {label for label in series if any(label.endswith(tag) for tag in imported)}
-        line_plot(series, xlabel, "test accuracy %", folder / name, title, logx=True, dashed=dashed)
+        series, imported = _series(rows, x, per_ipc)
+        line_plot(series, xlabel, "test accuracy %", folder / name, title, logx=True, dashed=imported)
 
     plot("ipc", "images per class", "acc_vs_ipc.png", "ConvNet-3 (dashed: imported results)")
     plot("distill_seconds", "distillation seconds", "acc_vs_time.png", "ConvNet-3: time to accuracy", per_ipc=True)

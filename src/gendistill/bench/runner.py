@@ -181,12 +181,13 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
     for name in only or ():
         suite.cell(name)
     added = import_results(suite, store)
-    cells = [c for c in suite.cells if (not only or c.name in only) and committed_record(c, store) is None]
+    chosen = [c for c in suite.cells if not only or c.name in only]
+    cells = [c for c in chosen if committed_record(c, store) is None]
+    held = len(chosen) - len(cells)
     pending = {c.name: [p for p in c.protocols if store.find("eval", key=c.eval_key(p)) is None] for c in cells}
     todo = [c for c in cells if pending[c.name] or store.find("cell", key=c.key(), name=c.name) is None]
-    held = sum(not only or c.name in only for c in suite.cells) - len(cells)
     committed = f" ({held} by committed results)" if held else ""
-    echo(f"[bench] suite {suite.name}: {len(cells) + held} cells, {len(cells) + held - len(todo)} done{committed}, "
+    echo(f"[bench] suite {suite.name}: {len(chosen)} cells, {len(chosen) - len(todo)} done{committed}, "
          f"{len(todo)} to run")  # fmt: skip
     eta, datasets = _Eta(len(todo)), {}
     for cell in todo:
