@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gendistill.bench.provenance import stamp
@@ -67,3 +68,23 @@ def over_networks(report: dict) -> tuple[float, float]:
         return report["over_networks"]["mean"], report["over_networks"]["std"]
     results = report["results"]  # written before the spread was stored: single runs, no spread
     return sum(r["mean"] for r in results) / len(results), 0.0
+
+
+def val_search(book: ResultBook, prefix: str, values: Sequence, distill_one: Callable[[object], tuple[Path, dict]],
+               dataset, only: list[str] | None = None, epochs: int = 300):  # noqa: ANN001, ANN201  # fmt: skip
+    """Distil briefly with each value, score each set on the validation split (never the test split; one
+    ``epochs``-epoch DSA training), record ``<prefix>-<value>`` and return the best value.
+
+    ``distill_one(value)`` distils (resumably) and returns the artifact's folder and what to record of it."""
+    from gendistill import load
+    from gendistill.evaluate import evaluate
+
+    for v in values:
+        key = f"{prefix}-{v}"
+        if book.todo(key, only):
+            out, record = distill_one(v)
+            rep = evaluate(load(out), dataset, runs=1, augment="dsa", epochs=epochs, split="val", progress=False)
+            book.add(key, {"val_acc": rep.results[0].mean, "value": v, **record})
+            print(f"{key}: val {100 * rep.results[0].mean:.2f}", flush=True)
+    scores = {r["value"]: r["val_acc"] for k, r in book.data["entries"].items() if k.startswith(prefix + "-")}
+    return max(scores, key=scores.get) if scores else values[0]

@@ -18,15 +18,45 @@ import argparse
 import shutil
 from pathlib import Path
 
-from common import RESULTS, ResultBook
+from common import RESULTS, ResultBook, val_search
 from run_methods import distill_for
 
 from gendistill import load, load_dataset
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.readings import storage_ipc, training_data
+from gendistill.methods import RunOptions, distill
+from gendistill.params import GeneratorConfig
 
 RUNS = Path(__file__).parent / "runs" / "dcgm"
 READING = {"a": "fixed", "b": "fresh"}
+# The validation search: one setting changed at a time from the first row (the design's starting point):
+# (generator settings, regulariser weights)
+SEARCH = {
+    "start": ({}, {"intra": 1.0, "inter": 1.0}),
+    "lr_g-1e-3": ({"lr_g": 1e-3}, {"intra": 1.0, "inter": 1.0}),
+    "lr_g-1e-5": ({"lr_g": 1e-5}, {"intra": 1.0, "inter": 1.0}),
+    "lr_codes-1e-1": ({"lr_codes": 1e-1}, {"intra": 1.0, "inter": 1.0}),
+    "fresh-0": ({"fresh": 0.0}, {"intra": 1.0, "inter": 1.0}),
+    "no-reg": ({}, {"intra": 0.0, "inter": 0.0}),
+}
+
+
+def search(book: ResultBook, dataset, names: list[str], iterations: int) -> str:  # noqa: ANN001
+    """DCGM at IPC 10 for ``iterations`` with each named setting, scored on the validation split."""
+
+    def distill_one(name: str):  # noqa: ANN202
+        given, regs = SEARCH[name]
+        out = RUNS / f"search-{name}-{iterations}it"
+        if not (out / "config.json").is_file():
+            run = RunOptions(iterations=iterations, checkpoint_every=10, precision="auto",
+                             regularisers=tuple(regs.items()))  # fmt: skip
+            partial = out.with_name(out.name + ".partial")
+            distill(dataset, "dcgm", 10, out, GeneratorConfig(**given), run, resume=partial.exists(), progress=False)
+        hist = load(out).meta["history"]
+        return out, {"settings": given, "regularisers": regs, "iterations": iterations,
+                     "distill_seconds": hist["distill_seconds"]}  # fmt: skip
+
+    return val_search(book, f"search-{iterations}it", names, distill_one, dataset)
 
 
 def main() -> None:
@@ -36,9 +66,15 @@ def main() -> None:
     ap.add_argument("--cells", nargs="+", default=["a1", "a10", "b10"])
     ap.add_argument("--epochs", type=int, help="evaluation epochs (default: the paper preset's 1000 with DSA)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--search", nargs="*", choices=list(SEARCH), help="score these settings on the validation split")
+    ap.add_argument("--search-iterations", type=int, default=150)
     args = ap.parse_args()
     book = ResultBook("dcgm")
     dataset = load_dataset("fashion-mnist")
+    if args.search is not None:
+        best = search(book, dataset, args.search or list(SEARCH), args.search_iterations)
+        print(f"best on validation: {best}")
+        return render(book)
     run_key = f"{args.method}-ipc10-{args.minutes:g}min"
     out = RUNS / run_key
     if not book.done(run_key):

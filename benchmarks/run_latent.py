@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, ResultBook, is_artifact, network_cell, over_networks
+from common import RESULTS, ResultBook, is_artifact, network_cell, over_networks, val_search
 
 from gendistill import load, load_dataset
 from gendistill.evaluate import evaluate
@@ -149,21 +149,15 @@ def main() -> None:
         book.add("prior", record)
     dataset = load_dataset("fashion-mnist")
 
-    def val_search(prefix: str, values: list, make_space) -> float | int:  # noqa: ANN001
-        """Distil briefly with each value, score on the validation split, return the best value."""
-        for v in values:
-            key = f"{prefix}-{v}"
-            if book.todo(key, args.only):
-                out = RUNS / f"{key}-ipc10"
-                bench = distill_measured(out, ipc=10, iterations=args.search_iterations, space=make_space(v))
-                rep = evaluate(load(out), dataset, runs=1, augment="dsa", epochs=EVAL_EPOCHS, split="val",
-                               progress=False)  # fmt: skip
-                book.add(key, {"val_acc": rep.results[0].mean, "value": v, **bench})
-        scores = {r["value"]: r["val_acc"] for k, r in book.data["entries"].items() if k.startswith(prefix + "-")}
-        return max(scores, key=scores.get) if scores else values[0]
+    def searched(prefix: str, values: list, make_space):  # noqa: ANN001, ANN202
+        def distill_one(v):  # noqa: ANN001, ANN202
+            out = RUNS / f"{prefix}-{v}-ipc10"
+            return out, distill_measured(out, ipc=10, iterations=args.search_iterations, space=make_space(v))
+
+        return val_search(book, prefix, values, distill_one, dataset, args.only, EVAL_EPOCHS)
 
     # GLaD's feature-map learning rates were tuned for StyleGAN-XL's feature scale: choose ours on val
-    lr_f = val_search("hglad-lrf", [float(v) for v in args.lr_f.split(",")],
+    lr_f = searched("hglad-lrf", [float(v) for v in args.lr_f.split(",")],
                       lambda v: HGladConfig("fashion-mnist", lr_f=v, select="crfd"))  # fmt: skip
     ship_latent_lr("dm", lr_f, LATENT_LR["dm"][1])
 
@@ -171,7 +165,7 @@ def main() -> None:
         config = HGladConfig if name == "hglad" else GladConfig
         return config("fashion-mnist", layer, lr_f=lr_f, select="crfd" if name == "hglad" else "none")
 
-    best_layer = val_search("glad-layer", [int(v) for v in args.layers.split(",")], lambda k: space("glad", k))
+    best_layer = searched("glad-layer", [int(v) for v in args.layers.split(",")], lambda k: space("glad", k))
 
     for ipc in (10, 1):  # IPC 10 first: the cross-architecture claim and run_cross.py need those sets
         for name, sp in (("pixels", None), ("glad", space("glad", best_layer)), ("hglad", space("hglad"))):
