@@ -15,17 +15,24 @@ where that entry was measured. Writes results/dcgm.json and .md; the fixed set's
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import shutil
+import tempfile
+import time
 from pathlib import Path
 
+import torch
 from common import RESULTS, ResultBook, val_search
 from run_methods import distill_for
 
 from gendistill import load, load_dataset
+from gendistill.errors import UserError
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.readings import storage_ipc, training_data
 from gendistill.methods import RunOptions, distill
 from gendistill.params import GeneratorConfig
+from gendistill.report.plots import line_plot
 
 RUNS = Path(__file__).parent / "runs" / "dcgm"
 READING = {"a": "fixed", "b": "fresh"}
@@ -38,7 +45,106 @@ SEARCH = {
     "lr_codes-1e-1": ({"lr_codes": 1e-1}, {"intra": 1.0, "inter": 1.0}),
     "fresh-0": ({"fresh": 0.0}, {"intra": 1.0, "inter": 1.0}),
     "no-reg": ({}, {"intra": 0.0, "inter": 0.0}),
+    # the ablation and the from-scratch comparison, on the best mix of the rows above (fresh 0)
+    "fresh-0-no-reg": ({"fresh": 0.0}, {"intra": 0.0, "inter": 0.0}),
+    "fresh-0-intra": ({"fresh": 0.0}, {"intra": 1.0, "inter": 0.0}),
+    "fresh-0-inter": ({"fresh": 0.0}, {"intra": 0.0, "inter": 1.0}),
+    "fresh-0-scratch": ({"fresh": 0.0, "from_scratch": True}, {"intra": 1.0, "inter": 1.0}),
 }
+
+
+SCALING = {"classes": [(10, 28), (100, 28), (1000, 28)], "resolution": [(10, 28), (10, 64), (10, 128)]}
+
+
+def noise_dataset(classes: int, size: int, per_class: int = 20):  # noqa: ANN201
+    """A labeled dataset of seeded noise images: the scaling study measures bytes and memory, not accuracy."""
+    from gendistill.data import ImageDataset
+
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.randn(n * classes, 1, size, size, generator=g), torch.arange(classes).repeat_interleave(n)
+
+    (tx, ty), (vx, vy), (sx, sy) = split(per_class), split(2), split(2)
+    return ImageDataset(f"noise-{classes}x{size}px", [str(c) for c in range(classes)], (0.5,), (0.5,),
+                        tx, ty, vx, vy, sx, sy)  # fmt: skip
+
+
+def _scaling_child(method: str, classes: int, size: int, out: str, queue) -> None:  # noqa: ANN001
+    """One few-iteration run at IPC 10 in a fresh process, so the peak resident memory is its own."""
+    from gendistill.priors.stylegan import StyleGAN, StyleGANConfig
+
+    torch.set_num_threads(1)  # beside the searches: memory is what is measured, not time
+    dataset = noise_dataset(classes, size)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    param = None
+    if method == "dcgm":  # the shipped prior's architecture at this class count and resolution
+        param = GeneratorConfig(prior=StyleGAN(StyleGANConfig(classes, size, 1)))
+    run = RunOptions(iterations=2, real_batch=16, precision="fp32", compile=False)
+    t0 = time.perf_counter()
+    try:
+        artifact = distill(dataset, method, 10, out, param, run, progress=False)
+    except UserError as e:  # refused before it starts (more memory than the machine has): say so, and
+        # still count the bytes the set would store, from the set built as the run would have started it
+        from gendistill.methods import METHODS
+        from gendistill.params import PARAMS, config_name
+
+        param = param if param is not None else METHODS.get(method).param_config()
+        built = PARAMS.get(config_name(param)).build(dataset, 10, param, torch.Generator().manual_seed(0))
+        queue.put({"refused": str(e), "rss_before_mb": base, "storage_bytes": built.storage_bytes(),
+                   "storage_from": "the built set, not distilled"})  # fmt: skip
+        return
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"storage_bytes": artifact.storage_bytes(), "seconds": time.perf_counter() - t0,
+               "rss_before_mb": base, "peak_rss_mb": peak})  # fmt: skip
+
+
+def scaling(book: ResultBook) -> None:
+    """Stored bytes and peak memory of DM pixels and DCGM at IPC 10 as classes and resolution grow."""
+    ctx = multiprocessing.get_context("spawn")
+    for axis, points in SCALING.items():
+        for classes, size in points:
+            for method in ("dm", "dcgm"):
+                key = f"scaling-{method}-{classes}c-{size}px"
+                if book.done(key):
+                    continue
+                with tempfile.TemporaryDirectory() as tmp:
+                    queue = ctx.Queue()
+                    proc = ctx.Process(target=_scaling_child, args=(method, classes, size, f"{tmp}/set", queue))
+                    proc.start()
+                    record = queue.get()
+                    proc.join()
+                book.add(key, {"axis": axis, "method": method, "classes": classes, "size": size, "ipc": 10,
+                               "iterations": 2, "real_batch": 16, **record})  # fmt: skip
+                print(key, record, flush=True)
+    render_scaling(book)
+
+
+def render_scaling(book: ResultBook) -> None:
+    rows = [{"axis": e["axis"], "classes": e["classes"], "px": e["size"], "method": e["method"],
+             "stored bytes": f"{e['storage_bytes']:,}" + (" (built, not run)" if "refused" in e else ""),
+             "peak RSS MB": f"{e['peak_rss_mb']:.0f}" if "peak_rss_mb" in e else f"refused: {e['refused']}",
+             "RSS before distilling MB": f"{e['rss_before_mb']:.0f}"}
+            for e in book.data["entries"].values()]  # fmt: skip
+    book.write_table(rows, "Stored bytes and peak memory of DM pixels and DCGM as classes and resolution grow",
+                     "python benchmarks/run_dcgm.py --scaling",
+                     notes=("IPC 10, 2 iterations, 16 real images per class per step, fp32, one thread, a dataset of "
+                            "noise images (20 per class); DCGM: the shipped StyleGAN's architecture at that class "
+                            "count and resolution, from random weights, fp16 weights stored. Peak RSS is the "
+                            "distilling process's, torch included (the RSS before distilling is that floor).",),
+                     )  # fmt: skip
+    axes = (("classes", "classes", "classes (28 px)"), ("resolution", "size", "image side, px (10 classes)"))
+    for axis, x, xlabel in axes:
+        series: dict[str, list[tuple[float, float]]] = {}
+        for e in book.data["entries"].values():
+            if e["axis"] != axis and (e["classes"], e["size"]) != (10, 28):
+                continue
+            name = "DM pixels" if e["method"] == "dm" else "DCGM"
+            series.setdefault(f"{name}: stored MB", []).append((e[x], e["storage_bytes"] / 1e6))
+            if "peak_rss_mb" in e:
+                series.setdefault(f"{name}: peak RSS MB", []).append((e[x], e["peak_rss_mb"]))
+        line_plot(series, xlabel, "MB (log)", RESULTS / "grids" / f"dcgm-scaling-{axis}.png", logx=True, logy=True,
+                  title=f"IPC 10: stored bytes and peak memory as {axis} grow")  # fmt: skip
 
 
 def search(book: ResultBook, dataset, names: list[str], iterations: int) -> str:  # noqa: ANN001
@@ -52,6 +158,8 @@ def search(book: ResultBook, dataset, names: list[str], iterations: int) -> str:
                              regularisers=tuple(regs.items()))  # fmt: skip
             partial = out.with_name(out.name + ".partial")
             distill(dataset, "dcgm", 10, out, GeneratorConfig(**given), run, resume=partial.exists(), progress=False)
+            (RESULTS / "grids").mkdir(exist_ok=True)
+            shutil.copyfile(out / "grid.png", RESULTS / "grids" / f"dcgm-search-{name}-{iterations}it.png")
         hist = load(out).meta["history"]
         return out, {"settings": given, "regularisers": regs, "iterations": iterations,
                      "distill_seconds": hist["distill_seconds"]}  # fmt: skip
@@ -68,8 +176,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--search", nargs="*", choices=list(SEARCH), help="score these settings on the validation split")
     ap.add_argument("--search-iterations", type=int, default=150)
+    ap.add_argument("--scaling", action="store_true", help="stored bytes and peak memory as classes / resolution grow")
     args = ap.parse_args()
     book = ResultBook("dcgm")
+    if args.scaling:  # its own file: it may run beside a search, which writes dcgm.json
+        return scaling(ResultBook("dcgm_scaling"))
     dataset = load_dataset("fashion-mnist")
     if args.search is not None:
         best = search(book, dataset, args.search or list(SEARCH), args.search_iterations)

@@ -127,6 +127,19 @@ def test_generator_set_renders_any_ipc_and_round_trips(tmp_path: Path, tiny, tin
         back.sample(0)
 
 
+def test_evaluate_takes_a_generator_set_as_its_fixed_set(tiny, tiny_prior) -> None:  # noqa: ANN001
+    from gendistill import GeneratorSet
+    from gendistill.artifacts import make_meta
+    from gendistill.evaluate import evaluate
+
+    labels = torch.arange(10).repeat_interleave(2)
+    codes = torch.randn(20, tiny_prior().z_dim, generator=torch.Generator().manual_seed(0))
+    gs = GeneratorSet(tiny_prior(), codes, labels, make_meta("test", tiny, 2, {}, 0))
+    run = {"runs": 1, "epochs": 2, "augment": "none", "progress": False, "split": "val"}
+    direct, fixed = evaluate(gs, tiny, **run), evaluate(gs.training_set(), tiny, **run)
+    assert direct.results[0].accuracies == fixed.results[0].accuracies
+
+
 def test_embedding_set_records_its_prior(tmp_path: Path, saved_prior: Path) -> None:
     import shutil
 

@@ -226,3 +226,21 @@ def test_a_learned_sgd_rate_never_reaches_adamw_training(tiny) -> None:  # noqa:
     assert sgd.results[0].recipe["lr"] == pytest.approx(0.05)
     adamw = TrainRecipe(epochs=300, optimizer="adamw", lr=1e-3, weight_decay=0.01)  # the soft protocol's training
     assert _learned_lr_for(adamw, adamw, 0.05) is None
+
+
+def test_class_diversity_is_the_mean_pairwise_embedding_distance_per_class() -> None:
+    from gendistill.evaluate.prior_quality import class_diversity
+
+    class Flat(torch.nn.Module):  # an embedding that is the image itself, so distances can be hand-computed
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(1)
+
+    images = torch.zeros(5, 1, 1, 2)
+    images[1, 0, 0] = torch.tensor([3.0, 4.0])  # class 0: (0,0) and (3,4): distance 5
+    images[3, 0, 0] = torch.tensor([1.0, 0.0])  # class 1: (0,0), (1,0), (0,0): distances 1, 0, 1
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    div = class_diversity(images, labels, Flat())
+    assert div == pytest.approx({0: 5.0, 1: 2 / 3})
+    collapsed = class_diversity(torch.ones(4, 1, 2, 2), torch.tensor([0, 0, 2, 2]), Flat())
+    assert collapsed == {0: 0.0, 2: 0.0}
+    assert class_diversity(images[:1], labels[:1], Flat()) == {}  # one sample: nothing to measure

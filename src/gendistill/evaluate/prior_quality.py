@@ -53,6 +53,22 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean.real))
 
 
+def class_diversity(images: torch.Tensor, labels: torch.Tensor, embed: nn.Module,
+                    device: torch.device | None = None) -> dict[int, float]:  # fmt: skip
+    """Per class, the mean Euclidean distance between the embeddings of two distinct samples of it.
+
+    ``embed`` is a real-data classifier (:func:`real_classifier`): distances in its feature space measure
+    how different a class's samples are in what tells classes apart, not in pixels. Classes with fewer
+    than two samples are left out. A set collapsed to one image per class scores 0."""
+    emb = torch.from_numpy(_embed(embed, images, device or torch.device("cpu")))
+    out = {}
+    for c in torch.unique(labels).tolist():
+        e = emb[labels == c]
+        if len(e) >= 2:
+            out[int(c)] = float(torch.pdist(e).mean())
+    return out
+
+
 def prior_quality(prior: nn.Module, dataset: ImageDataset, classifier_epochs: int = 2, per_class: int = 1000,
                   seed: int = 0, device: torch.device | None = None) -> dict:  # fmt: skip
     device = device or torch.device("cpu")

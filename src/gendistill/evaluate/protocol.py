@@ -128,15 +128,19 @@ def evaluate(
     """Train ``runs`` fresh networks of each architecture on ``data`` and test them on real data.
 
     ``data`` is anything with ``epoch(epoch, generator) -> (images, targets)``: a loaded artifact, a real
-    subset, or a generator-backed set that samples anew each epoch. ``lr=None`` uses a learned learning
-    rate stored with the data (MTT) if there is one, else the preset's. ``split="val"`` tests on the
-    validation split carved from the training set, for choosing anything without touching the test set.
+    subset, or a generator-backed set that samples anew each epoch; a generator set trains on its
+    fixed set (reading a; :func:`~gendistill.evaluate.readings.training_data` gives the other readings).
+    ``lr=None`` uses a learned learning rate stored with the data (MTT) if there is one, else the preset's.
+    ``split="val"`` tests on the validation split carved from the training set, for choosing anything
+    without touching the test set.
     ``models`` may name pools (``"cross"``). ``per_arch`` applies the registered per-architecture
     departures from the preset (``ARCH_RECIPES``); off, every network trains with the preset as is.
     ``overrides`` (recipe fields, e.g. ``{"optimizer": "adamw"}``) apply last, to every network.
     """
     if runs < 1:
         raise UserError(f"runs must be at least 1, got {runs}")
+    if not hasattr(data, "epoch") and hasattr(data, "training_set"):
+        data = data.training_set()  # an artifact that is not itself a set (a generator's): its fixed set, reading (a)
     if split not in ("test", "val"):
         raise UserError(f"split must be test or val, got {split!r}")
     models = expand_models(models)

@@ -137,7 +137,8 @@ class Parameterisation(nn.Module):
         return {}
 
     def storage_bytes(self) -> int:
-        return sum(p.numel() * p.element_size() for p in self.parameters())
+        """Bytes a user keeps of the artifact this run would leave now (pixels and labels, or a model)."""
+        return self.to_artifact({}).storage_bytes()
 
     @torch.no_grad()
     def to_synthetic_set(self, meta: dict, lr: torch.Tensor | None = None) -> SyntheticSet:

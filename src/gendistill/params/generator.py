@@ -142,9 +142,6 @@ class GeneratorCodes(ChunkedRendering, Parameterisation):
     def optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups)
 
-    def storage_bytes(self) -> int:
-        return self.to_artifact({}).storage_bytes()
-
     def describe(self) -> dict:
         weights = sum(p.numel() for p in self.generator.state_dict().values())
         return {"generator_parameters": weights, "generator_config": self.generator.config_dict()}

@@ -12,7 +12,7 @@ MARKERS = "osD^v<>Ph*"
 
 
 def line_plot(series: Series, xlabel: str, ylabel: str, path: str | os.PathLike, title: str = "",
-              logx: bool = False, dashed: Collection[str] = ()) -> None:  # fmt: skip
+              logx: bool = False, dashed: Collection[str] = (), logy: bool = False) -> None:  # fmt: skip
     """One line per series, points sorted by x; a figure with no points says so instead of being blank.
 
     Series beyond the ten colours change marker too, so no two look alike; ``dashed`` series are drawn
@@ -26,7 +26,8 @@ def line_plot(series: Series, xlabel: str, ylabel: str, path: str | os.PathLike,
     fig, ax = plt.subplots(figsize=(7.6, 3.9), dpi=110)
     colours = plt.get_cmap("tab10").colors
     for i, (label, points) in enumerate(sorted(series.items())):
-        pts = sorted(p for p in points if p[0] is not None and p[1] is not None and (p[0] > 0 or not logx))
+        pts = sorted(p for p in points if p[0] is not None and p[1] is not None
+                     and (p[0] > 0 or not logx) and (p[1] > 0 or not logy))  # fmt: skip
         if not pts:
             continue
         colour, marker = colours[i % len(colours)], MARKERS[(i // len(colours)) % len(MARKERS)]
@@ -37,6 +38,8 @@ def line_plot(series: Series, xlabel: str, ylabel: str, path: str | os.PathLike,
         ax.text(0.5, 0.5, "no results with this axis yet", ha="center", va="center", transform=ax.transAxes)
     if logx and ax.lines:
         ax.set_xscale("log")
+    if logy and ax.lines:
+        ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
