@@ -48,10 +48,12 @@ class ResultBook:
         self.data["entries"][key] = record
         write_json(self.path, self.data)
 
-    def write_table(self, rows: list[dict], title: str, command: str, notes: tuple[str, ...] = ()) -> None:
+    def write_table(self, rows: list[dict], title: str, command: str, notes: tuple[str, ...] = (),
+                    stem: str | None = None) -> None:  # fmt: skip
+        """``results/<stem>.md`` (default: the book's own name; a book may render several tables)."""
         text = f"# {title}\n\nReproduce: `{command}`\n\n{render_table(rows, markdown=True)}\n"
         text += "".join(f"\n{note}\n" for note in notes)
-        (RESULTS / f"{self.path.stem}.md").write_text(text)
+        (RESULTS / f"{stem or self.path.stem}.md").write_text(text)
 
 
 def network_cell(result: dict) -> str:

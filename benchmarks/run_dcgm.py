@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import re
 import resource
 import shutil
 import tempfile
@@ -50,6 +51,10 @@ SEARCH = {
     "fresh-0-intra": ({"fresh": 0.0}, {"intra": 1.0, "inter": 0.0}),
     "fresh-0-inter": ({"fresh": 0.0}, {"intra": 0.0, "inter": 1.0}),
     "fresh-0-scratch": ({"fresh": 0.0, "from_scratch": True}, {"intra": 1.0, "inter": 1.0}),
+    # DM's loss is ~50-300 here, so weight-1 terms in [-1, 1] barely register: weights on its scale,
+    # and the class anchor (a real-data classifier's cross-entropy) against the classes mixing
+    "fresh-0-w10": ({"fresh": 0.0}, {"intra": 10.0, "inter": 10.0}),
+    "fresh-0-classify-10": ({"fresh": 0.0}, {"intra": 1.0, "inter": 1.0, "classify": 10.0}),
 }
 
 
@@ -120,10 +125,16 @@ def scaling(book: ResultBook) -> None:
     render_scaling(book)
 
 
+def _refusal(message: str) -> str:
+    """The memory check's refusal, short: the memory it said one step needs."""
+    need = re.search(r"needs about ([\d.]+ GB)", message)
+    return f"refused: one step needs ~{need.group(1)}" if need else f"refused: {message}"
+
+
 def render_scaling(book: ResultBook) -> None:
     rows = [{"axis": e["axis"], "classes": e["classes"], "px": e["size"], "method": e["method"],
              "stored bytes": f"{e['storage_bytes']:,}" + (" (built, not run)" if "refused" in e else ""),
-             "peak RSS MB": f"{e['peak_rss_mb']:.0f}" if "peak_rss_mb" in e else f"refused: {e['refused']}",
+             "peak RSS MB": f"{e['peak_rss_mb']:.0f}" if "peak_rss_mb" in e else _refusal(e["refused"]),
              "RSS before distilling MB": f"{e['rss_before_mb']:.0f}"}
             for e in book.data["entries"].values()]  # fmt: skip
     book.write_table(rows, "Stored bytes and peak memory of DM pixels and DCGM as classes and resolution grow",
@@ -133,8 +144,9 @@ def render_scaling(book: ResultBook) -> None:
                             "count and resolution, from random weights, fp16 weights stored. Peak RSS is the "
                             "distilling process's, torch included (the RSS before distilling is that floor).",),
                      )  # fmt: skip
-    axes = (("classes", "classes", "classes (28 px)"), ("resolution", "size", "image side, px (10 classes)"))
-    for axis, x, xlabel in axes:
+    axes = (("classes", "classes", "classes (28 px)", "the number of classes grows"),
+            ("resolution", "size", "image side, px (10 classes)", "the resolution grows"))  # fmt: skip
+    for axis, x, xlabel, grows in axes:
         series: dict[str, list[tuple[float, float]]] = {}
         for e in book.data["entries"].values():
             if e["axis"] != axis and (e["classes"], e["size"]) != (10, 28):
@@ -144,7 +156,7 @@ def render_scaling(book: ResultBook) -> None:
             if "peak_rss_mb" in e:
                 series.setdefault(f"{name}: peak RSS MB", []).append((e[x], e["peak_rss_mb"]))
         line_plot(series, xlabel, "MB (log)", RESULTS / "grids" / f"dcgm-scaling-{axis}.png", logx=True, logy=True,
-                  title=f"IPC 10: stored bytes and peak memory as {axis} grow")  # fmt: skip
+                  title=f"IPC 10: stored bytes and peak memory as {grows}")  # fmt: skip
 
 
 def search(book: ResultBook, dataset, names: list[str], iterations: int) -> str:  # noqa: ANN001
@@ -167,6 +179,57 @@ def search(book: ResultBook, dataset, names: list[str], iterations: int) -> str:
     return val_search(book, f"search-{iterations}it", names, distill_one, dataset)
 
 
+def diversity(book: ResultBook, dataset, iterations: int) -> None:  # noqa: ANN001
+    """Per-class diversity of every searched set whose artifact is here, and of a random real subset of the
+    same size (the reference): the mean pairwise distance in a real-data ConvNet-3's embedding."""
+    from gendistill.evaluate import select
+    from gendistill.evaluate.prior_quality import class_diversity, real_classifier
+
+    embed = real_classifier(dataset, 2, 0, torch.device("cpu"))
+    sets = {"diversity-real-ipc10": select(dataset, "random", 10, seed=0)}
+    for name in SEARCH:
+        out = RUNS / f"search-{name}-{iterations}it"
+        if book.done(f"search-{iterations}it-{name}") and (out / "config.json").is_file():
+            sets[f"diversity-search-{iterations}it-{name}"] = load(out).training_set()
+    for key, data in sets.items():  # entries of their own: the searched rows keep their provenance
+        div = {str(c): v for c, v in class_diversity(data.images, data.labels, embed).items()}
+        if book.data["entries"].get(key, {}).get("diversity") != div:
+            book.add(key, {"diversity": div, "images": len(data.labels)})
+
+
+def render_search(book: ResultBook, class_names: list[str]) -> None:
+    entries = book.data["entries"]
+    real = entries.get("diversity-real-ipc10", {}).get("diversity")
+    rows = []
+    for key, e in entries.items():
+        if not key.startswith("search-"):
+            continue
+        div = entries.get(f"diversity-{key}", {}).get("diversity")
+        least = min(div, key=div.get) if div else None
+        rows.append({
+            "setting": e["value"],
+            "changed": ", ".join(f"{k}={v}" for k, v in e["settings"].items()) or "-",
+            "regularisers": ", ".join(f"{k}={v:g}" for k, v in e["regularisers"].items()),
+            "iterations": e["iterations"],
+            "distill s": f"{e['distill_seconds']:.0f}",
+            "val acc %": f"{100 * e['val_acc']:.2f}",
+            "diversity (mean over classes)": f"{sum(div.values()) / len(div):.2f}" if div else "",
+            "least diverse class": f"{class_names[int(least)]}: {div[least]:.2f}" if div else "",
+        })  # fmt: skip
+    notes = ("IPC 10, seed 0, bf16 distillation on the 2-core CPU; validation split (carved from the training "
+             "set), one 300-epoch DSA training of ConvNet-3 per row: choices only, never test numbers. Diversity: "
+             "mean pairwise distance of a class's images in a real-data ConvNet-3's embedding (2 epochs on the "
+             "training split)" + (f"; a random real subset of the same size: {sum(real.values()) / len(real):.2f}."
+                                   if real else "."),)  # fmt: skip
+    book.write_table(
+        rows,
+        "DCGM-style settings and ablation on the validation split",
+        "python benchmarks/run_dcgm.py --search [NAMES] --diversity",
+        notes,
+        stem="dcgm_search",
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--method", choices=["dcgm", "dim"], default="dcgm")
@@ -176,6 +239,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--search", nargs="*", choices=list(SEARCH), help="score these settings on the validation split")
     ap.add_argument("--search-iterations", type=int, default=150)
+    ap.add_argument("--diversity", action="store_true", help="per-class diversity of the searched sets")
     ap.add_argument("--scaling", action="store_true", help="stored bytes and peak memory as classes / resolution grow")
     args = ap.parse_args()
     book = ResultBook("dcgm")
@@ -185,6 +249,10 @@ def main() -> None:
     if args.search is not None:
         best = search(book, dataset, args.search or list(SEARCH), args.search_iterations)
         print(f"best on validation: {best}")
+    if args.diversity:
+        diversity(book, dataset, args.search_iterations)
+    if args.search is not None or args.diversity:
+        render_search(book, dataset.classes)
         return render(book)
     run_key = f"{args.method}-ipc10-{args.minutes:g}min"
     out = RUNS / run_key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gendistill.objectives.adversarial import AdversarialRealism
+from gendistill.objectives.anchor import ClassAnchor
 from gendistill.objectives.base import MatchContext, Objective, ObjectiveConfig
 from gendistill.objectives.dc import DCConfig, GradientMatching
 from gendistill.objectives.dm import DistributionMatching
@@ -11,8 +12,8 @@ from gendistill.objectives.pool import PoolConfig, PoolMatching
 from gendistill.objectives.regularisers import REGULARISERS, Regulariser, regularised
 from gendistill.registry import Registry
 
-__all__ = ["OBJECTIVES", "REGULARISERS", "AdversarialRealism", "DCConfig", "MTTConfig", "MatchContext", "Objective",
-           "ObjectiveConfig", "PoolConfig", "PoolMatching", "Regulariser", "regularised"]  # fmt: skip
+__all__ = ["OBJECTIVES", "REGULARISERS", "AdversarialRealism", "ClassAnchor", "DCConfig", "MTTConfig", "MatchContext",
+           "Objective", "ObjectiveConfig", "PoolConfig", "PoolMatching", "Regulariser", "regularised"]  # fmt: skip
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 OBJECTIVES.register("dc")(GradientMatching)
