@@ -55,6 +55,11 @@ SEARCH = {
     # and the class anchor (a real-data classifier's cross-entropy) against the classes mixing
     "fresh-0-w10": ({"fresh": 0.0}, {"intra": 10.0, "inter": 10.0}),
     "fresh-0-classify-10": ({"fresh": 0.0}, {"intra": 1.0, "inter": 1.0, "classify": 10.0}),
+    # the prior draws some codes of one class as another's garment: screen the starting codes
+    "fresh-0-classify-10-teacher": (
+        {"fresh": 0.0, "code_init": "teacher"},
+        {"intra": 1.0, "inter": 1.0, "classify": 10.0},
+    ),
 }
 
 
@@ -239,6 +244,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--search", nargs="*", choices=list(SEARCH), help="score these settings on the validation split")
     ap.add_argument("--search-iterations", type=int, default=150)
+    ap.add_argument("--tag", help="a name for a new run beside earlier ones of the same method and budget")
     ap.add_argument("--diversity", action="store_true", help="per-class diversity of the searched sets")
     ap.add_argument("--scaling", action="store_true", help="stored bytes and peak memory as classes / resolution grow")
     args = ap.parse_args()
@@ -254,7 +260,7 @@ def main() -> None:
     if args.search is not None or args.diversity:
         render_search(book, dataset.classes)
         return render(book)
-    run_key = f"{args.method}-ipc10-{args.minutes:g}min"
+    run_key = f"{args.method}-ipc10-{args.minutes:g}min" + (f"-{args.tag}" if args.tag else "")
     out = RUNS / run_key
     if not book.done(run_key):
         distill_for(dataset, args.method, 10, out, args.minutes, precision="auto")
@@ -280,6 +286,28 @@ def main() -> None:
     render(book)
 
 
+def pixel_bytes(ipc: int, classes: int = 10, pixels: int = 28 * 28) -> int:
+    """Bytes of a pixel set as gendistill stores it: fp32 images and int64 labels (what DM's artifacts hold)."""
+    return ipc * classes * (4 * pixels + 8)
+
+
+def render_bytes(book: ResultBook) -> None:
+    """Accuracy (reading a, ConvNet-3, paper preset) against the bytes a user keeps, pixels next to models."""
+    dm, rnd = ResultBook("methods").data["entries"], ResultBook("eval_precision").data["entries"]
+    series: dict[str, list[tuple[float, float]]] = {
+        "DM pixels": [(pixel_bytes(i), 100 * dm[f"dm-ipc{i}"]["report"]["results"][0]["mean"])
+                      for i in (1, 10, 50) if f"dm-ipc{i}" in dm],
+        "random real subset": [(pixel_bytes(i), 100 * rnd[f"ipc{i}-fp32"]["mean"])
+                               for i in (1, 10, 50) if f"ipc{i}-fp32" in rnd],
+    }  # fmt: skip
+    for e in book.data["entries"].values():
+        if e.get("reading") == "fixed" and e["report"]["results"][0]["recipe"]["epochs"] == 1000:
+            name = f"{e['run']} (one model, each IPC sampled)"
+            series.setdefault(name, []).append((e["storage_bytes"], 100 * e["report"]["results"][0]["mean"]))
+    line_plot(series, "stored bytes (log)", "test accuracy %, reading (a)", RESULTS / "grids" / "dcgm-bytes.png",
+              logx=True, title="Fashion-MNIST, ConvNet-3, paper preset: accuracy against stored bytes")  # fmt: skip
+
+
 def render(book: ResultBook) -> None:
     entries = book.data["entries"]
     dm = ResultBook("methods").data["entries"]
@@ -302,6 +330,7 @@ def render(book: ResultBook) -> None:
             "DM pixels, same IPC": (f"{100 * pixels['report']['results'][0]['mean']:.2f} "
                                     f"({pixels['distill_seconds'] / 60:.0f} min)") if pixels else "",
         })  # fmt: skip
+    render_bytes(book)
     book.write_table(rows, "DCGM-style and DiM-style generator sets under the readings of IPC",
                      "python benchmarks/run_dcgm.py [--method dim]",
                      notes=("ConvNet-3, DSA training, 3 runs, test split, final epoch. Stored IPC 10; reading (a) "

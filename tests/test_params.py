@@ -185,10 +185,43 @@ def test_generator_from_scratch_differs_from_the_prior_and_is_seeded(tiny, saved
     assert torch.equal(scratch.generator.state_dict()[w], again.generator.state_dict()[w])
 
 
+def test_teacher_screened_codes_keep_each_rows_most_confident_draw(tiny, saved_prior, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Each stored code is the candidate the real-data judge finds most like its class: never less so than
+    the first candidate (the code a plain draw would have given), seeded, and with one candidate the plain
+    draw itself."""
+    from gendistill.evaluate.teacher import JUDGE, teacher
+    from gendistill.params.generator import random_codes, teacher_screened_codes
+    from gendistill.priors import load_prior, to_normalized
+    from gendistill.priors.base import decode
+
+    monkeypatch.setenv("GENDISTILL_CACHE", str(tmp_path))
+    prior = load_prior(str(saved_prior), image_size=28)
+    labels = torch.arange(10).repeat_interleave(2)
+    judge = teacher(tiny, JUDGE, torch.device("cpu"))[0].eval()
+
+    def confidence(codes: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            images = to_normalized(decode(prior, codes, labels).float(), tiny.mean, tiny.std)
+            return judge(images).softmax(1)[torch.arange(len(labels)), labels]
+
+    def screened(k: int) -> torch.Tensor:
+        return teacher_screened_codes(prior, labels, tiny, k, torch.Generator().manual_seed(3))
+
+    pool = torch.randn(len(labels), 4, prior.z_dim, generator=torch.Generator().manual_seed(3))
+    best = screened(4)
+    assert torch.equal(best, screened(4))  # seeded
+    assert all(any(torch.equal(best[i], pool[i, j]) for j in range(4)) for i in range(len(labels)))
+    assert bool((confidence(best) >= confidence(pool[:, 0]) - 1e-6).all())
+    plain = random_codes(prior, labels, tiny, 1, torch.Generator().manual_seed(3))
+    assert torch.equal(screened(1), plain)
+
+
 def test_generator_config_refuses_bad_values() -> None:
     from gendistill.params import GeneratorConfig
 
     for bad, match in (({"fresh": 1.0}, "fresh must be in"), ({"lr_g": 0.0}, "must be > 0"),
-                       ({"weights_dtype": "int8"}, "unknown weights_dtype"), ({"chunk": 0}, "chunk must")):  # fmt: skip
+                       ({"weights_dtype": "int8"}, "unknown weights_dtype"), ({"chunk": 0}, "chunk must"),
+                       ({"code_init": "best"}, "unknown code_init"),
+                       ({"candidates": 0}, "candidates must")):  # fmt: skip
         with pytest.raises(UserError, match=match):
             GeneratorConfig(**bad)

@@ -64,6 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--fresh", type=float, help="generator: fraction of rows drawn from fresh codes per iteration")
     g.add_argument("--lr-g", type=float, help="generator: Adam learning rate of its weights")
     g.add_argument("--lr-codes", type=float, help="generator: Adam learning rate of the codes")
+    g.add_argument("--code-init", choices=["random", "teacher"],
+                   help="generator: stored codes from the prior's draw, or the best of --candidates by a real-data "
+                   "classifier's probability of their class")  # fmt: skip
+    g.add_argument("--candidates", type=int, help="generator, --code-init teacher: draws screened per code (8)")
     g.add_argument("--weights-dtype", choices=["float16", "bfloat16", "float32"],
                    help="generator: how the artifact stores the weights (default float16)")  # fmt: skip
     g.add_argument("--code-dir", help="NVlabs .pkl priors: the checkout of the code that wrote the pickle")
@@ -88,7 +92,8 @@ def objective_options(args: argparse.Namespace) -> dict:
 
 
 PARAM_FLAGS = ("init", "prior", "layer", "chunk", "lr_f", "lr_w", "select", "select_every", "code_dir",
-               "trust_pickle", "from_scratch", "fresh", "lr_g", "lr_codes", "weights_dtype")  # fmt: skip
+               "trust_pickle", "from_scratch", "fresh", "lr_g", "lr_codes", "weights_dtype", "code_init",
+               "candidates")  # fmt: skip
 UNSET = {"init": "real", "select": "none", "select_every": 0, "trust_pickle": False, "from_scratch": False}
 
 

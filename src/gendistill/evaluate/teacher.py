@@ -57,6 +57,12 @@ class TeacherSpec:
         return f"{dataset.name}-{self.model.replace('[', '(').replace(']', ')')}-{self.epochs}ep-{digest}"
 
 
+# The real-data classifier that judges synthetic images wherever one is needed without a protocol of its own:
+# the prior-quality figures, per-class diversity, the ``classify`` regulariser, teacher-screened codes. One
+# spec, so one cache entry serves them all.
+JUDGE = TeacherSpec("convnet", 2)
+
+
 def teacher(dataset: ImageDataset, spec: TeacherSpec, device: torch.device, cache: Path | None = None,
             amp: torch.dtype | None = None) -> tuple[nn.Module, dict]:  # fmt: skip
     """The trained teacher (eval mode, on ``device``) and its record (spec, test accuracy, training time)."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from gendistill.evaluate.teacher import TeacherSpec, teacher
+from gendistill.evaluate.teacher import JUDGE, teacher
 from gendistill.objectives.regularisers import REGULARISERS, Regulariser, _world_sum
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 class ClassAnchor(Regulariser):
     """term = (1/N) sum_i CE(T(x_i), y_i) over the N synthetic images of every rank,
 
-    T a ConvNet-3 trained ``TEACHER.epochs`` on the real training split (frozen, eval mode; the cached
+    T a ConvNet-3 trained ``JUDGE.epochs`` (2) on the real training split (frozen, eval mode; the cached
     teacher of :mod:`~gendistill.evaluate.teacher`), x_i this iteration's synthetic image of class y_i.
     Non-negative; ln(K) for a classifier that cannot tell the K classes apart, 0 when every image is its
     class beyond doubt. Under torchrun each rank sums its own images' terms and divides by the number of
@@ -38,7 +38,7 @@ class ClassAnchor(Regulariser):
     """
 
     name = "classify"
-    TEACHER = TeacherSpec("convnet", 2)  # the prior-quality figures' classifier: one cache entry serves both
+    TEACHER = JUDGE
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__(weight)

@@ -31,9 +31,42 @@ from gendistill.errors import UserError
 from gendistill.params.base import ParamConfig, Parameterisation
 from gendistill.params.chunked import ChunkedRendering
 from gendistill.priors import CODES, check_fits, load_prior, require, suffix, to_normalized
-from gendistill.priors.base import draw_codes
+from gendistill.priors.base import decode, draw_codes
 from gendistill.runtime import autocast, derived_seed
 
+
+def random_codes(prior: nn.Module, labels: torch.Tensor, dataset: ImageDataset, candidates: int,
+                 generator: torch.Generator) -> torch.Tensor:  # fmt: skip
+    """The prior's own draw, one code per row."""
+    return draw_codes(prior, len(labels), generator)
+
+
+@torch.no_grad()
+def teacher_screened_codes(prior: nn.Module, labels: torch.Tensor, dataset: ImageDataset, candidates: int,
+                           generator: torch.Generator, batch: int = 500) -> torch.Tensor:  # fmt: skip
+    """For each row, the best of ``candidates`` codes by the probability a real-data classifier (the
+    cached 2-epoch ConvNet-3 teacher, as the ``classify`` regulariser's) gives the row's class.
+
+    Why: a class-conditional GAN's sample is not always of its class (the shipped prior draws shoes for
+    some bag codes), and optimisation moves a code only so far: a stored image that starts as another
+    class tends to stay one, and DM's class means tolerate it. Screening at the start costs
+    ``candidates`` renders per row once. Every draw comes from ``generator`` (seeded), in a fixed order."""
+    from gendistill.evaluate.teacher import JUDGE, teacher
+
+    device = next(prior.parameters()).device
+    judge = teacher(dataset, JUDGE, device)[0].eval()
+    pool = draw_codes(prior, len(labels) * candidates, generator).view(len(labels), candidates, -1)
+    flat_codes, flat_labels = pool.flatten(0, 1), labels.repeat_interleave(candidates)
+    probs = []
+    for i in range(0, len(flat_codes), batch):
+        z, y = flat_codes[i : i + batch], flat_labels[i : i + batch]
+        images = to_normalized(decode(prior, z, y).float(), dataset.mean, dataset.std)
+        probs.append(judge(images).softmax(1).gather(1, y.to(device)[:, None]).squeeze(1).cpu())
+    best = torch.cat(probs).view(len(labels), candidates).argmax(1)
+    return pool[torch.arange(len(labels)), best]
+
+
+CODE_INITS = {"random": random_codes, "teacher": teacher_screened_codes}
 WEIGHT_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
@@ -47,6 +80,9 @@ class GeneratorConfig(ParamConfig):
     ``weights_dtype``: how the artifact stores the weights (float16 halves the bytes; the run is fp32).
     ``train_codes``: whether the code table learns (DCGM) or stays the seeded draw it started as (DiM,
     whose generator alone learns: then ``fresh`` may be 1, every row fresh every iteration).
+    ``code_init``: how the stored codes start: ``random`` (the prior's own draw) or ``teacher`` (for each
+    row, the best of ``candidates`` draws by a real-data classifier's probability of the row's class; see
+    :func:`teacher_screened_codes`).
     """
 
     prior: Any = None
@@ -57,6 +93,8 @@ class GeneratorConfig(ParamConfig):
     chunk: int | None = None
     weights_dtype: str = "float16"
     train_codes: bool = True
+    code_init: str = "random"
+    candidates: int = 8
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fresh <= 1.0 or (self.fresh == 1.0 and self.train_codes):
@@ -66,6 +104,10 @@ class GeneratorConfig(ParamConfig):
             raise UserError(f"chunk must be at least 1, got {self.chunk}")
         if not (self.lr_g > 0 and self.lr_codes > 0):
             raise UserError(f"lr_g and lr_codes must be > 0, got {self.lr_g} and {self.lr_codes}")
+        if self.code_init not in CODE_INITS:
+            raise UserError(f"unknown code_init {self.code_init!r}; use {', '.join(CODE_INITS)}")
+        if self.candidates < 1:
+            raise UserError(f"candidates must be at least 1, got {self.candidates}")
         if self.weights_dtype not in WEIGHT_DTYPES:
             raise UserError(f"unknown weights_dtype {self.weights_dtype!r}; use {', '.join(WEIGHT_DTYPES)}")
 
@@ -105,7 +147,7 @@ class GeneratorCodes(ChunkedRendering, Parameterisation):
         seed = int(torch.randint(2**62, (1,), generator=generator))
         model = _from_scratch(prior, seed) if config.from_scratch else copy.deepcopy(prior)
         labels = torch.arange(dataset.num_classes).repeat_interleave(ipc)
-        codes = draw_codes(model, len(labels), generator)
+        codes = CODE_INITS[config.code_init](model, labels, dataset, config.candidates, generator)
         params = cls(model, codes, labels, dataset.num_classes, dataset.mean, dataset.std, config, seed)
         return params.to(device or torch.device("cpu"))
 
