@@ -196,10 +196,18 @@ def diversity(book: ResultBook, dataset, iterations: int) -> None:  # noqa: ANN0
         out = RUNS / f"search-{name}-{iterations}it"
         if book.done(f"search-{iterations}it-{name}") and (out / "config.json").is_file():
             sets[f"diversity-search-{iterations}it-{name}"] = load(out).training_set()
+    for key, e in list(book.data["entries"].items()):  # the measured runs whose artifacts are here
+        if "config" in e and (RUNS / key / "config.json").is_file():
+            sets[f"diversity-{key}"] = load(RUNS / key).training_set()
     for key, data in sets.items():  # entries of their own: the searched rows keep their provenance
         div = {str(c): v for c, v in class_diversity(data.images, data.labels, embed).items()}
         if book.data["entries"].get(key, {}).get("diversity") != div:
             book.add(key, {"diversity": div, "images": len(data.labels)})
+
+
+# the rows of the ablation (matching only, + intra, + inter, both; + the class anchor; screened codes)
+ABLATION = ("fresh-0-no-reg", "fresh-0-intra", "fresh-0-inter", "fresh-0", "fresh-0-classify-10",
+            "fresh-0-classify-10-teacher")  # fmt: skip
 
 
 def render_search(book: ResultBook, class_names: list[str]) -> None:
@@ -221,8 +229,16 @@ def render_search(book: ResultBook, class_names: list[str]) -> None:
             "diversity (mean over classes)": f"{sum(div.values()) / len(div):.2f}" if div else "",
             "least diverse class": f"{class_names[int(least)]}: {div[least]:.2f}" if div else "",
         })  # fmt: skip
-    notes = ("IPC 10, seed 0, bf16 distillation on the 2-core CPU; validation split (carved from the training "
-             "set), one 300-epoch DSA training of ConvNet-3 per row: choices only, never test numbers. Diversity: "
+    series = {name: [(int(c), v) for c, v in entries[f"diversity-search-150it-{name}"]["diversity"].items()]
+              for name in ABLATION if f"diversity-search-150it-{name}" in entries}  # fmt: skip
+    if real:
+        series["real images (random subset)"] = [(int(c), v) for c, v in real.items()]
+    line_plot(series, "class (" + ", ".join(f"{i} {n}" for i, n in enumerate(class_names)) + ")",
+              "mean pairwise distance", RESULTS / "grids" / "dcgm-diversity.png",
+              title="Per-class diversity of IPC-10 sets in a real-data ConvNet-3's embedding")  # fmt: skip
+    notes = ("IPC 10, seed 0, `--precision auto` (bf16 on the AVX-512 EPYC, fp32 on the AVX2 one); validation "
+             "split (carved from the training set), one 300-epoch DSA training of ConvNet-3 per row: choices only, "
+             "never test numbers. Diversity: "
              "mean pairwise distance of a class's images in a real-data ConvNet-3's embedding (2 epochs on the "
              "training split)" + (f"; a random real subset of the same size: {sum(real.values()) / len(real):.2f}."
                                    if real else "."),)  # fmt: skip

@@ -65,7 +65,24 @@ JUDGE = TeacherSpec("convnet", 2)
 
 def teacher(dataset: ImageDataset, spec: TeacherSpec, device: torch.device, cache: Path | None = None,
             amp: torch.dtype | None = None) -> tuple[nn.Module, dict]:  # fmt: skip
-    """The trained teacher (eval mode, on ``device``) and its record (spec, test accuracy, training time)."""
+    """The trained teacher (eval mode, on ``device``) and its record (spec, test accuracy, training time).
+
+    Under torchrun every rank asks at the same point: rank 0 trains (or loads) it first while the others
+    wait, then they load what it cached, so no two processes train or write the same folder."""
+    import torch.distributed as dist
+
+    ranked = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    if ranked and dist.get_rank() != 0:
+        dist.barrier()  # released once rank 0 has the teacher cached
+    try:
+        return _teacher(dataset, spec, device, cache, amp)
+    finally:
+        if ranked and dist.get_rank() == 0:
+            dist.barrier()
+
+
+def _teacher(dataset: ImageDataset, spec: TeacherSpec, device: torch.device, cache: Path | None,
+             amp: torch.dtype | None) -> tuple[nn.Module, dict]:  # fmt: skip
     folder = (cache or cache_root()) / spec.key(dataset)
     torch.manual_seed(spec.seed)
     model = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size)
