@@ -279,7 +279,8 @@ def test_dcgm_distill_sample_and_the_three_readings(capsys, fmnist_dir: Path, sa
                              fmnist_dir, "--out", g, "--quiet", "--reg", "inter=0.5")  # fmt: skip
     assert code == 0 and "GeneratorSet" in out and "bytes stored" in out, err
     assert json.loads((g / CONFIG_FILE).read_text())["config"]["regularisers"] == [
-        {"name": "intra", "weight": 1.0}, {"name": "inter", "weight": 0.5}]  # fmt: skip
+        {"name": "intra", "weight": 1.0}, {"name": "inter", "weight": 0.5},
+        {"name": "classify", "weight": 10.0}]  # fmt: skip
     code, out, err = run_cli(capsys, "sample", g, "--ipc", 4, "--out", tmp_path / "s4", "--seed", 2)
     assert code == 0 and "40 images" in out, err
     code, out, err = run_cli(capsys, "evaluate", tmp_path / "s4", "--data-dir", fmnist_dir, *QUICK)

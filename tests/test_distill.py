@@ -189,7 +189,8 @@ def test_dcgm_writes_a_generator_set_that_samples_any_ipc(tiny, saved_prior: Pat
     assert isinstance(out, GeneratorSet)
     config = out.meta["config"]
     assert config["param"]["name"] == "generator" and config["objective"]["name"] == "dm"
-    assert config["regularisers"] == [{"name": "intra", "weight": 1.0}, {"name": "inter", "weight": 1.0}]
+    assert config["regularisers"] == [{"name": "intra", "weight": 1.0}, {"name": "inter", "weight": 1.0},
+                                      {"name": "classify", "weight": 10.0}]  # fmt: skip
     loaded = load(tmp_path / "g")
     assert isinstance(loaded, GeneratorSet) and loaded.weights_dtype == torch.float16
     assert (

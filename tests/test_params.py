@@ -197,7 +197,6 @@ def test_teacher_screened_codes_keep_each_rows_most_confident_draw(tiny, saved_p
     monkeypatch.setenv("GENDISTILL_CACHE", str(tmp_path))
     prior = load_prior(str(saved_prior), image_size=28)
     labels = torch.arange(10).repeat_interleave(2)
-    judge = teacher(tiny, JUDGE, torch.device("cpu"))[0].eval()
 
     def confidence(codes: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -208,7 +207,8 @@ def test_teacher_screened_codes_keep_each_rows_most_confident_draw(tiny, saved_p
         return teacher_screened_codes(prior, labels, tiny, k, torch.Generator().manual_seed(3))
 
     pool = torch.randn(len(labels), 4, prior.z_dim, generator=torch.Generator().manual_seed(3))
-    best = screened(4)
+    best = screened(4)  # the cache is empty here: this trains the judge on first use
+    judge = teacher(tiny, JUDGE, torch.device("cpu"))[0].eval()
     assert torch.equal(best, screened(4))  # seeded
     assert all(any(torch.equal(best[i], pool[i, j]) for j in range(4)) for i in range(len(labels)))
     assert bool((confidence(best) >= confidence(pool[:, 0]) - 1e-6).all())

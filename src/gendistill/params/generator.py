@@ -41,7 +41,6 @@ def random_codes(prior: nn.Module, labels: torch.Tensor, dataset: ImageDataset, 
     return draw_codes(prior, len(labels), generator)
 
 
-@torch.no_grad()
 def teacher_screened_codes(prior: nn.Module, labels: torch.Tensor, dataset: ImageDataset, candidates: int,
                            generator: torch.Generator, batch: int = 500) -> torch.Tensor:  # fmt: skip
     """For each row, the best of ``candidates`` codes by the probability a real-data classifier (the
@@ -54,14 +53,15 @@ def teacher_screened_codes(prior: nn.Module, labels: torch.Tensor, dataset: Imag
     from gendistill.evaluate.teacher import JUDGE, teacher
 
     device = next(prior.parameters()).device
-    judge = teacher(dataset, JUDGE, device)[0].eval()
+    judge = teacher(dataset, JUDGE, device)[0].eval()  # trained here on first use: outside no_grad
     pool = draw_codes(prior, len(labels) * candidates, generator).view(len(labels), candidates, -1)
     flat_codes, flat_labels = pool.flatten(0, 1), labels.repeat_interleave(candidates)
     probs = []
-    for i in range(0, len(flat_codes), batch):
-        z, y = flat_codes[i : i + batch], flat_labels[i : i + batch]
-        images = to_normalized(decode(prior, z, y).float(), dataset.mean, dataset.std)
-        probs.append(judge(images).softmax(1).gather(1, y.to(device)[:, None]).squeeze(1).cpu())
+    with torch.no_grad():
+        for i in range(0, len(flat_codes), batch):
+            z, y = flat_codes[i : i + batch], flat_labels[i : i + batch]
+            images = to_normalized(decode(prior, z, y).float(), dataset.mean, dataset.std)
+            probs.append(judge(images).softmax(1).gather(1, y.to(device)[:, None]).squeeze(1).cpu())
     best = torch.cat(probs).view(len(labels), candidates).argmax(1)
     return pool[torch.arange(len(labels)), best]
 
