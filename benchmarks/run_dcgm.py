@@ -233,7 +233,7 @@ def render_search(book: ResultBook, class_names: list[str]) -> None:
               for name in ABLATION if f"diversity-search-150it-{name}" in entries}  # fmt: skip
     if real:
         series["real images (random subset)"] = [(int(c), v) for c, v in real.items()]
-    line_plot(series, "class (" + ", ".join(f"{i} {n}" for i, n in enumerate(class_names)) + ")",
+    line_plot(series, f"class (0 = {class_names[0]} ... {len(class_names) - 1} = {class_names[-1]})",
               "mean pairwise distance", RESULTS / "grids" / "dcgm-diversity.png",
               title="Per-class diversity of IPC-10 sets in a real-data ConvNet-3's embedding")  # fmt: skip
     notes = ("IPC 10, seed 0, `--precision auto` (bf16 on the AVX-512 EPYC, fp32 on the AVX2 one); validation "

@@ -196,7 +196,7 @@ def test_classify_term_is_the_real_teachers_cross_entropy_and_descends(tiny, tmp
     term.backward()
     with torch.no_grad():
         params.images -= 5.0 * params.images.grad
-    assert float(reg.term(params, ctx, 1)) < float(term.detach())
+    assert float(reg.term(params, ctx, 1).detach()) < float(term.detach())
     assert list((tmp_path / "teachers").iterdir())  # trained once, cached where GENDISTILL_CACHE says
 
 
