@@ -200,6 +200,19 @@ def test_classify_term_is_the_real_teachers_cross_entropy_and_descends(tiny, tmp
     assert list((tmp_path / "teachers").iterdir())  # trained once, cached where GENDISTILL_CACHE says
 
 
+def test_dm_shares_its_rendered_images_so_regularisers_render_nothing_again(tiny) -> None:  # noqa: ANN001
+    params = Pixels.create(tiny, 2, "real", torch.Generator().manual_seed(0))
+    ctx = MatchContext(tiny, NET, seed=1, real_batch=4)
+    calls = []
+    render = params.render_classes
+    params.render_classes = lambda classes: calls.append(classes) or render(classes)
+    next(OBJECTIVES.get("dm").from_options(2).losses(params, ctx, 3))
+    images, labels = ctx.synthetic_images(params, 3)
+    assert len(calls) == 1 and images.shape[0] == len(labels) == 20
+    ctx.synthetic_images(params, 4)  # another iteration: nothing published for it, so it renders
+    assert len(calls) == 2
+
+
 def test_pool_matching_trains_its_network_on_real_data_and_redraws_it(tiny) -> None:  # noqa: ANN001
     """DiM's matching network learns online: after a few iterations it classifies the real images far
     above chance; at ``redraw_every`` a fresh network replaces it."""

@@ -82,10 +82,8 @@ class AdversarialRealism(Regulariser):
         self._steps += 1
 
     def term(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> torch.Tensor:
-        mask = params.class_mask(ctx.classes)
-        labels = params.labels[mask]
-        mean, std = ctx.dataset.mean, ctx.dataset.std
-        fake = from_normalized(params.render_classes(ctx.classes), mean, std)
+        images, labels = ctx.synthetic_images(params, iteration)
+        fake = from_normalized(images, ctx.dataset.mean, ctx.dataset.std)
         if self._critic is None:
             self._build(ctx)
         if self._trained_at != iteration:  # once per iteration, however many losses the objective yields

@@ -47,8 +47,7 @@ class ClassAnchor(Regulariser):
     def term(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> torch.Tensor:
         if self._teacher is None:
             self._teacher = teacher(ctx.dataset, self.TEACHER, ctx.device)[0].eval().requires_grad_(False)
-        images = params.render_classes(ctx.classes)
-        labels = params.labels[params.class_mask(ctx.classes)]
+        images, labels = ctx.synthetic_images(params, iteration)  # DM's own render: not a second generator pass
         with ctx.autocast():
             logits = self._teacher(images).float()
         total = _world_sum(len(labels), images.device)

@@ -42,11 +42,24 @@ class MatchContext:
             self.classes = list(range(self.dataset.num_classes))
         self._index = self.dataset.class_indices("train")
         self._published: tuple[int, torch.Tensor, torch.Tensor] | None = None
+        self._images: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     def publish_features(self, iteration: int, features: torch.Tensor, labels: torch.Tensor) -> None:
         """An objective shares the synthetic features it computed (fp32, with their graph), so regularisers
         that need features of the same network reuse them instead of rendering and embedding again."""
         self._published = iteration, features, labels
+
+    def publish_images(self, iteration: int, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """An objective shares the synthetic images it rendered (with their graph), so regularisers that need
+        the images themselves (a classifier's, a critic's view) do not render them through a generator again."""
+        self._images = iteration, images, labels
+
+    def synthetic_images(self, params: Parameterisation, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, labels) of this process's synthetic set at ``iteration``: what the objective published,
+        else rendered here."""
+        if self._images is not None and self._images[0] == iteration:
+            return self._images[1], self._images[2]
+        return params.render_classes(self.classes), params.labels[params.class_mask(self.classes)]
 
     def synthetic_features(self, params: Parameterisation, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(features, labels) of this process's synthetic images under the matching network of

@@ -25,6 +25,7 @@ class DistributionMatching(Objective):
         net.train().requires_grad_(False)
         syn_all = params.render_classes(ctx.classes)
         syn_labels = params.labels[params.class_mask(ctx.classes)]
+        ctx.publish_images(iteration, syn_all, syn_labels)
         reals, syns = [], []
         for c in ctx.classes:
             g = ctx.rng(iteration, c)
