@@ -7,7 +7,9 @@ regularisers at their defaults; ``--precision auto``) for ``--minutes`` of disti
 ``--method dim``: the DiM-style baseline on the same generator and budget.
 Each cell then evaluates it with ConvNet-3 (the paper preset with DSA unless ``--epochs``; 3 runs):
 ``aN`` is reading (a) at IPC N (a fixed set sampled once: stored codes first, then fresh ones), ``bN``
-reading (b) (fresh class-balanced samples every epoch, the iterations of aN). Every cell records the
+reading (b) (fresh class-balanced samples every epoch, the iterations of aN), ``xN`` reading (a) trained by
+ResNet-18, VGG-11 and AlexNet (100 DSA epochs each, their registered recipes, as results/latent.json's
+cross-architecture column; table results/dcgm_cross.md). Every cell records the
 stored bytes and the storage-equivalent IPC (reading c). Beside them, DM pixels from results/methods.json
 where that entry was measured. Writes results/dcgm.json and .md; the fixed set's grid goes to results/grids.
 """
@@ -24,19 +26,22 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ResultBook, val_search
+from common import RESULTS, ResultBook, network_cell, val_search
 from run_methods import distill_for
 
 from gendistill import load, load_dataset
 from gendistill.errors import UserError
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.readings import storage_ipc, training_data
-from gendistill.methods import RunOptions, distill
+from gendistill.methods import METHODS, RunOptions, distill
 from gendistill.params import GeneratorConfig
 from gendistill.report.plots import line_plot
 
 RUNS = Path(__file__).parent / "runs" / "dcgm"
-READING = {"a": "fixed", "b": "fresh"}
+READING = {"a": "fixed", "b": "fresh", "x": "fixed"}
+# the cross-architecture cell ``xN``: reading (a) at IPC N trained by the networks the issue names, with the
+# recipe and epochs of the committed cross-architecture column (results/latent.json), so the rows compare
+CROSS_NETS, CROSS_EPOCHS = ("resnet18", "vgg11", "alexnet"), 100
 # The validation search: one setting changed at a time from the first row (the design's starting point):
 # (generator settings, regulariser weights)
 SEARCH = {
@@ -96,7 +101,6 @@ def _scaling_child(method: str, classes: int, size: int, out: str, queue) -> Non
         artifact = distill(dataset, method, 10, out, param, run, progress=False)
     except UserError as e:  # refused before it starts (more memory than the machine has): say so, and
         # still count the bytes the set would store, from the set built as the run would have started it
-        from gendistill.methods import METHODS
         from gendistill.params import PARAMS, config_name
 
         param = param if param is not None else METHODS.get(method).param_config()
@@ -261,6 +265,7 @@ def main() -> None:
     ap.add_argument("--search", nargs="*", choices=list(SEARCH), help="score these settings on the validation split")
     ap.add_argument("--search-iterations", type=int, default=150)
     ap.add_argument("--tag", help="a name for a new run beside earlier ones of the same method and budget")
+    ap.add_argument("--prior", help="the generator to start from: a prior folder (default: the shipped one)")
     ap.add_argument("--diversity", action="store_true", help="per-class diversity of the searched sets")
     ap.add_argument("--scaling", action="store_true", help="stored bytes and peak memory as classes / resolution grow")
     args = ap.parse_args()
@@ -279,7 +284,8 @@ def main() -> None:
     run_key = f"{args.method}-ipc10-{args.minutes:g}min" + (f"-{args.tag}" if args.tag else "")
     out = RUNS / run_key
     if not book.done(run_key):
-        distill_for(dataset, args.method, 10, out, args.minutes, precision="auto")
+        param = METHODS.get(args.method).param_config(prior=args.prior) if args.prior else None
+        distill_for(dataset, args.method, 10, out, args.minutes, param=param, precision="auto")
         artifact = load(out)
         hist = artifact.meta["history"]
         book.add(run_key, {"iterations": len(hist["loss"]), "distill_seconds": hist["distill_seconds"],
@@ -291,14 +297,15 @@ def main() -> None:
         key = f"{run_key}-{cell}" + (f"-{args.epochs}ep" if args.epochs else "")
         if book.done(key):
             continue
-        reading, ipc = READING[cell[0]], int(cell[1:])
+        reading, ipc, cross = READING[cell[0]], int(cell[1:]), cell[0] == "x"
         data, label = training_data(artifact, reading, ipc, seed=0)
-        report = evaluate(data, dataset, runs=args.runs, augment="dsa", epochs=args.epochs, progress=False)
+        report = evaluate(data, dataset, models=CROSS_NETS if cross else ("convnet",), runs=args.runs,
+                          augment="dsa", epochs=CROSS_EPOCHS if cross else args.epochs, progress=False)  # fmt: skip
         book.add(key, {"run": run_key, "reading": reading, "ipc": ipc, "label": label, "report": report.to_dict(),
                        "storage_bytes": artifact.storage_bytes(),
                        "storage_ipc": storage_ipc(artifact.storage_bytes(), dataset)})  # fmt: skip
-        r = report.results[0]
-        print(f"{key}: {100 * r.mean:.2f} ± {100 * r.std:.2f}", flush=True)
+        for r in report.results:
+            print(f"{key} {r.model}: {100 * r.mean:.2f} ± {100 * r.std:.2f}", flush=True)
     render(book)
 
 
@@ -324,12 +331,51 @@ def render_bytes(book: ResultBook) -> None:
               logx=True, title="Fashion-MNIST, ConvNet-3, paper preset: accuracy against stored bytes")  # fmt: skip
 
 
+def over_three(by_model: dict[str, dict]) -> dict:
+    """The protocol's mean over networks (and its spread over runs) of the three named networks' stored results."""
+    from dataclasses import fields
+
+    from gendistill.evaluate.protocol import EvalReport, ModelResult
+
+    names = {f.name for f in fields(ModelResult)}
+    results = [ModelResult(**{k: v for k, v in by_model[m].items() if k in names}) for m in CROSS_NETS]
+    return EvalReport("", "", "", "", "", 0, results).over_networks()
+
+
+def render_cross(book: ResultBook) -> None:
+    """Cross-architecture accuracy of the generator sets at IPC 10, beside the committed pixel and H-GLaD
+    sets trained the same way (results/latent.json's 100-epoch column)."""
+    latent = ResultBook("latent").data["entries"]
+    reports = {key: e["report"] for key, e in book.data["entries"].items()
+               if "report" in e and len(e["report"]["results"]) > 1}  # fmt: skip
+    if not reports:
+        return
+    for name in ("pixels-ipc10", "hglad-ipc10"):  # the committed references, their 3 named networks only
+        if name in latent:
+            results = [r for r in latent[name]["cross"]["results"] if r["model"] in CROSS_NETS]
+            reports[f"{name} (results/latent.json)"] = {"results": results}
+    rows = []
+    for key, report in reports.items():
+        by_model = {r["model"]: r for r in report["results"]}
+        over = over_three(by_model)
+        rows.append({"set": key, **{m: network_cell(by_model[m]) for m in CROSS_NETS},
+                     "mean of the three %": f"{100 * over['mean']:.2f} ± {100 * over['std']:.2f}",
+                     "runs": len(over["per_run"])})  # fmt: skip
+    book.write_table(rows, "Cross-architecture accuracy of the generator sets at IPC 10 (reading a)",
+                     "python benchmarks/run_dcgm.py [--method dim] --tag T --cells x10",
+                     notes=(f"{CROSS_EPOCHS}-epoch DSA training of each network with its registered recipe "
+                            "(AlexNet: AdamW), test split, final epoch; the pixel and H-GLaD rows are the "
+                            "committed 3-run cross-architecture entries of results/latent.json (same epochs and "
+                            "recipes). The mean is over the three networks per run, then over runs.",),
+                     stem="dcgm_cross")  # fmt: skip
+
+
 def render(book: ResultBook) -> None:
     entries = book.data["entries"]
     dm = ResultBook("methods").data["entries"]
     rows = []
     for key, e in entries.items():
-        if "report" not in e:
+        if "report" not in e or len(e["report"]["results"]) > 1:  # the cross-architecture cells: render_cross
             continue
         run = entries[e["run"]]
         r = e["report"]["results"][0]
@@ -348,6 +394,7 @@ def render(book: ResultBook) -> None:
                                     f"({pixels['distill_seconds'] / 60:.0f} min)") if pixels else "",
         })  # fmt: skip
     render_bytes(book)
+    render_cross(book)
     book.write_table(rows, "DCGM-style and DiM-style generator sets under the readings of IPC",
                      "python benchmarks/run_dcgm.py [--method dim] [--tag T] [--cells ...] [--runs N]",
                      notes=("ConvNet-3, DSA training, 3 runs unless a row says 1, test split, final epoch. Stored "

@@ -67,10 +67,11 @@ def snapshot_dir(out: Path, minutes: float) -> Path:
 
 
 def distill_for(
-    dataset, method: str, ipc: int, out: Path, minutes: float, snapshots: tuple[int, ...] = (), **options
+    dataset, method: str, ipc: int, out: Path, minutes: float, snapshots: tuple[int, ...] = (), param=None, **options
 ) -> Path:  # noqa: ANN001
     """``method`` at ``ipc`` for ``minutes`` of distillation compute on this machine (resumable), writing
-    the set as it was after each of ``snapshots`` minutes beside ``out`` as ``<out>-<m>min``."""
+    the set as it was after each of ``snapshots`` minutes beside ``out`` as ``<out>-<m>min``; ``param``: the
+    parameterisation's config (default: the method's own)."""
     if is_artifact(out):
         return out
 
@@ -86,7 +87,7 @@ def distill_for(
     partial = out.with_name(out.name + ".partial")
     # every entry committed before issue 16 was distilled in fp32: that stays the default here
     run = RunOptions(iterations=1_000_000, checkpoint_every=5, compile=True, **{"precision": "fp32", **options})
-    distill(dataset, method, ipc, out, None, run, resume=partial.exists(), on_iteration=snapshot)
+    distill(dataset, method, ipc, out, param, run, resume=partial.exists(), on_iteration=snapshot)
     return out
 
 

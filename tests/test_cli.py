@@ -154,9 +154,12 @@ def test_distill_with_a_yaml_recipe_and_overrides(capsys, fmnist_dir: Path, tmp_
 
 def test_prior_train_hglad_distill_and_crfd(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
     prior, data = tmp_path / "prior", ["--data-dir", fmnist_dir]
-    small = ["--batch", 4, "--channel-base", 64, "--channel-max", 8, "--checkpoint-every", 1, "--sample-every", 1]
+    small = ["--batch", 4, "--channel-base", 64, "--channel-max", 8, "--z-dim", 8, "--w-dim", 16, "--mapping-layers", 1,
+             "--checkpoint-every", 1, "--sample-every", 1]  # fmt: skip
     code, out, _ = run_cli(capsys, "prior", "train", "--out", prior, "--steps", 2, *small, *data, "--quiet")
     assert code == 0 and (prior / "model.safetensors").is_file() and (prior / "samples").is_dir()
+    config = json.loads((prior / "config.json").read_text())
+    assert (config["z_dim"], config["w_dim"], config["mapping_layers"], config["channel_max"]) == (8, 16, 1, 8)
     assert not (tmp_path / "prior.partial").exists()
     dist = tmp_path / "hglad"
     code, out, err = run_cli(capsys, "distill", "--method", "dm", "--param", "hglad", "--prior", prior, "--ipc", 1,

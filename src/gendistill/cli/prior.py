@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--channel-base", type=positive_int, default=512,
                    help="gan: channels at resolution r: base // r, capped at --channel-max (G and D)")  # fmt: skip
     t.add_argument("--channel-max", type=positive_int, default=64, help="gan: the channel cap")
+    t.add_argument("--z-dim", type=positive_int, default=64, help="gan: size of the latent z (default: 64)")
+    t.add_argument("--w-dim", type=positive_int, default=128, help="gan: size of the style code w (default: 128)")
+    t.add_argument("--mapping-layers", type=positive_int, default=4,
+                   help="gan: layers of the mapping network z -> w (default: 4)")  # fmt: skip
     t.add_argument("--channels", type=_channels, default=(32, 64, 64),
                    help="diffusion: the UNet's channels per level, comma-separated (default: 32,64,64)")  # fmt: skip
     t.add_argument("--tokens", type=positive_int, default=5, help="diffusion: conditioning tokens (default: 5)")
@@ -80,7 +84,8 @@ def _train_gan(args: argparse.Namespace, dataset, device, amp, partial: Path):  
     from gendistill.priors.stylegan import StyleGANConfig
     from gendistill.priors.train import GanRecipe, GanTrainer
 
-    cfg = StyleGANConfig(dataset.num_classes, dataset.image_size, dataset.channels, channel_base=args.channel_base,
+    cfg = StyleGANConfig(dataset.num_classes, dataset.image_size, dataset.channels, z_dim=args.z_dim,
+                         w_dim=args.w_dim, mapping_layers=args.mapping_layers, channel_base=args.channel_base,
                          channel_max=args.channel_max)  # fmt: skip
     recipe = GanRecipe(d_channel_base=args.channel_base, d_channel_max=args.channel_max,
                        **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))  # fmt: skip
