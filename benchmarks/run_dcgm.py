@@ -292,6 +292,8 @@ def main() -> None:
                            "storage_bytes": artifact.storage_bytes(), "config": artifact.meta["config"]})  # fmt: skip
         (RESULTS / "grids").mkdir(exist_ok=True)
         shutil.copyfile(out / "grid.png", RESULTS / "grids" / f"{run_key}.png")
+    if not (out / "config.json").is_file():  # recorded by an earlier session whose artifact is not here
+        raise SystemExit(f"{run_key} is recorded but {out} is gone; distil again under a new --tag")
     artifact = load(out)
     for cell in args.cells:
         key = f"{run_key}-{cell}" + (f"-{args.epochs}ep" if args.epochs else "")
