@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,9 +45,17 @@ class ResultBook:
         return not self.done(key) and (not only or any(key == o or key.startswith(o + "-") for o in only))
 
     def add(self, key: str, record: dict) -> None:
+        """Record one entry. Two benchmark processes may share a book (evaluations of different cells run side
+        by side): under an exclusive lock, the file is re-read so the other's entries since are kept, not
+        overwritten by this process's older copy."""
         record = {**record, **stamp()}
-        self.data["entries"][key] = record
-        write_json(self.path, self.data)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.path.is_file():
+                self.data = json.loads(self.path.read_text())
+            self.data["entries"][key] = record
+            write_json(self.path, self.data)
 
     def write_table(self, rows: list[dict], title: str, command: str, notes: tuple[str, ...] = (),
                     stem: str | None = None) -> None:  # fmt: skip
