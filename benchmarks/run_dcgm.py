@@ -281,6 +281,8 @@ def main() -> None:
     if args.search is not None or args.diversity:
         render_search(book, dataset.classes)
         return render(book)
+    if args.prior:
+        record_prior(book, Path(args.prior), dataset)
     run_key = f"{args.method}-ipc10-{args.minutes:g}min" + (f"-{args.tag}" if args.tag else "")
     out = RUNS / run_key
     if not book.done(run_key):
@@ -309,6 +311,21 @@ def main() -> None:
         for r in report.results:
             print(f"{key} {r.model}: {100 * r.mean:.2f} ± {100 * r.std:.2f}", flush=True)
     render(book)
+
+
+def record_prior(book: ResultBook, folder: Path, dataset) -> None:  # noqa: ANN001
+    """A prior given with ``--prior``: its size, training time and quality (a real-data ConvNet-3's accuracy on
+    1,000 samples per class and the Fréchet distance to the test images in its embedding, as results/latent.json
+    records for the shipped prior), once per prior folder."""
+    from gendistill.evaluate.prior_quality import prior_quality
+    from gendistill.priors import load_prior
+
+    key = f"prior-{folder.name}"
+    if book.done(key):
+        return
+    prior = load_prior(folder)
+    book.add(key, {"prior_config": prior.config_dict(), "weights": sum(p.numel() for p in prior.parameters()),
+                   "quality": prior_quality(prior, dataset)})  # fmt: skip
 
 
 def pixel_bytes(ipc: int, classes: int = 10, pixels: int = 28 * 28) -> int:
