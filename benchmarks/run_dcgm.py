@@ -328,9 +328,10 @@ def record_prior(book: ResultBook, folder: Path, dataset) -> None:  # noqa: ANN0
                    "quality": prior_quality(prior, dataset)})  # fmt: skip
 
 
-def pixel_bytes(ipc: int, classes: int = 10, pixels: int = 28 * 28) -> int:
-    """Bytes of a pixel set as gendistill stores it: fp32 images and int64 labels (what DM's artifacts hold)."""
-    return ipc * classes * (4 * pixels + 8)
+def pixel_bytes(ipc: int, classes: int = 10, pixels: int = 28 * 28, uint8: bool = False) -> int:
+    """Bytes of a pixel set as gendistill stores it (fp32 images and int64 labels: what DM's artifacts hold), or
+    with ``uint8`` the images alone at one byte a pixel: reading (c)'s unit, exact for real images."""
+    return ipc * classes * pixels if uint8 else ipc * classes * (4 * pixels + 8)
 
 
 def render_bytes(book: ResultBook) -> None:
@@ -341,12 +342,16 @@ def render_bytes(book: ResultBook) -> None:
                       for i in (1, 10, 50) if f"dm-ipc{i}" in dm],
         "random real subset": [(pixel_bytes(i), 100 * rnd[f"ipc{i}-fp32"]["mean"])
                                for i in (1, 10, 50) if f"ipc{i}-fp32" in rnd],
+        "random real subset, stored as uint8": [(pixel_bytes(i, uint8=True), 100 * rnd[f"ipc{i}-fp32"]["mean"])
+                                                for i in (1, 10, 50) if f"ipc{i}-fp32" in rnd],
     }  # fmt: skip
     fixed = [e for e in book.data["entries"].values() if e.get("reading") == "fixed" and
              len(e["report"]["results"]) == 1 and e["report"]["results"][0]["recipe"]["epochs"] == 1000]  # fmt: skip
-    for e in fixed:  # one line per model, named with the IPCs sampled from it
+    for e in fixed:  # one line per model, named with its generator's size and the IPCs sampled from it
         ipcs = "/".join(str(i) for i in sorted(x["ipc"] for x in fixed if x["run"] == e["run"]))
-        series.setdefault(f"{e['run']} (one model; IPC {ipcs})", []).append(
+        weights = book.data["entries"][e["run"]]["config"]["param"].get("generator_parameters")
+        size = f"{weights / 1000:.0f}k weights; " if weights else ""
+        series.setdefault(f"{e['run']} ({size}IPC {ipcs})", []).append(
             (e["storage_bytes"], 100 * e["report"]["results"][0]["mean"])
         )
     line_plot(series, "stored bytes (log)", "test accuracy %, reading (a)", RESULTS / "grids" / "dcgm-bytes.png",
