@@ -113,21 +113,54 @@ def _scaling_child(method: str, classes: int, size: int, out: str, queue) -> Non
                "rss_before_mb": base, "peak_rss_mb": peak})  # fmt: skip
 
 
+def in_fresh_process(child, *args) -> dict:  # noqa: ANN001
+    """``child(*args, out, queue)`` in a spawned process writing into a temporary folder: its record (a fresh
+    process, so the peak resident memory it reports is that run's own)."""
+    ctx = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=child, args=(*args, f"{tmp}/set", queue))
+        proc.start()
+        record = queue.get()
+        proc.join()
+    return record
+
+
+PEAK_ITERATIONS = 5
+
+
+def _peak_child(method: str, prior: str, out: str, queue) -> None:  # noqa: ANN001
+    """A recorded run's method and prior on Fashion-MNIST for a few iterations, as run_methods.distill_for runs
+    it (compiled, bf16 where the CPU has it): the peak resident memory of that distillation, which does not
+    grow with the iterations (only the loss history does)."""
+    torch.set_num_threads(1)  # memory is what is measured, not time
+    dataset = load_dataset("fashion-mnist")
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    run = RunOptions(iterations=PEAK_ITERATIONS, checkpoint_every=0, compile=True, precision="auto")
+    distill(dataset, method, 10, out, METHODS.get(method).param_config(prior=prior), run, progress=False)
+    queue.put({"rss_before_mb": base, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "iterations": PEAK_ITERATIONS})  # fmt: skip
+
+
+def peaks(book: ResultBook) -> None:
+    """Peak memory of every recorded distillation whose run is here, re-measured over a few iterations."""
+    for key, e in list(book.data["entries"].items()):
+        if "distill_seconds" not in e or book.done(f"peak-{key}") or not (RUNS / key / "config.json").is_file():
+            continue
+        record = in_fresh_process(_peak_child, e["config"]["method"], e["config"]["param"]["config"]["prior"])
+        book.add(f"peak-{key}", {"run": key, **record})
+        print(f"peak-{key}", record, flush=True)
+
+
 def scaling(book: ResultBook) -> None:
     """Stored bytes and peak memory of DM pixels and DCGM at IPC 10 as classes and resolution grow."""
-    ctx = multiprocessing.get_context("spawn")
     for axis, points in SCALING.items():
         for classes, size in points:
             for method in ("dm", "dcgm"):
                 key = f"scaling-{method}-{classes}c-{size}px"
                 if book.done(key):
                     continue
-                with tempfile.TemporaryDirectory() as tmp:
-                    queue = ctx.Queue()
-                    proc = ctx.Process(target=_scaling_child, args=(method, classes, size, f"{tmp}/set", queue))
-                    proc.start()
-                    record = queue.get()
-                    proc.join()
+                record = in_fresh_process(_scaling_child, method, classes, size)
                 book.add(key, {"axis": axis, "method": method, "classes": classes, "size": size, "ipc": 10,
                                "iterations": 2, "real_batch": 16, **record})  # fmt: skip
                 print(key, record, flush=True)
@@ -268,10 +301,14 @@ def main() -> None:
     ap.add_argument("--prior", help="the generator to start from: a prior folder (default: the shipped one)")
     ap.add_argument("--diversity", action="store_true", help="per-class diversity of the searched sets")
     ap.add_argument("--scaling", action="store_true", help="stored bytes and peak memory as classes / resolution grow")
+    ap.add_argument("--peaks", action="store_true", help="peak memory of the recorded runs whose artifacts are here")
     args = ap.parse_args()
     book = ResultBook("dcgm")
     if args.scaling:  # its own file: it may run beside a search, which writes dcgm.json
         return scaling(ResultBook("dcgm_scaling"))
+    if args.peaks:
+        peaks(book)
+        return render(book)
     dataset = load_dataset("fashion-mnist")
     if args.search is not None:
         best = search(book, dataset, args.search or list(SEARCH), args.search_iterations)
@@ -404,7 +441,7 @@ def render(book: ResultBook) -> None:
     for key, e in entries.items():
         if "report" not in e or len(e["report"]["results"]) > 1:  # the cross-architecture cells: render_cross
             continue
-        run = entries[e["run"]]
+        run, peak = entries[e["run"]], entries.get(f"peak-{e['run']}")
         r = e["report"]["results"][0]
         pixels = dm.get(f"dm-ipc{e['ipc']}")
         rows.append({
@@ -417,6 +454,7 @@ def render(book: ResultBook) -> None:
             "stored bytes": f"{e['storage_bytes']:,}",
             "storage-eq. IPC (c)": f"{e['storage_ipc']:.1f}",
             "distillation": f"{run['iterations']} its, {run['distill_seconds'] / 60:.1f} min",
+            "peak RSS MB": f"{peak['peak_rss_mb']:.0f}" if peak else "",
             "DM pixels, same IPC": (f"{100 * pixels['report']['results'][0]['mean']:.2f} "
                                     f"({pixels['distill_seconds'] / 60:.0f} min)") if pixels else "",
         })  # fmt: skip
@@ -427,7 +465,9 @@ def render(book: ResultBook) -> None:
                      notes=("ConvNet-3, DSA training, 3 runs unless a row says 1, test split, final epoch. Stored "
                             "IPC 10; reading (a) samples the stored codes first, then fresh ones; (b) draws fresh "
                             "class-balanced samples every epoch. DM pixels: results/methods.json, the paper "
-                            "preset.",))  # fmt: skip
+                            "preset. Peak RSS: the distilling process's (torch included), re-measured over "
+                            f"{PEAK_ITERATIONS} iterations of the run's method and prior in a fresh process "
+                            "(`--peaks`), where the run's artifact is here.",))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from gendistill import load, load_dataset
 from gendistill.artifacts import EmbeddingSet, ImageSet
 from gendistill.cli.main import main as cli
 from gendistill.evaluate import evaluate
-from gendistill.evaluate.mixtures import fixed_steps, mix
+from gendistill.evaluate.mixtures import fixed_steps, mix, real_subset
 from gendistill.evaluate.prior_quality import diffusion_quality
 from gendistill.inversion import GenerateConfig, InversionConfig, generate, invert
 from gendistill.priors import load_prior
@@ -101,10 +101,13 @@ def main() -> None:
         keys = [k for k in keys if want(k[0])]
         if not keys:  # nothing left at this n: don't regenerate its images
             continue
-        gen = generated(prior, inverted.first(n), gen_config, runs / f"gen-n{n}", book, f"gen-n{n}")
+        first = inverted.first(n)
+        gen = None  # generated only when a cell trains on generated images: real-only cells need the indices alone
+        if any(mixture != "real" for _, mixture, _ in keys):
+            gen = generated(prior, first, gen_config, runs / f"gen-n{n}", book, f"gen-n{n}")
         for key, mixture, net in keys:
-            book.add(key, {"n": n, "net": net, "mix": mixture,
-                           **train_fixed(mix(gen, dataset, mixture), dataset, net, args)})  # fmt: skip
+            images = mix(gen, dataset, mixture) if gen is not None else real_subset(dataset, first.indices)
+            book.add(key, {"n": n, "net": net, "mix": mixture, **train_fixed(images, dataset, net, args)})
     n_abl = size["ns"][1]
     for label, change in ABLATIONS.items():
         key = f"abl-{label}"
@@ -238,9 +241,10 @@ def render(book: ResultBook, name: str) -> None:
         acc, std = _acc(e[key])
         notes.append(f"{key}: {acc:.2f} ± {std:.2f} (paper preset); pixels {e[key]['pixel_bytes']:,} bytes, "
                      f"modes {e[key]['modes_bytes']:,} bytes + the prior's {e[key]['prior_bytes']:,}")  # fmt: skip
-    factor = efficiency_factor(e)
-    if factor:
-        notes.append(factor)
+    for net in dict.fromkeys(v["net"] for k, v in e.items() if k.startswith("eff-")):
+        factor = efficiency_factor(e, net=net)
+        if factor:
+            notes.append(f"{net}: {factor}")
     book.write_table(rows, "Diffusion Inversion on Fashion-MNIST", "python benchmarks/run_diffusion.py",
                      notes=tuple(notes))  # fmt: skip
     efficiency_curve(e, GRIDS / f"{name}-efficiency.png")

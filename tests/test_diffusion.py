@@ -314,13 +314,15 @@ def test_torchrun_inversion_and_generation_equal_one_process(diffusion_dir: Path
 
 
 def test_mixes_train_on_the_recorded_real_images_for_a_fixed_number_of_steps(tiny) -> None:  # noqa: ANN001
-    from gendistill.evaluate.mixtures import StepStream, mix
+    from gendistill.evaluate.mixtures import StepStream, mix, real_subset
 
     idx = torch.tensor([0, 5, 9, 14])
     generated = ImageSet(torch.randn(6, 1, 28, 28), torch.arange(6) % 2, {"method": "diffusion-inversion"},
                          extra={"real_indices": idx})  # fmt: skip
     real = mix(generated, tiny, "real")
     assert torch.equal(real.images, tiny.train_images[idx]) and torch.equal(real.labels, tiny.train_labels[idx])
+    alone = real_subset(tiny, idx)  # the same images from the indices alone, nothing generated
+    assert torch.equal(alone.images, real.images) and alone.meta["ipc"] == real.meta["ipc"]
     assert len(mix(generated, tiny, "both")) == 10 and mix(generated, tiny, "generated") is generated
     with pytest.raises(UserError, match="records no real images"):
         mix(ImageSet(torch.randn(2, 1, 28, 28), torch.arange(2)), tiny, "both")

@@ -66,8 +66,15 @@ def real_part(images: ImageSet, dataset: ImageDataset) -> ImageSet:
     if int(indices.max()) >= len(dataset.train_images):
         raise UserError(f"the set's real indices reach {int(indices.max())}, beyond {dataset.name}'s training split; "
                         "evaluate with the --val-fraction the inversion used")  # fmt: skip
-    meta = {**images.meta, "method": "real", "ipc": int(torch.bincount(dataset.train_labels[indices]).max())}
-    return ImageSet(dataset.train_images[indices], dataset.train_labels[indices], meta)
+    return real_subset(dataset, indices, images.meta)
+
+
+def real_subset(dataset: ImageDataset, indices: torch.Tensor, meta: dict | None = None) -> ImageSet:
+    """The training split's images at ``indices`` as a set (e.g. the real images an inversion used, without
+    generating anything from them)."""
+    labels = dataset.train_labels[indices]
+    meta = {**(meta or {}), "method": "real", "ipc": int(torch.bincount(labels).max())}
+    return ImageSet(dataset.train_images[indices], labels, meta)
 
 
 def mix(images: ImageSet, dataset: ImageDataset, train_on: str) -> ImageSet:
