@@ -85,15 +85,15 @@ def main() -> None:
                                                     steps=args.sampler_steps))  # fmt: skip
     inv_dir = runs / f"invert-{size['per_class']}"
     inv_config = InversionConfig(per_class=size["per_class"], steps=size["invert_steps"])
-    if not (inv_dir / "config.json").is_file():
+    inverted_here = not (inv_dir / "config.json").is_file()
+    if inverted_here:
         invert(prior_dir, dataset, inv_config, inv_dir, device=torch.device("cpu"), resume=(inv_dir.with_name(
             inv_dir.name + ".partial")).exists(), progress=False)  # fmt: skip
     inverted = load(inv_dir)
     if want("invert"):
-        m = inverted.meta
-        book.add("invert", {"images": len(inverted.labels), "seconds": m["seconds"], "steps": inv_config.steps,
-                            "images_per_minute": m["images_per_minute"], "loss_first": m["loss"][0],
-                            "loss_last": m["loss"][-1], "precision": m["precision"]})  # fmt: skip
+        book.add("invert", inversion_record(inverted, inv_config.steps))
+    elif inverted_here:  # an inversion recorded by an earlier session, redone here: its cost and whether it matches
+        record_repeat(book, inverted, inv_config.steps)
     if want("reconstruct"):
         book.add("reconstruct", reconstruct(prior, prior_dir, dataset, size, runs, args.sampler_steps))
     for n in size["ns"]:
@@ -151,6 +151,23 @@ def train_prior(book: ResultBook, out: Path, size: dict, smoke: bool) -> None:
     samples = sorted((out / "samples").glob("step*.png"))
     if samples:
         shutil.copyfile(samples[-1], GRIDS / f"{book.path.stem}-prior.png")
+
+
+def inversion_record(inverted: EmbeddingSet, steps: int) -> dict:
+    m = inverted.meta
+    return {"images": len(inverted.labels), "seconds": m["seconds"], "steps": steps,
+            "images_per_minute": m["images_per_minute"], "loss_first": m["loss"][0], "loss_last": m["loss"][-1],
+            "precision": m["precision"]}  # fmt: skip
+
+
+def record_repeat(book: ResultBook, inverted: EmbeddingSet, steps: int) -> None:
+    """A repeat of the recorded inversion (its artifact was gone): its own cost on this machine, and whether its
+    loss curve ends where the recorded one did (the inversion is seeded per image)."""
+    record = inversion_record(inverted, steps)
+    first = book.data["entries"]["invert"]
+    same = all(record[k] == first[k] for k in ("loss_first", "loss_last"))
+    key = next(f"invert-repeat-{i}" for i in range(1, 100) if not book.done(f"invert-repeat-{i}"))
+    book.add(key, {**record, "same_loss_as_recorded": same})
 
 
 def weights_bytes(folder: Path) -> int:
@@ -235,8 +252,10 @@ def render(book: ResultBook, name: str) -> None:
         network, mixture = (entry["net"], entry["mix"]) if key.startswith("eff-") else ("ablation: " + key[4:], "both")
         rows.append({"n per class": entry["n"], "network": network, "trained on": mixture, "images": entry["images"],
                      "steps": entry["steps"], "acc %": f"{acc:.2f} ± {std:.2f}"})  # fmt: skip
+    stages = ("prior", "prior-quality", "invert", *(k for k in e if k.startswith("invert-repeat-")), "reconstruct",
+              "cost-sampling")  # fmt: skip
     notes = [f"{k}: " + ", ".join(f"{a}={v}" for a, v in e[k].items() if a not in ("machine", "report"))
-             for k in ("prior", "prior-quality", "invert", "reconstruct", "cost-sampling") if k in e]  # fmt: skip
+             for k in stages if k in e]  # fmt: skip
     for key in (k for k in e if k.startswith("ipc")):
         acc, std = _acc(e[key])
         notes.append(f"{key}: {acc:.2f} ± {std:.2f} (paper preset); pixels {e[key]['pixel_bytes']:,} bytes, "
