@@ -285,10 +285,7 @@ def efficiency_factor(e: dict, n: int = 50, net: str = "convnet") -> str | None:
     interpolation between measured points; beyond the largest measured n it says so)."""
     target = e.get(f"eff-both-n{n}-{net}")
     real = sorted((v["n"], _acc(v)[0]) for k, v in e.items() if k.startswith("eff-real-") and v["net"] == net)
-    same_n = dict(real).get(n)
-    if target and len(real) == 1 and same_n is not None and _acc(target)[0] < same_n:  # one point says "< 1x"
-        return f"real + generated at {n} ({_acc(target)[0]:.2f}) is below real-only at {n} ({same_n:.2f}): < 1x"
-    if not target or len(real) < 2:
+    if not target or not real:
         return None
     goal = _acc(target)[0]
     for (n0, a0), (n1, a1) in zip(real, real[1:]):
@@ -297,7 +294,9 @@ def efficiency_factor(e: dict, n: int = 50, net: str = "convnet") -> str | None:
             return f"real-only needs ~{need:.0f} per class to match real + generated at {n} ({need / n:.1f}x)"
     if goal > real[-1][1]:
         return f"real + generated at {n} beats real-only at {real[-1][0]} per class (> {real[-1][0] / n:.1f}x)"
-    return f"real + generated at {n} ({goal:.2f}) is below real-only at {real[0][0]} per class"
+    low, low_acc = real[0]  # below the fewest real images measured: the factor is at most their share of n
+    return (f"real + generated at {n} ({goal:.2f}) is below real-only at {low} per class "
+            f"({low_acc:.2f}; < {low / n:.1f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import time
 import torch
 
 from gendistill import load_dataset
+from gendistill.errors import UserError
 from gendistill.evaluate import evaluate, select
 from gendistill.evaluate.mixtures import fixed_steps
 
@@ -33,7 +34,10 @@ def main() -> None:
     images = select(dataset, "random", 50, seed=0)
     print(f"threads {torch.get_num_threads()}", flush=True)
     for net in sys.argv[1:] or ["resnet18", "convnet"]:
-        per, fixed = step_seconds(net, images, dataset)
+        try:
+            per, fixed = step_seconds(net, images, dataset)
+        except UserError as e:  # an unknown network name: one line, not a traceback
+            raise SystemExit(f"step_cost: {e}") from None
         print(f"{net}: {per:.2f} s/step; 300 steps x 3 runs = {per * 900 / 60:.1f} min per cell "
               f"(+{fixed:.0f} s fixed per run)", flush=True)  # fmt: skip
 
