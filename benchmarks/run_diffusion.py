@@ -246,8 +246,12 @@ def _acc(entry: dict) -> tuple[float, float]:
 def render(book: ResultBook, name: str) -> None:
     e = book.data["entries"]
     rows = []
-    for key, entry in [*((k, v) for k, v in e.items() if k.startswith("eff-")),
-                       *((k, v) for k, v in e.items() if k.startswith("abl-"))]:  # fmt: skip
+    mixes = ("real", "generated", "both")  # cells land in any order (e.g. a column finished later): sort them
+    eff = sorted(
+        ((k, v) for k, v in e.items() if k.startswith("eff-")),
+        key=lambda kv: (kv[1]["net"] != "convnet", kv[1]["net"], kv[1]["n"], mixes.index(kv[1]["mix"])),
+    )
+    for key, entry in [*eff, *((k, v) for k, v in e.items() if k.startswith("abl-"))]:
         acc, std = _acc(entry)
         network, mixture = (entry["net"], entry["mix"]) if key.startswith("eff-") else ("ablation: " + key[4:], "both")
         rows.append({"n per class": entry["n"], "network": network, "trained on": mixture, "images": entry["images"],
