@@ -246,10 +246,12 @@ def _acc(entry: dict) -> tuple[float, float]:
 def render(book: ResultBook, name: str) -> None:
     e = book.data["entries"]
     rows = []
-    mixes = ("real", "generated", "both")  # cells land in any order (e.g. a column finished later): sort them
+    # cells land in any order (a column finished sessions later): networks in the order first measured, then n, mix
+    nets = list(dict.fromkeys(v["net"] for k, v in e.items() if k.startswith("eff-")))
+    mixes = ("real", "generated", "both")
     eff = sorted(
         ((k, v) for k, v in e.items() if k.startswith("eff-")),
-        key=lambda kv: (kv[1]["net"] != "convnet", kv[1]["net"], kv[1]["n"], mixes.index(kv[1]["mix"])),
+        key=lambda kv: (nets.index(kv[1]["net"]), kv[1]["n"], mixes.index(kv[1]["mix"])),
     )
     for key, entry in [*eff, *((k, v) for k, v in e.items() if k.startswith("abl-"))]:
         acc, std = _acc(entry)
@@ -264,7 +266,7 @@ def render(book: ResultBook, name: str) -> None:
         acc, std = _acc(e[key])
         notes.append(f"{key}: {acc:.2f} ± {std:.2f} (paper preset); pixels {e[key]['pixel_bytes']:,} bytes, "
                      f"modes {e[key]['modes_bytes']:,} bytes + the prior's {e[key]['prior_bytes']:,}")  # fmt: skip
-    for net in dict.fromkeys(v["net"] for k, v in e.items() if k.startswith("eff-")):
+    for net in nets:
         factor = efficiency_factor(e, net=net)
         if factor:
             notes.append(f"{net}: {factor}")
