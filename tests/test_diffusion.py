@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -292,20 +290,12 @@ def load_prior_pair(*folders: Path) -> list:
     return [load_prior(f) for f in folders]
 
 
-def test_torchrun_inversion_and_generation_equal_one_process(diffusion_dir: Path, fmnist_dir: Path,
-                                                             tmp_path: Path) -> None:  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def cli(procs: int, *args: object) -> None:
-        launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"] if procs > 1 else []
-        cmd = [sys.executable, *launcher, "-m", "gendistill.cli.main", *map(str, args)]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-        assert done.returncode == 0, done.stderr[-2000:]
-
+def test_torchrun_inversion_and_generation_equal_one_process(diffusion_dir: Path, fmnist_dir: Path, tmp_path: Path,
+                                                             cli_procs) -> None:  # noqa: ANN001  # fmt: skip
     for procs in (1, 2):
         inv = tmp_path / f"inv{procs}"
-        cli(procs, *_invert_args(diffusion_dir, fmnist_dir, inv))
-        cli(procs, "generate", inv, "--per-image", "1", "--steps", "2", "--quiet", "--precision", "fp32",
+        cli_procs(procs, *_invert_args(diffusion_dir, fmnist_dir, inv))
+        cli_procs(procs, "generate", inv, "--per-image", "1", "--steps", "2", "--quiet", "--precision", "fp32",
             "--out", tmp_path / f"gen{procs}")  # fmt: skip
     one, two = load(tmp_path / "inv1"), load(tmp_path / "inv2")
     torch.testing.assert_close(two.embeddings, one.embeddings, rtol=1e-5, atol=1e-6)

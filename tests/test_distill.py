@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -93,33 +90,22 @@ def test_running_out_of_memory_is_one_line_naming_the_knobs(tiny) -> None:  # no
         run(params, OBJECTIVES.get("dm").from_options(1), ctx, Schedule(2, 1.0), progress=False)
 
 
-def _torchrun(args: list[str], out: Path, procs: int) -> subprocess.CompletedProcess:
-    """Run the CLI in ``procs`` processes. The sharding tests pin fp32: under bf16 a rank with one thread and
-    a process with two round differently, so their sets agree only to bf16's precision, not to 1e-5."""
-    if procs == 1:
-        cmd = [sys.executable, "-m", "gendistill.cli.main", *args, "--out", str(out)]
-    else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-               "-m", "gendistill.cli.main", *args, "--out", str(out)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two ranks share the two cores
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-
-
-def test_torchrun_two_processes_equal_one(fmnist_dir: Path, tmp_path: Path) -> None:
-    """DM sharded over classes by torchrun (gloo) writes the artifact a single process writes."""
+def test_torchrun_two_processes_equal_one(fmnist_dir: Path, tmp_path: Path, cli_procs) -> None:  # noqa: ANN001
+    """DM sharded over classes by torchrun (gloo) writes the artifact a single process writes. The sharding
+    tests pin fp32: under bf16 a rank with one thread and a process with two round differently, so their
+    sets agree only to bf16's precision, not to 1e-5."""
     common = ["distill", "--method", "dm", "--ipc", "2", "--iterations", "3", "--real-batch", "8", "--model", NET,
               "--data-dir", str(fmnist_dir), "--quiet", "--seed", "4", "--precision", "fp32"]  # fmt: skip
     for procs, name in ((1, "one"), (2, "two")):
-        done = _torchrun(common, tmp_path / name, procs)
-        assert done.returncode == 0, done.stderr[-2000:]
+        cli_procs(procs, *common, "--out", tmp_path / name)
     a, b = load(tmp_path / "one"), load(tmp_path / "two")
     assert b.meta["world_size"] == 2 and a.meta["world_size"] == 1
     assert torch.allclose(a.images, b.images, atol=1e-5)
     assert a.meta["history"]["loss"] == pytest.approx(b.meta["history"]["loss"], rel=1e-5)
 
 
-def test_torchrun_hglad_with_crfd_selection_equals_one_process(fmnist_dir: Path, saved_prior: Path,
-                                                               tmp_path: Path) -> None:  # fmt: skip
+def test_torchrun_hglad_with_crfd_selection_equals_one_process(fmnist_dir: Path, saved_prior: Path, tmp_path: Path,
+                                                               cli_procs) -> None:  # noqa: ANN001  # fmt: skip
     """Each rank scores CRFD over its own classes and the scores are summed, so every rank keeps the
     snapshot one process keeps (each rank used to score all classes and keep its own)."""
     common = ["distill", "--method", "dm", "--param", "hglad", "--prior", str(saved_prior), "--select", "crfd",
@@ -127,8 +113,7 @@ def test_torchrun_hglad_with_crfd_selection_equals_one_process(fmnist_dir: Path,
               "--data-dir", str(fmnist_dir), "--quiet", "--seed", "2", "--no-compile",
               "--precision", "fp32"]  # fmt: skip
     for procs, name in ((1, "one"), (2, "two")):
-        done = _torchrun(common, tmp_path / name, procs)
-        assert done.returncode == 0, done.stderr[-2000:]
+        cli_procs(procs, *common, "--out", tmp_path / name)
     a, b = load(tmp_path / "one"), load(tmp_path / "two")
     assert [s["iteration"] for s in a.meta["history"]["selected"]] == [
         s["iteration"] for s in b.meta["history"]["selected"]
@@ -222,15 +207,15 @@ def test_dcgm_resume_is_bit_identical(tiny, saved_prior: Path, tmp_path: Path, k
         assert torch.equal(a, b), k
 
 
-def test_torchrun_dcgm_two_processes_equal_one(fmnist_dir: Path, saved_prior: Path, tmp_path: Path) -> None:
+def test_torchrun_dcgm_two_processes_equal_one(fmnist_dir: Path, saved_prior: Path, tmp_path: Path,
+                                               cli_procs) -> None:  # noqa: ANN001  # fmt: skip
     """Classes sharded over 2 ranks, the generator's gradients summed over them, the inter-class centres
     gathered: the same generator and codes as one process, to float tolerance."""
     common = ["distill", "--method", "dcgm", "--prior", str(saved_prior), "--ipc", "2", "--iterations", "3",
               "--real-batch", "8", "--model", NET, "--data-dir", str(fmnist_dir), "--quiet", "--seed", "4",
               "--no-compile", "--precision", "fp32"]  # fmt: skip
     for procs, name in ((1, "one"), (2, "two")):
-        done = _torchrun(common, tmp_path / name, procs)
-        assert done.returncode == 0, done.stderr[-2000:]
+        cli_procs(procs, *common, "--out", tmp_path / name)
     a, b = load(tmp_path / "one"), load(tmp_path / "two")
     assert b.meta["world_size"] == 2
     assert torch.allclose(a.codes, b.codes, atol=1e-5)
