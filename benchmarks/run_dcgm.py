@@ -33,6 +33,7 @@ from gendistill import load, load_dataset
 from gendistill.errors import UserError
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.readings import storage_ipc, training_data
+from gendistill.io import partial_dir
 from gendistill.methods import METHODS, RunOptions, distill
 from gendistill.params import GeneratorConfig
 from gendistill.report.plots import line_plot
@@ -210,7 +211,7 @@ def search(book: ResultBook, dataset, names: list[str], iterations: int) -> str:
         if not (out / "config.json").is_file():
             run = RunOptions(iterations=iterations, checkpoint_every=10, precision="auto",
                              regularisers=tuple(regs.items()))  # fmt: skip
-            partial = out.with_name(out.name + ".partial")
+            partial = partial_dir(out)
             distill(dataset, "dcgm", 10, out, GeneratorConfig(**given), run, resume=partial.exists(), progress=False)
             (RESULTS / "grids").mkdir(exist_ok=True)
             shutil.copyfile(out / "grid.png", RESULTS / "grids" / f"dcgm-search-{name}-{iterations}it.png")

@@ -42,6 +42,7 @@ from gendistill.evaluate import evaluate
 from gendistill.evaluate.mixtures import fixed_steps, mix, real_subset
 from gendistill.evaluate.prior_quality import diffusion_quality
 from gendistill.inversion import GenerateConfig, InversionConfig, generate, invert
+from gendistill.io import partial_dir
 from gendistill.priors import load_prior
 from gendistill.priors.base import from_normalized
 from gendistill.report import class_grid, save_png, to_uint8
@@ -87,8 +88,8 @@ def main() -> None:
     inv_config = InversionConfig(per_class=size["per_class"], steps=size["invert_steps"])
     inverted_here = not (inv_dir / "config.json").is_file()
     if inverted_here:
-        invert(prior_dir, dataset, inv_config, inv_dir, device=torch.device("cpu"), resume=(inv_dir.with_name(
-            inv_dir.name + ".partial")).exists(), progress=False)  # fmt: skip
+        invert(prior_dir, dataset, inv_config, inv_dir, device=torch.device("cpu"),
+               resume=partial_dir(inv_dir).exists(), progress=False)  # fmt: skip
     inverted = load(inv_dir)
     if want("invert"):
         book.add("invert", inversion_record(inverted, inv_config.steps))
@@ -134,7 +135,7 @@ def main() -> None:
 
 
 def train_prior(book: ResultBook, out: Path, size: dict, smoke: bool) -> None:
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_dir(out)
     argv = ["prior", "train", "--kind", "diffusion", "--out", str(out), "--steps", str(size["prior_steps"]),
             "--batch", str(size["prior_batch"]), "--quiet"]  # fmt: skip
     if smoke:
@@ -247,12 +248,10 @@ def render(book: ResultBook, name: str) -> None:
     e = book.data["entries"]
     rows = []
     # cells land in any order (a column finished sessions later): networks in the order first measured, then n, mix
-    nets = list(dict.fromkeys(v["net"] for k, v in e.items() if k.startswith("eff-")))
+    eff = [(k, v) for k, v in e.items() if k.startswith("eff-")]
+    nets = list(dict.fromkeys(v["net"] for _, v in eff))
     mixes = ("real", "generated", "both")
-    eff = sorted(
-        ((k, v) for k, v in e.items() if k.startswith("eff-")),
-        key=lambda kv: (nets.index(kv[1]["net"]), kv[1]["n"], mixes.index(kv[1]["mix"])),
-    )
+    eff.sort(key=lambda kv: (nets.index(kv[1]["net"]), kv[1]["n"], mixes.index(kv[1]["mix"])))
     for key, entry in [*eff, *((k, v) for k, v in e.items() if k.startswith("abl-"))]:
         acc, std = _acc(entry)
         network, mixture = (entry["net"], entry["mix"]) if key.startswith("eff-") else ("ablation: " + key[4:], "both")

@@ -35,7 +35,7 @@ from common import RESULTS, ResultBook, is_artifact, network_cell, over_networks
 from gendistill import load, load_dataset
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.crfd import CRFD
-from gendistill.io import write_json
+from gendistill.io import partial_dir, write_json
 from gendistill.models import POOLS
 from gendistill.params import GladConfig, HGladConfig, LatentConfig
 from gendistill.params.latent import LATENT_LR
@@ -57,7 +57,7 @@ def train_prior(steps: int) -> dict:
     cfg = StyleGANConfig(10, 28, 1, channel_base=512, channel_max=64)
     trainer = GanTrainer(dataset, cfg, GanRecipe(steps=steps, batch=32, d_channel_base=512, d_channel_max=64), 0,
                          torch.device("cpu"))  # fmt: skip
-    partial = RUNS / "prior.partial"
+    partial = partial_dir(RUNS / "prior")
     trainer.run(partial)
     extra = {"dataset": "fashion-mnist", "steps": trainer.step, "train_seconds": round(trainer.seconds, 1)}
     trainer.G_ema.save_pretrained(PRIOR, torch.float16, force=True, extra_config=extra)
@@ -98,7 +98,7 @@ def distill_measured(out: Path, snap_every: int = 0, **kw) -> dict:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_distill_child, args=({"out": str(out), "checkpoint_every": 20,
-                                                     "resume": out.with_name(out.name + ".partial").exists(), **kw},
+                                                     "resume": partial_dir(out).exists(), **kw},
                                                     queue, snap_every))  # fmt: skip
     proc.start()
     measured = queue.get()

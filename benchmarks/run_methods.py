@@ -40,6 +40,7 @@ from gendistill import load, load_dataset
 from gendistill.artifacts import make_meta
 from gendistill.evaluate import evaluate
 from gendistill.experts import Trajectories
+from gendistill.io import partial_dir
 from gendistill.methods import RunOptions, distill
 from gendistill.params import Pixels
 
@@ -84,7 +85,7 @@ def distill_for(
                 params.to_synthetic_set(meta).save(path)
         return history.seconds >= 60 * minutes
 
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_dir(out)
     # every entry committed before issue 16 was distilled in fp32: that stays the default here
     run = RunOptions(iterations=1_000_000, checkpoint_every=5, compile=True, **{"precision": "fp32", **options})
     distill(dataset, method, ipc, out, param, run, resume=partial.exists(), on_iteration=snapshot)

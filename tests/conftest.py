@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from gendistill.io import partial_dir
+
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
@@ -143,18 +145,19 @@ def run_cli(procs: int, *args: object) -> subprocess.CompletedProcess:
 
     A rank killed by a signal (not a Python error) is rerun once, with a warning that carries its output:
     CI once saw a rank of a test that had passed in every earlier CI run die by SIGABRT (the message was
-    cut off), and 50 runs of it here never reproduced it: the rerun keeps such a crash from failing the
+    cut off), and 53 runs of it here never reproduced it: the rerun keeps such a crash from failing the
     suite, the warning keeps it visible, and a second crash still fails the test."""
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"] if procs > 1 else []
-    cmd = [sys.executable, *launcher, "-m", "gendistill.cli.main", *map(str, args)]
+    argv = [str(a) for a in args]
+    cmd = [sys.executable, *launcher, "-m", "gendistill.cli.main", *argv]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     signal = _ROOT_CAUSE_SIGNAL.search(done.stderr) if procs > 1 and done.returncode else None
     if signal:
         warnings.warn(f"a rank died by signal {signal.group(1)}; rerunning once. It printed:\n"
                       f"{ranks_output(done.stderr)}", stacklevel=2)  # fmt: skip
-        out = Path(str(args[list(map(str, args)).index("--out") + 1]))
-        for leftover in (out, out.with_name(out.name + ".partial")):  # what the dead run may have left
+        out = Path(argv[argv.index("--out") + 1])
+        for leftover in (out, partial_dir(out)):  # what the dead run may have left
             shutil.rmtree(leftover, ignore_errors=True)
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, ranks_output(done.stderr)

@@ -43,6 +43,13 @@ def write_json(path: str | os.PathLike, obj: object) -> None:
         raise
 
 
+def partial_dir(out: str | os.PathLike) -> Path:
+    """``<out>.partial``: where a resumable run keeps its checkpoints until the artifact at ``out`` is written
+    (the one convention that ``--resume``, ``--force`` and the refusal of a stale run all rely on)."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
 def check_new_dir(path: str | os.PathLike, force: bool, create_parents: bool = False) -> Path:
     """Refuse to replace an existing output folder unless ``force``; raise before any work is done.
     ``create_parents``: a missing parent folder is fine (the writer will create it)."""

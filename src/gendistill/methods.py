@@ -21,7 +21,7 @@ from gendistill.distill import History, Schedule, distributed, run
 from gendistill.distill.memory import check_fits_in_memory
 from gendistill.errors import UserError
 from gendistill.evaluate.crfd import CRFD
-from gendistill.io import check_new_dir
+from gendistill.io import check_new_dir, partial_dir
 from gendistill.objectives import OBJECTIVES, REGULARISERS, MatchContext, Regulariser
 from gendistill.params import PARAMS, ParamConfig, Parameterisation, config_name
 from gendistill.registry import Registry
@@ -146,7 +146,7 @@ def distill(
     param = param if param is not None else spec.param_config()
     options = options or RunOptions()
     out = Path(out)
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_dir(out)
     if not resume:
         check_new_dir(out, force, create_parents=True)
         if partial.exists() and not force:

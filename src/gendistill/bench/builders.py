@@ -17,6 +17,7 @@ from gendistill.bench.suite import Cell
 from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.evaluate.trainer import TrainingData
+from gendistill.io import partial_dir
 from gendistill.registry import Registry
 
 Builder = Callable[[Cell, ImageDataset, Path, bool], dict]  # (cell, dataset, out folder, show progress)
@@ -41,7 +42,7 @@ def _distill(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = Fals
         options["regularisers"] = tuple(dict(options["regularisers"]).items())
     run = RunOptions(iterations=cell.budget.iterations, minutes=cell.budget.minutes, seed=cell.seed,
                      checkpoint_every=options.pop("checkpoint_every", 10), **options)  # fmt: skip
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_dir(out)
     artifact = distill(dataset, cell.method, cell.ipc, out, param, run, resume=partial.exists(),
                        progress=progress)  # fmt: skip
     hist = artifact.meta.get("history", {})
@@ -92,7 +93,7 @@ def _diffusion_inversion(cell: Cell, dataset: ImageDataset, out: Path, progress:
     embeddings_dir = out.with_name(out.name + ".embeddings")
     t0 = time.perf_counter()
     if not (embeddings_dir / "config.json").is_file():
-        resume = embeddings_dir.with_name(embeddings_dir.name + ".partial").exists()
+        resume = partial_dir(embeddings_dir).exists()
         invert(prior_spec, dataset, inv_config, embeddings_dir, device=device, amp=amp, resume=resume,
                progress=progress)  # fmt: skip
     inverted = load(embeddings_dir)

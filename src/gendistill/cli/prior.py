@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
-from gendistill.io import check_new_dir, write_json
+from gendistill.io import check_new_dir, partial_dir, write_json
 from gendistill.store.checkpoint import check_partial
 
 
@@ -118,7 +118,7 @@ def train(args: argparse.Namespace) -> int:
     from gendistill.runtime import pick_device, resolve_precision
 
     out = Path(args.out)
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_dir(out)
     check_new_dir(out, args.force)
     check_partial(partial, args.resume, args.force)
     dataset = dataset_from_args(args)

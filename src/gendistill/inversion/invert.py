@@ -26,7 +26,7 @@ import torch
 from gendistill.artifacts import EmbeddingSet, make_meta
 from gendistill.data import ImageDataset
 from gendistill.errors import UserError
-from gendistill.io import check_new_dir
+from gendistill.io import check_new_dir, partial_dir
 from gendistill.priors import load_diffusion_prior
 from gendistill.priors.base import from_normalized
 from gendistill.priors.diffusion import DiffusionPrior
@@ -222,7 +222,7 @@ def invert(prior_spec: str, dataset: ImageDataset, config: InversionConfig, out:
 
     config.check()
     out = check_new_dir(out, force, create_parents=True)
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_dir(out)
     rank, size = dd.world()
     if rank == 0:
         check_partial(partial, resume, force)
