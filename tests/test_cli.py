@@ -78,7 +78,7 @@ def test_unknown_names_list_valid_ones(capsys, fmnist_dir: Path, tmp_path: Path)
 def test_missing_data_files(capsys, tmp_path: Path) -> None:  # noqa: ANN001
     code, _, err = run_cli(capsys, "select", "--method", "random", "--ipc", 1, "--out", tmp_path / "x", "--dataset",
                            "mnist", "--data-dir", tmp_path / "empty")  # fmt: skip
-    _one_line_error(code, err, "not found", "looked in")
+    _one_line_error(code, err, "--data-dir", "does not exist")
 
 
 def test_existing_output_is_refused_and_kept(capsys, fmnist_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001

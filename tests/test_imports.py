@@ -11,7 +11,7 @@ ROOT = Path(gendistill.__file__).parent
 
 # lowest first; a module may import its own layer and the layers below it, never one above
 LAYERS = [
-    {"errors", "registry", "version", "io", "runtime", "store", "report"},  # foundations
+    {"errors", "validate", "registry", "version", "io", "runtime", "store", "report"},  # foundations
     {"data"},
     {"models", "augment"},
     {"priors"},

@@ -14,3 +14,11 @@ class UserError(Exception):
 def did_you_mean(kind: str, name: str, valid: list[str] | tuple[str, ...]) -> UserError:
     """An error for an unknown registry name that lists the valid ones."""
     return UserError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(valid))}")
+
+
+def diverged(step: str, what: str, losses: list[float], kept: str | None, fix: str) -> UserError:
+    """The one line that ends a run gone non-finite: where, the last finite loss, what was kept, the fix.
+    ``step``: "iteration 12" or "step 40"; ``kept``: the folder of the last good checkpoint, if any."""
+    last = f"; the last finite loss was {losses[-1]:.4g}" if losses else ""
+    saved = f"; the checkpoints in {kept} (all finite) are kept" if kept else ""
+    return UserError(f"the run diverged at {step}: {what}{last}{saved}; no result was written; {fix}")

@@ -24,6 +24,7 @@ from gendistill.models import create_model
 from gendistill.report.progress import progress as progress_bar
 from gendistill.runtime import derived_seed
 from gendistill.store import open_folder, read_tensors, save_file_atomic, write_config
+from gendistill.validate import MAX_EPOCHS, check_fields, limit
 
 CLASS_NAME = "Trajectories"
 
@@ -32,13 +33,16 @@ CLASS_NAME = "Trajectories"
 class ExpertSpec:
     dataset: str
     model: str
-    epochs: int = 50
-    lr: float = 0.01
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    batch_size: int = 256
+    epochs: int = limit(50, ge=1, le=MAX_EPOCHS)
+    lr: float = limit(0.01, gt=0)
+    momentum: float = limit(0.0, ge=0, lt=1)
+    weight_decay: float = limit(0.0, ge=0)
+    batch_size: int = limit(256, ge=1)
     augment: bool = True
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def flatten(net: nn.Module) -> torch.Tensor:

@@ -26,6 +26,7 @@ from gendistill.objectives import OBJECTIVES, REGULARISERS, MatchContext, Regula
 from gendistill.params import PARAMS, ParamConfig, Parameterisation, config_name
 from gendistill.registry import Registry
 from gendistill.runtime import pick_device, resolve_precision
+from gendistill.validate import MAX_ITERATIONS, MAX_MINUTES, Limit, check_fields, check_value, limit
 
 
 @dataclass(frozen=True)
@@ -84,27 +85,24 @@ class RunOptions:
     ``real_batch``: real images per class per step. ``eval_every`` validates on the validation split.
     """
 
-    iterations: int | None = None
-    minutes: float | None = None
-    lr: float | None = None
+    iterations: int | None = limit(None, ge=1, le=MAX_ITERATIONS)
+    minutes: float | None = limit(None, gt=0, le=MAX_MINUTES)
+    lr: float | None = limit(None, gt=0)
     model: str = "convnet"
-    real_batch: int = 256
+    real_batch: int = limit(256, ge=1, le=1_000_000)
     seed: int = 0
     device: str | None = None
-    checkpoint_every: int = 0
-    eval_every: int = 0
+    checkpoint_every: int = limit(0, ge=0, hint="0 writes no checkpoints")
+    eval_every: int = limit(0, ge=0, hint="0 never validates")
     compile: bool | str = "auto"
     precision: str = "auto"  # auto: bf16 autocast where the hardware runs it fast (AMX, AVX512-BF16, CUDA)
     objective: dict = field(default_factory=dict)  # the objective's --set options, e.g. {"syn_steps": 10}
     regularisers: tuple[tuple[str, float], ...] = ()  # (registered name, weight)
 
     def __post_init__(self) -> None:
-        if self.iterations is not None and self.iterations < 1:
-            raise UserError(f"iterations must be at least 1, got {self.iterations}")
-        if self.minutes is not None and self.minutes <= 0:
-            raise UserError(f"a minutes budget must be positive, got {self.minutes}")
-        if self.real_batch < 1:
-            raise UserError(f"real_batch must be at least 1, got {self.real_batch}")
+        check_fields(self)
+        for name, weight in self.regularisers:
+            check_value(f"the weight of regulariser {name}", weight, float, Limit(ge=0, hint="0 switches it off"))
 
 
 # snapshot scores a parameterisation's ``select`` may name: (dataset, model, seed, device, classes) -> score

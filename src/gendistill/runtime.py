@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
@@ -114,6 +114,47 @@ def tune_cpu_allocator() -> bool:
         ok = False
     _ALLOCATOR_TUNED = ok
     return ok
+
+
+HEADROOM = 0.9  # refuse when an estimate exceeds this share of the memory available now
+
+
+def available_bytes(device: torch.device | None = None) -> int | None:
+    """Memory free for this process now: the GPU's free memory, or Linux's MemAvailable."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def saved_bytes(fn: Callable[[], torch.Tensor]) -> tuple[int, torch.Tensor]:
+    """Bytes of the tensors autograd saves for backward while ``fn()`` runs, and what it returned."""
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return total, out
+
+
+def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    """Whether every element of every tensor is finite (one reduction a tensor)."""
+    return all(bool(torch.isfinite(t.detach()).all()) for t in tensors)
+
+
+def check_memory(needed: int, what: str, fix: str, device: torch.device | None = None) -> None:
+    """Refuse, before any work, something estimated to need more than the memory free now."""
+    free = available_bytes(device)
+    if free is not None and needed > HEADROOM * free:
+        raise UserError(f"{what} needs about {needed / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free; {fix}")
 
 
 def derived_seed(*parts: int) -> int:

@@ -10,6 +10,7 @@ go through :func:`gendistill.methods.distill` with the cell's budget (``RunOptio
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 from gendistill.artifacts import SyntheticSet, load
@@ -28,20 +29,50 @@ def builder_for(method: str) -> Builder:
     return BUILDERS.get(method if method in BUILDERS else "distill")
 
 
-@BUILDERS.register("distill")
-def _distill(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = False) -> dict:
-    from gendistill.methods import RunOptions, distill
+def check_cell(cell: Cell) -> None:
+    """Build what a cell's run would be built from, so that a suite's every cell is checked (unknown option
+    keys, values out of range) before its first cell runs."""
+    if cell.method == "diffusion-inversion":
+        inversion_settings(cell)
+    elif cell.method not in BUILDERS:
+        distill_settings(cell)
+
+
+def distill_settings(cell: Cell) -> tuple[object, object]:
+    """The parameterisation config and ``RunOptions`` of a distillation cell; a bad key is one line."""
+    from gendistill.methods import METHODS, RunOptions
+    from gendistill.objectives import OBJECTIVES
     from gendistill.params import PARAMS
 
     param = None
     if cell.param:
         settings = dict(cell.param)
-        param = PARAMS.get(settings.pop("name", "pixels")).Config(**settings)
+        config_class = PARAMS.get(settings.pop("name", "pixels")).Config
+        _known(cell, "param", settings, {f.name for f in fields(config_class)})
+        param = config_class(**settings)
     options = dict(cell.options)
+    _known(cell, "options", options, {f.name for f in fields(RunOptions)} - {"iterations", "minutes", "seed"})
     if "regularisers" in options:  # YAML gives {intra: 1.0}; RunOptions takes ((name, weight), ...)
         options["regularisers"] = tuple(dict(options["regularisers"]).items())
     run = RunOptions(iterations=cell.budget.iterations, minutes=cell.budget.minutes, seed=cell.seed,
                      checkpoint_every=options.pop("checkpoint_every", 10), **options)  # fmt: skip
+    objective = OBJECTIVES.get(METHODS.get(cell.method).objective)
+    _known(cell, "options.objective", run.objective, {f.name for f in fields(objective.Config)})
+    objective.Config(**run.objective)
+    return param, run
+
+
+def _known(cell: Cell, what: str, given: dict, valid: set[str]) -> None:
+    unknown = sorted(set(given) - valid)
+    if unknown:
+        raise UserError(f"cell {cell.name}: unknown {what} key(s) {unknown}; valid: {', '.join(sorted(valid))}")
+
+
+@BUILDERS.register("distill")
+def _distill(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = False) -> dict:
+    from gendistill.methods import distill
+
+    param, run = distill_settings(cell)
     partial = partial_dir(out)
     artifact = distill(dataset, cell.method, cell.ipc, out, param, run, resume=partial.exists(),
                        progress=progress)  # fmt: skip
@@ -71,23 +102,12 @@ def _diffusion_inversion(cell: Cell, dataset: ImageDataset, out: Path, progress:
     further fields of :class:`InversionConfig` / :class:`GenerateConfig`."""
     import time
 
-    from gendistill.inversion.generate import GenerateConfig, generate
-    from gendistill.inversion.invert import InversionConfig, invert
+    from gendistill.inversion.generate import generate
+    from gendistill.inversion.invert import invert
     from gendistill.priors import load_diffusion_prior
     from gendistill.runtime import pick_device, resolve_precision
 
-    options = dict(cell.options)
-    unknown = sorted(set(options) - {"prior", "per_class", "invert", "generate", "precision"})
-    if unknown:
-        raise UserError(f"cell {cell.name}: unknown diffusion-inversion option(s) {unknown}; valid: prior, "
-                        "per_class, invert, generate, precision")  # fmt: skip
-    if cell.budget.minutes:
-        raise UserError(f"cell {cell.name}: diffusion-inversion takes budget {{iterations: N}} (inversion steps)")
-    prior_spec = str(options.get("prior", f"{dataset.name}-diffusion"))
-    steps = {"steps": cell.budget.iterations} if cell.budget.iterations else {}
-    inv_config = InversionConfig(**{"per_class": options.get("per_class", 100), **steps,
-                                    **options.get("invert", {}), "seed": cell.seed})  # fmt: skip
-    gen_config = GenerateConfig(**{**options.get("generate", {}), "ipc": cell.ipc, "seed": cell.seed})
+    prior_spec, inv_config, gen_config, options = inversion_settings(cell)
     device = pick_device()
     amp = resolve_precision(options.get("precision", "auto"), device)
     embeddings_dir = out.with_name(out.name + ".embeddings")
@@ -103,6 +123,27 @@ def _diffusion_inversion(cell: Cell, dataset: ImageDataset, out: Path, progress:
     images.save(out, force=True)
     return {"distill_seconds": round(invert_seconds + images.meta["generate_seconds"], 2),
             "iterations": inv_config.steps, "stored_bytes": images.storage_bytes()}  # fmt: skip
+
+
+def inversion_settings(cell: Cell) -> tuple[str, object, object, dict]:
+    """A diffusion-inversion cell's prior, inversion and generation configs, and its options, checked."""
+    from gendistill.inversion.generate import GenerateConfig
+    from gendistill.inversion.invert import InversionConfig
+
+    options = dict(cell.options)
+    _known(cell, "diffusion-inversion options", options, {"prior", "per_class", "invert", "generate", "precision"})
+    if cell.budget.minutes:
+        raise UserError(f"cell {cell.name}: diffusion-inversion takes budget {{iterations: N}} (inversion steps)")
+    prior_spec = str(options.get("prior", f"{cell.dataset}-diffusion"))
+    steps = {"steps": cell.budget.iterations} if cell.budget.iterations else {}
+    for part, config_class in (("invert", InversionConfig), ("generate", GenerateConfig)):
+        _known(cell, f"options.{part}", options.get(part, {}), {f.name for f in fields(config_class)})
+    inv_config = InversionConfig(**{"per_class": options.get("per_class", 100), **steps,
+                                    **options.get("invert", {}), "seed": cell.seed})  # fmt: skip
+    gen_config = GenerateConfig(**{**options.get("generate", {}), "ipc": cell.ipc, "seed": cell.seed})
+    inv_config.check()
+    gen_config.check()
+    return prior_spec, inv_config, gen_config, options
 
 
 @BUILDERS.register("full")

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from gendistill.bench.builders import builder_for, training_data
+from gendistill.artifacts import load
+from gendistill.bench.builders import builder_for, check_cell, training_data
 from gendistill.bench.imports import import_results
 from gendistill.bench.provenance import stamp
 from gendistill.bench.store import ResultStore
@@ -85,7 +86,9 @@ def _build(cell: Cell, data_dir: str | None, out: Path, progress: bool = False) 
 def exit_with_parent(parent: int, every: float = 2.0) -> None:
     """End this process once ``parent`` is gone. A bench killed by SIGTERM or SIGKILL gets no chance to
     stop its worker, which would otherwise distil on for nobody (and hold the cores of the rerun); its
-    checkpoints stay, so the next run resumes from them."""
+    checkpoints stay (they are written atomically), so the next run resumes from them. On Linux the kernel
+    kills the worker with its parent (``PR_SET_PDEATHSIG``); the polling thread covers other systems."""
+    _die_with_parent()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -93,6 +96,37 @@ def exit_with_parent(parent: int, every: float = 2.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def _die_with_parent() -> None:
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+
+
+def adopt(cell: Cell, out: Path) -> dict | None:
+    """What the store records of a cell whose artifact was written whole but never recorded (the bench was
+    killed between the two), when the artifact is the cell's own; None when there is none to adopt. Its
+    folder name carries the cell's key, so an artifact there was made from this cell's config. Peak memory
+    is not known for it (the worker that measured it is gone)."""
+    if cell.method == "full" or not (out / "config.json").is_file():
+        return None
+    try:
+        artifact = load(out)
+    except UserError:
+        return None
+    if (artifact.meta.get("ipc"), artifact.meta.get("seed", cell.seed)) != (cell.ipc, cell.seed):
+        return None
+    hist = artifact.meta.get("history") or {}
+    return {
+        "distill_seconds": hist.get("distill_seconds", artifact.meta.get("generate_seconds")),
+        "iterations": len(hist.get("loss", [])),
+        "stored_bytes": artifact.storage_bytes(),
+        "adopted": True,
+    }
 
 
 def _worker(config: dict, data_dir: str | None, out: str, queue: multiprocessing.Queue, progress: bool = False,
@@ -178,6 +212,8 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
     """
     echo = echo or (lambda line: print(line, flush=True))
     check_unchanged(suite, store)
+    for cell in suite.cells:  # every cell checked before the first one runs
+        check_cell(cell)
     for name in only or ():
         suite.cell(name)
     added = import_results(suite, store)
@@ -196,9 +232,14 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
         record = store.find("cell", key=cell.key(), name=cell.name)
         needs_files = cell.method != "full" and not (out / "config.json").is_file()
         if record is None or needs_files:
-            echo(f"[bench] {cell.name}: making its set ({cell.method}, budget {cell.budget_label()})")
-            build = build_isolated if isolate else _build
-            info = build(cell, suite.data_dir, out, progress)
+            info = adopt(cell, out) if record is None else None
+            if info is not None:
+                echo(f"[bench] {cell.name}: adopting the finished set in {out} (its run ended before the store "
+                     "recorded it)")  # fmt: skip
+            else:
+                echo(f"[bench] {cell.name}: making its set ({cell.method}, budget {cell.budget_label()})")
+                build = build_isolated if isolate else _build
+                info = build(cell, suite.data_dir, out, progress)
             if record is None:
                 record = store.append({"type": "cell", "suite": suite.name, "name": cell.name, "key": cell.key(),
                                        "method": cell.method, "dataset": cell.dataset, "ipc": cell.ipc,

@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from gendistill.errors import UserError
+from gendistill.io import dumps
 
 FORMAT = 1
 
@@ -37,25 +37,34 @@ class ResultStore:
         if self.path.is_dir():
             raise UserError(f"store {self.path} is a folder; give the path of a .jsonl file")
         if self.path.is_file():
-            self._records = list(self._read())
+            self._records = self._read()
 
-    def _read(self) -> Iterator[dict]:
-        lines = self.path.read_text().splitlines()
+    def _read(self) -> list[dict]:
+        try:
+            lines = self.path.read_text().splitlines()
+        except UnicodeDecodeError:
+            raise UserError(f"{self.path} is not a text file; pass a .jsonl store from gendistill bench") from None
+        cut, records = [], []
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:  # a write cut off by a kill; later appends start on a new line
-                print(f"warning: {self.path} line {number} is cut off (an interrupted write); skipped",
-                      file=sys.stderr)  # fmt: skip
+                cut.append(number)
                 continue
             if not isinstance(record, dict) or "type" not in record:
                 raise UserError(f"{self.path} line {number} is not a store record")
             if record.get("format", 0) > FORMAT:
                 raise UserError(f"{self.path} was written by a newer gendistill (store format {record['format']}, "
                                 f"this one reads up to {FORMAT}); upgrade gendistill to use it")  # fmt: skip
-            yield record
+            records.append(record)
+        if cut and not records:
+            raise UserError(f"{self.path} holds no store record (line {cut[0]} is not JSON); pass a .jsonl store "
+                            "written by gendistill bench")  # fmt: skip
+        for number in cut:
+            print(f"warning: {self.path} line {number} is cut off (an interrupted write); skipped", file=sys.stderr)
+        return records
 
     def records(self, type: str | None = None) -> list[dict]:  # noqa: A002
         return [r for r in self._records if type is None or r["type"] == type]
@@ -63,7 +72,7 @@ class ResultStore:
     def append(self, record: dict) -> dict:
         """Add one record: one line, flushed and synced before this returns."""
         record = {"format": FORMAT, **record}
-        line = json.dumps(record, sort_keys=False, default=str) + "\n"
+        line = dumps(record, sort_keys=False, default=str) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a+b") as f:
             if f.tell() > 0:  # a line cut off by a kill must not swallow this one

@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from gendistill.errors import UserError
+from gendistill.io import load_yaml
+from gendistill.validate import MAX_EPOCHS, MAX_ITERATIONS, MAX_MINUTES, check_fields, limit
 from gendistill.version import __version__
 
 TOP_KEYS = {
@@ -65,9 +67,12 @@ TOP_KEYS = {
 class Budget:
     """How much work a cell gets: distillation iterations and/or minutes, or training epochs (``full``)."""
 
-    iterations: int | None = None
-    minutes: float | None = None
-    epochs: int | None = None
+    iterations: int | None = limit(None, ge=1, le=MAX_ITERATIONS)
+    minutes: float | None = limit(None, gt=0, le=MAX_MINUTES)
+    epochs: int | None = limit(None, ge=1, le=MAX_EPOCHS)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def label(self) -> str:
         parts = [f"{self.iterations}it" if self.iterations else "", f"{self.minutes:g}min" if self.minutes else "",
@@ -159,7 +164,10 @@ def _budget(raw: object, where: str) -> Budget:
     for k, v in raw.items():
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             raise UserError(f"{where}: budget {k} must be a positive number, got {v!r}")
-    return Budget(**{k: (float(v) if k == "minutes" else int(v)) for k, v in raw.items()})
+    try:
+        return Budget(**{k: (float(v) if k == "minutes" else int(v)) for k, v in raw.items()})
+    except (UserError, OverflowError, ValueError) as e:
+        raise UserError(f"{where}: budget {e}") from None
 
 
 def _known_method(method: object, where: str) -> str:
@@ -316,9 +324,11 @@ def load_suite(path: str | os.PathLike) -> Suite:
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text(), f"suite {path}")
     except OSError as e:
         raise UserError(f"cannot read suite {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"suite {path} is not a text file; pass a suite's YAML file") from None
     except yaml.YAMLError as e:
         raise UserError(f"suite {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     return parse_suite(raw, path)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gendistill.bench import ResultStore, load_suite, run_suite
 from gendistill.bench.runner import committed_record
+from gendistill.io import check_writable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{cell.name:32s} {cell.method:8s} ipc {cell.ipc or 'all':>4} budget {cell.budget_label():10s} "
                   f"{status}")  # fmt: skip
         return 0
+    check_writable(store.path)
+    check_writable(Path(args.workdir or suite.workdir) / suite.name)
     added = run_suite(suite, store, args.workdir or suite.workdir, device=args.device, isolate=not args.in_process,
                       only=args.only, progress=not args.quiet)  # fmt: skip
     print(f"[bench] {added} new result(s) in {store.path}")

@@ -13,7 +13,7 @@ from gendistill.evaluate import PRESETS, evaluate
 from gendistill.evaluate.mixtures import MIXES, fixed_steps, mix
 from gendistill.evaluate.readings import READINGS, describe, training_data
 from gendistill.evaluate.recipe import TrainRecipe
-from gendistill.io import write_json
+from gendistill.io import check_writable, write_json
 from gendistill.models import POOLS
 
 RESULTS_FILE = "eval.json"
@@ -68,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     artifact = load(args.artifact)
+    check_writable(Path(args.artifact) / RESULTS_FILE)  # before the training, not after it
     data, label = training_data(artifact, args.reading, args.ipc, args.seed)
     dataset = artifact_dataset(args, artifact, artifact.training_set())
     augment = artifact.meta.get("eval_augment", "dsa") if args.augment == "auto" else args.augment

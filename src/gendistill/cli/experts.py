@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
 from gendistill.experts import ExpertSpec, train_experts
+from gendistill.io import check_writable
 from gendistill.runtime import pick_device, resolve_precision
 
 
@@ -31,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_writable(Path(args.out) / "x")
     dataset = dataset_from_args(args)
     spec = ExpertSpec(dataset.name, args.model, epochs=args.epochs, lr=args.lr, augment=not args.no_augment,
                       seed=args.seed)  # fmt: skip

@@ -7,7 +7,7 @@ import argparse
 from PIL import Image
 
 from gendistill.artifacts import load
-from gendistill.io import atomic_dir
+from gendistill.io import atomic_dir, check_new_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_new_dir(args.png, args.force, create_parents=True)
     synthetic = load(args.artifact).training_set()
     classes = synthetic.meta.get("classes") or [str(i) for i in range(int(synthetic.labels.max()) + 1)]
     pixels = synthetic.pixels()

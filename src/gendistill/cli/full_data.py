@@ -7,7 +7,7 @@ import argparse
 from gendistill.artifacts import SyntheticSet
 from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_from_args, positive_int, print_report
 from gendistill.evaluate import evaluate
-from gendistill.io import write_json
+from gendistill.io import check_writable, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        check_writable(args.json)
     dataset = dataset_from_args(args)
     full = SyntheticSet(dataset.train_images, dataset.train_labels)
     report = evaluate(

@@ -25,11 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "conditionings. Writes an image set that evaluate, export and crfd read.")  # fmt: skip
     p.add_argument("embeddings", help="an embedding set folder (written by gendistill invert)")
     p.add_argument("--out", required=True, help="image set folder to create")
-    p.add_argument("--per-image", type=positive_int, default=5, help="variants per inverted image (default: 5)")
+    p.add_argument("--per-image", type=positive_int, help="variants per inverted image (default: 5)")
     p.add_argument("--ipc", type=positive_int, help="instead: this many images per class from class-level "
                    "conditionings (--modes)")  # fmt: skip
-    p.add_argument("--modes", default="kmeans", choices=["kmeans", "mean"],
-                   help="with --ipc: k-means modes of each class's embeddings, or the class mean")  # fmt: skip
+    p.add_argument(
+        "--modes",
+        choices=["kmeans", "mean"],
+        help="with --ipc: k-means modes of each class's embeddings (default), or the class mean",
+    )
     p.add_argument("--noise", type=_unit, default=0.1, help="std of the Gaussian noise on each embedding")
     p.add_argument("--interp", type=_unit, default=0.1, help="interpolation toward a same-class partner")
     p.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale (1: none)")
@@ -61,9 +64,13 @@ def run(args: argparse.Namespace) -> int:
     from gendistill.priors.families import CONDITIONINGS
     from gendistill.runtime import pick_device, resolve_precision
 
-    config = GenerateConfig(per_image=args.per_image, noise=args.noise, interp=args.interp, guidance=args.guidance,
+    if args.ipc is None and args.modes is not None:
+        raise UserError("--modes chooses the class-level conditionings of --ipc; pass --ipc N with it, or drop it")
+    if args.ipc is not None and args.per_image is not None:
+        raise UserError("--per-image and --ipc are two ways to say how many images; pass one of them")
+    config = GenerateConfig(per_image=args.per_image or 5, noise=args.noise, interp=args.interp, guidance=args.guidance,
                             uncond=args.uncond, steps=args.steps, scheduler=args.scheduler, seed=args.seed,
-                            batch=args.batch, size=args.size, ipc=args.ipc, modes=args.modes)  # fmt: skip
+                            batch=args.batch, size=args.size, ipc=args.ipc, modes=args.modes or "kmeans")  # fmt: skip
     config.check()
     check_new_dir(args.out, args.force, create_parents=True)
     embeddings = load(args.embeddings)

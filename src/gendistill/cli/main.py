@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
+import re
 import sys
 
 from gendistill import __version__
 from gendistill.errors import UserError
+from gendistill.io import load_yaml
 
 SUBCOMMANDS = (
     "datasets",
@@ -51,9 +55,11 @@ def apply_recipe(
 
     try:
         with open(args.recipe) as f:
-            recipe = yaml.safe_load(f) or {}
+            recipe = load_yaml(f.read(), f"recipe {args.recipe}") or {}
     except (OSError, yaml.YAMLError) as e:
-        raise UserError(f"cannot read recipe {args.recipe}: {e}") from None
+        raise UserError(f"cannot read recipe {args.recipe}: {str(e).splitlines()[0]}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"recipe {args.recipe} is not a text file; pass a YAML file of option names") from None
     if not isinstance(recipe, dict):
         raise UserError(f"recipe {args.recipe} must be a mapping of option names to values")
     known = {a.dest for a in args.parser._actions}
@@ -81,6 +87,39 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        line = environment_fault(e)
+        if line is None:
+            raise
+        print(f"gendistill {args.command}: error: {line}", file=sys.stderr)
+        return 2
+
+
+# The faults of the machine rather than of the program: the user fixes them (space, permissions, limits) and
+# reruns; a resumable run continues from the checkpoints it wrote before the fault.
+FAULTS = {
+    errno.ENOSPC: "the disk is full; free some space",
+    errno.EDQUOT: "the disk quota is used up; free some space",
+    errno.EROFS: "the file system is read-only; choose an output path on a writable disk",
+    errno.EACCES: "permission denied; fix the folder's permissions or choose another path",
+    errno.EPERM: "operation not permitted; fix the folder's permissions or choose another path",
+    errno.EMFILE: "too many open files; raise the limit (ulimit -n)",
+    errno.ENFILE: "too many open files on this machine; close some programs",
+    errno.EIO: "an input/output error from the disk; check the disk",
+}
+RESUME = "; then rerun (with --resume where the command takes it: the checkpoints written so far are kept)"
+
+
+def environment_fault(e: BaseException) -> str | None:
+    """One line for an OSError of the environment (or safetensors' report of one), else None."""
+    code, where = getattr(e, "errno", None), getattr(e, "filename", None)
+    if code is None and type(e).__name__ == "SafetensorError":  # an io::Error from Rust, with its OS code
+        found = re.search(r"(?:code: |os error )(\d+)", str(e))
+        code = int(found.group(1)) if found else None
+    if code not in FAULTS:
+        return None
+    at = f" at {where}" if where else ""
+    return f"{FAULTS[code]}{at} ({os.strerror(code)}){RESUME}"
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
+from gendistill.errors import UserError
 from gendistill.io import check_new_dir, partial_dir, write_json
 from gendistill.store.checkpoint import check_partial
 
@@ -26,17 +27,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="folder for the trained prior")
     t.add_argument("--steps", type=positive_int, help="training steps (default: gan 4000, diffusion 20000)")
     t.add_argument("--batch", type=positive_int, help="images per step (default: gan 32, diffusion 128)")
-    t.add_argument("--channel-base", type=positive_int, default=512,
-                   help="gan: channels at resolution r: base // r, capped at --channel-max (G and D)")  # fmt: skip
-    t.add_argument("--channel-max", type=positive_int, default=64, help="gan: the channel cap")
-    t.add_argument("--z-dim", type=positive_int, default=64, help="gan: size of the latent z (default: 64)")
-    t.add_argument("--w-dim", type=positive_int, default=128, help="gan: size of the style code w (default: 128)")
-    t.add_argument("--mapping-layers", type=positive_int, default=4,
+    t.add_argument(
+        "--channel-base",
+        type=positive_int,
+        help="gan: channels at resolution r: base // r, capped at --channel-max (G and D; default: 512)",
+    )
+    t.add_argument("--channel-max", type=positive_int, help="gan: the channel cap (default: 64)")
+    t.add_argument("--z-dim", type=positive_int, help="gan: size of the latent z (default: 64)")
+    t.add_argument("--w-dim", type=positive_int, help="gan: size of the style code w (default: 128)")
+    t.add_argument("--mapping-layers", type=positive_int,
                    help="gan: layers of the mapping network z -> w (default: 4)")  # fmt: skip
-    t.add_argument("--channels", type=_channels, default=(32, 64, 64),
+    t.add_argument("--channels", type=_channels,
                    help="diffusion: the UNet's channels per level, comma-separated (default: 32,64,64)")  # fmt: skip
-    t.add_argument("--tokens", type=positive_int, default=5, help="diffusion: conditioning tokens (default: 5)")
-    t.add_argument("--width", type=positive_int, default=64, help="diffusion: cross-attention width (default: 64)")
+    t.add_argument("--tokens", type=positive_int, help="diffusion: conditioning tokens (default: 5)")
+    t.add_argument("--width", type=positive_int, help="diffusion: cross-attention width (default: 64)")
     t.add_argument("--lr", type=float, help="learning rate (default: gan 2e-3, diffusion 5e-4)")
     t.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints (gan 250, diffusion 500)")
     t.add_argument("--sample-every", type=positive_int, help="steps between sample grids (gan 500, diffusion 1000)")
@@ -84,10 +88,9 @@ def _train_gan(args: argparse.Namespace, dataset, device, amp, partial: Path):  
     from gendistill.priors.stylegan import StyleGANConfig
     from gendistill.priors.train import GanRecipe, GanTrainer
 
-    cfg = StyleGANConfig(dataset.num_classes, dataset.image_size, dataset.channels, z_dim=args.z_dim,
-                         w_dim=args.w_dim, mapping_layers=args.mapping_layers, channel_base=args.channel_base,
-                         channel_max=args.channel_max)  # fmt: skip
-    recipe = GanRecipe(d_channel_base=args.channel_base, d_channel_max=args.channel_max,
+    shape = _given(args, *GAN_ONLY)
+    cfg = StyleGANConfig(dataset.num_classes, dataset.image_size, dataset.channels, **shape)
+    recipe = GanRecipe(d_channel_base=cfg.channel_base, d_channel_max=cfg.channel_max,
                        **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))  # fmt: skip
     trainer = GanTrainer(dataset, cfg, recipe, args.seed, device, amp)
     history = trainer.run(partial, progress=not args.quiet)
@@ -97,8 +100,10 @@ def _train_gan(args: argparse.Namespace, dataset, device, amp, partial: Path):  
 def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Path):  # noqa: ANN001, ANN202
     from gendistill.priors.diffusion_train import DiffusionRecipe, DiffusionTrainer
 
-    recipe = DiffusionRecipe(block_channels=tuple(args.channels), tokens=args.tokens, width=args.width,
-                             **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))  # fmt: skip
+    shape = _given(args, *DIFFUSION_ONLY)
+    if "channels" in shape:
+        shape["block_channels"] = tuple(shape.pop("channels"))
+    recipe = DiffusionRecipe(**shape, **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))
     trainer = DiffusionTrainer(dataset, recipe, args.seed, device, amp)
     history = trainer.run(partial, progress=not args.quiet)
 
@@ -110,6 +115,20 @@ def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Pa
 
 
 KINDS = {"gan": _train_gan, "diffusion": _train_diffusion}
+GAN_ONLY = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max")
+DIFFUSION_ONLY = ("channels", "tokens", "width")
+
+
+def _refuse_other_kind(args: argparse.Namespace) -> None:
+    """Options of the other kind of prior are an error, not silently ignored."""
+    other = DIFFUSION_ONLY if args.kind == "gan" else GAN_ONLY
+    given = [name for name in other if getattr(args, name) is not None]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UserError(
+            f"{flags} shape(s) a {'diffusion' if args.kind == 'gan' else 'gan'} prior, not --kind "
+            f"{args.kind}; drop it, or pass --kind {'diffusion' if args.kind == 'gan' else 'gan'}"
+        )
 
 
 def train(args: argparse.Namespace) -> int:
@@ -117,6 +136,7 @@ def train(args: argparse.Namespace) -> int:
 
     from gendistill.runtime import pick_device, resolve_precision
 
+    _refuse_other_kind(args)
     out = Path(args.out)
     partial = partial_dir(out)
     check_new_dir(out, args.force)

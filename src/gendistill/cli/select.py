@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gendistill.cli.common import add_dataset_args, add_set_args, dataset_from_args, positive_int
+from gendistill.errors import UserError
 from gendistill.evaluate.baselines import SELECTORS, check_ipc, select
 from gendistill.io import check_new_dir
 
@@ -19,20 +20,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--features",
-        default="trained",
         choices=["trained", "random", "pixels"],
-        help="herding: feature space (a ConvNet trained on the training split, a random one, or pixels)",
+        help="herding: feature space (a ConvNet trained on the training split, a random one, or pixels; "
+        "default: trained)",
     )
-    p.add_argument("--feature-epochs", type=positive_int, default=2, help="herding: epochs of the feature network")
+    p.add_argument("--feature-epochs", type=positive_int, help="herding: epochs of the feature network (default: 2)")
     add_dataset_args(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_new_dir(args.out, args.force)  # before loading anything: fail fast, write nothing
+    out = check_new_dir(args.out, args.force, create_parents=True)  # before loading anything: write nothing
+    herding = {"features": args.features, "feature_epochs": args.feature_epochs}
+    given = [f"--{k.replace('_', '-')}" for k, v in herding.items() if v is not None]
+    if args.method != "herding" and given:
+        raise UserError(f"{', '.join(given)} appl(ies) to --method herding only, not {args.method}; drop it")
+    defaults = {"features": "trained", "feature_epochs": 2}
+    options = {k: v if v is not None else defaults[k] for k, v in herding.items()} if args.method == "herding" else {}
     dataset = dataset_from_args(args)
     check_ipc(dataset, args.ipc)
-    options = {"features": args.features, "feature_epochs": args.feature_epochs} if args.method == "herding" else {}
     synthetic = select(dataset, args.method, args.ipc, seed=args.seed, **options)
     synthetic.save(out, force=args.force)
     print(f"wrote {out} ({len(synthetic)} images, {args.method}, ipc {args.ipc}, {dataset.name})")

@@ -122,12 +122,26 @@ def load_dataset(
         raise UserError(
             f"dataset {name!r} takes no option(s) {sorted(unknown)}; it takes {list(spec.options) or 'none'}"
         )
-    root = locate(name, data_dir)
+    root = _in_data_dir(name, spec, Path(data_dir)) if data_dir is not None else locate(name)
     if root is None:
         looked = ", ".join(str(p) for p in search_paths(name, data_dir)) or "(nowhere: no --data-dir given)"
         raise UserError(f"dataset {name!r} not found (looked in {looked}); {spec.hint}")
     raw = spec.read(root, **options)
     return _assemble(name, raw, spec, val_fraction, seed, str(root))
+
+
+def _in_data_dir(name: str, spec: DatasetSpec, data_dir: Path) -> Path:
+    """The dataset in the folder the user named, or one line saying why not: never another copy found
+    elsewhere, which would train or evaluate on data they did not ask for."""
+    if not data_dir.exists():
+        raise UserError(f"--data-dir {data_dir} does not exist; pass the folder that holds the {name} files")
+    if not data_dir.is_dir():
+        raise UserError(f"--data-dir {data_dir} is a file, not a folder; pass the folder that holds it")
+    root = next((p for p in (data_dir, data_dir / name) if p.is_dir() and spec.present(p)), None)
+    if root is None:
+        what = "is empty" if not any(data_dir.iterdir()) else f"holds no {name} files (nor does {data_dir / name})"
+        raise UserError(f"--data-dir {data_dir} {what}; {spec.hint}")
+    return root
 
 
 def _assemble(

@@ -9,6 +9,8 @@ from PIL import Image, UnidentifiedImageError
 
 from gendistill.data.container import RawSplits, stratified_split
 from gendistill.errors import UserError
+from gendistill.runtime import check_memory
+from gendistill.validate import MAX_IMAGE_SIZE, Limit, check_value
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
@@ -33,7 +35,7 @@ def _load(paths: list[Path], size: int, mode: str) -> np.ndarray:
                 im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
                 out[i] = np.asarray(im).reshape(size, size, -1)
         except (UnidentifiedImageError, OSError) as e:
-            raise UserError(f"cannot read image {p} ({e}); remove or replace it") from None
+            raise _unreadable(p, e) from None
     return out.transpose(0, 3, 1, 2)
 
 
@@ -46,13 +48,27 @@ def _scan(root: Path, classes: list[str]) -> tuple[list[Path], np.ndarray]:
     return paths, np.asarray(labels, dtype=np.int64)
 
 
+def _unreadable(p: Path, e: Exception) -> UserError:
+    return UserError(f"cannot read image {p} ({e}); remove or replace it")
+
+
 def _mode(paths: list[Path]) -> str:
     """Grayscale when every sampled image is; else RGB."""
     for p in paths[:: max(1, len(paths) // 50)]:
-        with Image.open(p) as im:
-            if im.mode not in ("L", "1", "I;16", "I"):
-                return "RGB"
+        try:
+            with Image.open(p) as im:
+                if im.mode not in ("L", "1", "I;16", "I"):
+                    return "RGB"
+        except (UnidentifiedImageError, OSError) as e:
+            raise _unreadable(p, e) from None
     return "L"
+
+
+def _check_size(image_size: int, count: int, mode: str) -> None:
+    """A size the loader can hold: positive, bounded, and (decoded, then normalised to float32) in memory."""
+    check_value("--image-size", image_size, int, Limit(ge=2, le=MAX_IMAGE_SIZE))
+    per_image = image_size * image_size * (3 if mode == "RGB" else 1) * (1 + 4)  # uint8 decoded + float32
+    check_memory(count * per_image, f"{count:,} images at {image_size} px", "choose a smaller --image-size")
 
 
 def read_folder(root: Path, image_size: int = 32, test_fraction: float = 0.2, seed: int = 0) -> RawSplits:
@@ -69,9 +85,11 @@ def read_folder(root: Path, image_size: int = 32, test_fraction: float = 0.2, se
         test_paths, test_labels = _scan(root / "test", classes)
         if not test_paths:
             raise UserError(f"no images under {root / 'test'}/<class>/ (class names must match train/)")
+        _check_size(image_size, len(paths) + len(test_paths), mode)
         return RawSplits(
             _load(paths, image_size, mode), labels, _load(test_paths, image_size, mode), test_labels, classes
         )
+    _check_size(image_size, len(paths), mode)
     keep, held = stratified_split(labels, test_fraction, seed)
     images = _load(paths, image_size, mode)
     return RawSplits(images[keep], labels[keep], images[held], labels[held], classes)

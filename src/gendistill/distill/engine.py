@@ -3,6 +3,7 @@ what must match (the objective): it steps an optimiser over their tensors, check
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -12,11 +13,11 @@ import torch
 from tqdm.auto import tqdm
 
 from gendistill.distill import distributed
-from gendistill.errors import UserError
+from gendistill.errors import UserError, diverged
 from gendistill.objectives import MatchContext, Objective, Regulariser, regularised
 from gendistill.params import Parameterisation, Stages
 from gendistill.report.progress import progress as progress_bar
-from gendistill.runtime import tune_cpu_allocator
+from gendistill.runtime import all_finite, tune_cpu_allocator
 from gendistill.store.checkpoint import (
     check_same_run,
     load_checkpoint,
@@ -72,12 +73,13 @@ class _Best:
         return {f"best.{k}": v for k, v in (self.state or {}).items()}
 
     def info(self) -> dict:
-        return {"score": self.score, "iteration": self.iteration}
+        return {"score": self.score if self.state is not None else None, "iteration": self.iteration}
 
     @classmethod
     def restore(cls, tensors: dict[str, torch.Tensor], info: dict) -> _Best:
         best = cls()
-        best.score, best.iteration = info["score"], info["iteration"]
+        score = info["score"]  # None (JSON's null): nothing scored yet
+        best.score, best.iteration = float("inf") if score is None else score, info["iteration"]
         state = {k[len("best.") :]: v for k, v in tensors.items() if k.startswith("best.")}
         best.state = state or None
         return best
@@ -203,13 +205,28 @@ class _Loop:
         _save(self.checkpoint_dir, self.params, self.objective, self.regularisers, self.opt, done, self.history,
               self.best, self.run_config)  # fmt: skip
 
+    def diverged(self, it: int, what: str) -> UserError:
+        kept = self.checkpoint_dir if self.checkpoint_dir is not None and self.checkpoint_dir.is_dir() else None
+        return diverged(
+            f"iteration {it + 1}",
+            what,
+            self.history.losses,
+            kept,
+            "lower the learning rate (--lr; --lr-f/--lr-w for latents, --lr-g/--lr-codes for generators) and run again",
+        )
+
     def step(self, it: int) -> float:
-        """One iteration: every loss the objective yields, regularised, back-propagated and stepped."""
+        """One iteration: every loss the objective yields, regularised, back-propagated and stepped. A loss
+        or a learnable tensor that turns non-finite ends the run (:func:`diverged`) before anything of it is
+        checkpointed."""
         last = 0.0
         self.params.begin_iteration(it)
         try:
             for loss in self.objective.losses(self.params, self.ctx, it):
                 loss = regularised(loss, self.regularisers, self.params, self.ctx, it)
+                last = float(loss.detach())
+                if not math.isfinite(last):
+                    raise self.diverged(it, f"the loss became {last}")
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.params.finish_backward()
@@ -217,7 +234,8 @@ class _Loop:
                     distributed.sum_gradients(self.params)
                 self.opt.step()
                 self.params.after_step()
-                last = float(loss.detach())
+                if not all_finite(self.params.parameters()):
+                    raise self.diverged(it, "the synthetic set's tensors became non-finite")
         finally:
             self.params.end_iteration()
         return last

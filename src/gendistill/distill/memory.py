@@ -10,41 +10,12 @@ on the peak, not a prediction of it: it only has to tell a run that cannot fit f
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from gendistill.errors import UserError
 from gendistill.objectives import MatchContext, Objective
 from gendistill.params import Parameterisation
-
-HEADROOM = 0.9  # refuse when the estimate exceeds this share of the memory available now
-
-
-def saved_bytes(fn: Callable[[], torch.Tensor]) -> tuple[int, torch.Tensor]:
-    """Bytes of the tensors autograd saves for backward while ``fn()`` runs, and what it returned."""
-    total = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return total, out
-
-
-def available_bytes(device: torch.device) -> int | None:
-    """Memory free for this process now: the GPU's free memory, or Linux's MemAvailable."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            fields = dict(line.split(":", 1) for line in f)
-        return int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return None
+from gendistill.runtime import HEADROOM, available_bytes, saved_bytes
 
 
 def step_bytes(params: Parameterisation, objective: Objective, ctx: MatchContext) -> int:

@@ -31,41 +31,30 @@ from gendistill.priors.diffusion import SCHEDULERS, DiffusionPrior
 from gendistill.registry import Registry
 from gendistill.report.progress import progress as progress_bar
 from gendistill.runtime import autocast, derived_seed
+from gendistill.validate import MAX_IMAGE_SIZE, check_fields, limit
 
 UNCONDS = ("mean", "null")
 
 
 @dataclass
 class GenerateConfig:
-    per_image: int = 5
-    noise: float = 0.1
-    interp: float = 0.1
-    guidance: float = 2.0
+    per_image: int = limit(5, ge=1, le=10_000)
+    noise: float = limit(0.1, ge=0, le=1)
+    interp: float = limit(0.1, ge=0, le=1)
+    guidance: float = limit(2.0, ge=0, le=100, hint="1 turns guidance off")
     uncond: str = "mean"
-    steps: int = 20  # DPM-Solver++ (2nd order): the public recipe's 100 DDIM steps are not needed for it
+    steps: int = limit(20, ge=1, le=10_000)  # DPM-Solver++ (2nd order): the public recipe's 100 DDIM steps not needed
     scheduler: str = "dpm"
     seed: int = 0
-    batch: int = 100  # images per sampling pass; never changes the result
-    size: int | None = None  # sampling resolution in px (default: the dataset's); the output is the dataset's
-    ipc: int | None = None  # as a distiller: images per class from class-level conditionings
+    batch: int = limit(100, ge=1)  # images per sampling pass; never changes the result
+    size: int | None = limit(None, ge=8, le=MAX_IMAGE_SIZE)  # sampling resolution (default: the dataset's)
+    ipc: int | None = limit(None, ge=1)  # as a distiller: images per class from class-level conditionings
     modes: str = "kmeans"  # with ipc: "kmeans" (ipc modes per class) or "mean" (the class mean, ipc draws)
 
     def check(self) -> None:
-        if self.per_image < 1:
-            raise UserError(f"--per-image must be at least 1, got {self.per_image}")
-        for name in ("noise", "interp"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise UserError(f"--{name} must lie in [0, 1], got {getattr(self, name)}")
-        if self.guidance < 0:
-            raise UserError(f"--guidance must be >= 0 (1 turns guidance off), got {self.guidance}")
+        check_fields(self)
         if self.uncond not in UNCONDS:
             raise UserError(f"--uncond must be one of {', '.join(UNCONDS)}, got {self.uncond!r}")
-        if self.steps < 1 or self.batch < 1:
-            raise UserError("--steps and --batch must be at least 1")
-        if self.ipc is not None and self.ipc < 1:
-            raise UserError(f"--ipc must be at least 1, got {self.ipc}")
-        if self.size is not None and self.size < 8:
-            raise UserError(f"--size must be at least 8 px, got {self.size}")
         SCHEDULERS.get(self.scheduler)
         MODES.get(self.modes)
 

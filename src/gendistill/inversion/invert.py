@@ -41,28 +41,25 @@ from gendistill.store.checkpoint import (
     restore_optimizer,
     save_checkpoint,
 )
+from gendistill.validate import MAX_ITERATIONS, check_fields, limit
 
 SPLITS = ("train", "val")  # inversion never reads the test split
 
 
 @dataclass
 class InversionConfig:
-    per_class: int = 100
-    steps: int = 200
-    lr: float = 1e-2  # the public recipe's 3e-2 starts from scratch on Stable Diffusion; from encoder tokens less
-    weight_decay: float = 1e-2  # AdamW's, as the public recipe
+    per_class: int = limit(100, ge=1)
+    steps: int = limit(200, ge=1, le=MAX_ITERATIONS)
+    lr: float = limit(1e-2, gt=0)  # the public recipe's 3e-2 starts from scratch on Stable Diffusion; encoder less
+    weight_decay: float = limit(1e-2, ge=0)  # AdamW's, as the public recipe
     init: str = "encoder"
-    chunk: int = 250  # images per UNet pass; bounds memory, never changes the result
+    chunk: int = limit(250, ge=1)  # images per UNet pass; bounds memory, never changes the result
     split: str = "train"  # "val": held-out images (for measuring reconstruction)
     seed: int = 0
-    checkpoint_every: int = 25
+    checkpoint_every: int = limit(25, ge=1)
 
     def check(self) -> None:
-        for name in ("per_class", "steps", "chunk", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise UserError(f"--lr must be positive, got {self.lr}")
+        check_fields(self)
         if self.split not in SPLITS:
             raise UserError(f"--split must be one of {', '.join(SPLITS)} (the test split is never inverted)")
         INITS.get(self.init)

@@ -23,6 +23,7 @@ from gendistill.errors import UserError
 from gendistill.models import Classifier, create_model
 from gendistill.params import Parameterisation
 from gendistill.runtime import autocast, derived_seed
+from gendistill.validate import check_fields
 
 
 @dataclass
@@ -132,7 +133,11 @@ def has_batch_norm(net: nn.Module) -> bool:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    """Base of an objective's frozen settings (the ``--set KEY=VALUE`` options)."""
+    """Base of an objective's frozen settings (the ``--set KEY=VALUE`` options), each value checked on
+    construction (:func:`gendistill.validate.check_fields`; a subclass's ``__post_init__`` calls this first)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 class Objective:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from gendistill.objectives.base import MatchContext, Objective, ObjectiveConfig
 from gendistill.params import Parameterisation
+from gendistill.validate import limit
 
 # The published (outer, inner) loop counts by IPC; other IPCs take the nearest published setting below.
 LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
@@ -35,10 +36,10 @@ def gradient_distance(syn: list[torch.Tensor], real: list[torch.Tensor]) -> torc
 class DCConfig(ObjectiveConfig):
     """``outer_loop``/``inner_loop``: None takes the published counts for the IPC (:data:`LOOPS`)."""
 
-    outer_loop: int | None = None
-    inner_loop: int | None = None
-    net_lr: float = 0.01
-    net_batch: int = 256
+    outer_loop: int | None = limit(None, ge=1, le=10_000)
+    inner_loop: int | None = limit(None, ge=0, le=10_000)
+    net_lr: float = limit(0.01, gt=0)
+    net_batch: int = limit(256, ge=1)
 
 
 class GradientMatching(Objective):

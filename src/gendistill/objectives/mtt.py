@@ -21,17 +21,18 @@ from gendistill.errors import UserError
 from gendistill.experts import Trajectories, param_layout, unflatten
 from gendistill.objectives.base import MatchContext, Objective, ObjectiveConfig
 from gendistill.params import Parameterisation
+from gendistill.validate import limit
 
 
 @dataclass(frozen=True)
 class MTTConfig(ObjectiveConfig):
     experts: str | None = None  # a folder from 'gendistill experts'
-    syn_steps: int = 20
-    expert_epochs: int = 2
-    max_start_epoch: int = 10
-    lr_init: float = 0.01
-    lr_lr: float = 1e-5
-    batch_syn: int | None = None  # None: every synthetic image in each student step
+    syn_steps: int = limit(20, ge=1, le=10_000)
+    expert_epochs: int = limit(2, ge=1)
+    max_start_epoch: int = limit(10, ge=0)
+    lr_init: float = limit(0.01, gt=0)
+    lr_lr: float = limit(1e-5, gt=0)
+    batch_syn: int | None = limit(None, ge=1)  # None: every synthetic image in each student step
 
 
 class TrajectoryMatching(Objective):

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gendistill.errors import UserError
 from gendistill.models import Classifier, create_model, expand_models
 from gendistill.objectives.base import MatchContext, Objective, ObjectiveConfig
 from gendistill.params import Parameterisation
 from gendistill.runtime import derived_seed
 from gendistill.store.checkpoint import load_optimizer_tensors, optimizer_tensors
+from gendistill.validate import limit
 
 
 @dataclass(frozen=True)
@@ -36,18 +36,14 @@ class PoolConfig(ObjectiveConfig):
     log-softmax difference."""
 
     pool: str = "convnet+resnet18"
-    train_steps: int = 1
-    train_batch: int = 256
-    net_lr: float = 0.01
-    redraw_every: int = 100
-    weight: float = 0.01
+    train_steps: int = limit(1, ge=0, le=10_000)
+    train_batch: int = limit(256, ge=1)
+    net_lr: float = limit(0.01, gt=0)
+    redraw_every: int = limit(100, ge=1)
+    weight: float = limit(0.01, gt=0)
 
     def __post_init__(self) -> None:
-        if self.train_steps < 0 or self.train_batch < 1 or self.redraw_every < 1:
-            raise UserError("pool matching needs train_steps >= 0, train_batch >= 1 and redraw_every >= 1; got "
-                            f"{self.train_steps}, {self.train_batch}, {self.redraw_every}")  # fmt: skip
-        if not (self.net_lr > 0 and self.weight > 0):
-            raise UserError(f"net_lr and weight must be > 0, got {self.net_lr} and {self.weight}")
+        super().__post_init__()
         expand_models(self.networks)  # an unknown name fails here, before any work
 
     @property

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gendistill.artifacts import Artifact, SyntheticSet
+from gendistill.validate import check_fields
 
 if TYPE_CHECKING:
     from gendistill.data import ImageDataset
@@ -30,7 +31,12 @@ class Stages:
 
 @dataclass(frozen=True)
 class ParamConfig:
-    """Base of the frozen settings a parameterisation is built from; ``to_dict`` is what artifacts record."""
+    """Base of the frozen settings a parameterisation is built from; ``to_dict`` is what artifacts record.
+    Subclasses type their fields and bound them with :func:`gendistill.validate.limit`; building one checks
+    every value (a subclass's own ``__post_init__`` calls this one first)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__

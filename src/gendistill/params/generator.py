@@ -33,6 +33,7 @@ from gendistill.params.chunked import ChunkedRendering
 from gendistill.priors import CODES, check_fits, load_prior, require, suffix, to_normalized
 from gendistill.priors.base import decode, draw_codes
 from gendistill.runtime import autocast, derived_seed
+from gendistill.validate import limit
 
 
 def random_codes(prior: nn.Module, labels: torch.Tensor, dataset: ImageDataset, candidates: int,
@@ -87,27 +88,22 @@ class GeneratorConfig(ParamConfig):
 
     prior: Any = None
     from_scratch: bool = False
-    fresh: float = 0.5
-    lr_g: float = 1e-4
-    lr_codes: float = 1e-2
-    chunk: int | None = None
+    fresh: float = limit(0.5, ge=0, le=1)
+    lr_g: float = limit(1e-4, gt=0)
+    lr_codes: float = limit(1e-2, gt=0)
+    chunk: int | None = limit(None, ge=1)
     weights_dtype: str = "float16"
     train_codes: bool = True
     code_init: str = "random"
-    candidates: int = 8
+    candidates: int = limit(8, ge=1, le=10_000)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.fresh <= 1.0 or (self.fresh == 1.0 and self.train_codes):
+        super().__post_init__()
+        if self.fresh == 1.0 and self.train_codes:
             raise UserError(f"fresh must be in [0, 1), got {self.fresh} (1 would never train the stored codes; "
                             "it is allowed with train_codes=False)")  # fmt: skip
-        if self.chunk is not None and self.chunk < 1:
-            raise UserError(f"chunk must be at least 1, got {self.chunk}")
-        if not (self.lr_g > 0 and self.lr_codes > 0):
-            raise UserError(f"lr_g and lr_codes must be > 0, got {self.lr_g} and {self.lr_codes}")
         if self.code_init not in CODE_INITS:
             raise UserError(f"unknown code_init {self.code_init!r}; use {', '.join(CODE_INITS)}")
-        if self.candidates < 1:
-            raise UserError(f"candidates must be at least 1, got {self.candidates}")
         if self.weights_dtype not in WEIGHT_DTYPES:
             raise UserError(f"unknown weights_dtype {self.weights_dtype!r}; use {', '.join(WEIGHT_DTYPES)}")
 

@@ -24,6 +24,7 @@ from gendistill.params.base import ParamConfig, Parameterisation, Stages
 from gendistill.params.chunked import ChunkedRendering
 from gendistill.priors import LAYERS, check_fits, load_prior, prefix, recommended_lr, require, suffix, to_normalized
 from gendistill.runtime import autocast
+from gendistill.validate import limit
 
 F_CLIP = 10.0  # GLaD clips feature maps to [-10, 10] and zeroes NaNs after every step
 
@@ -45,23 +46,22 @@ class LatentConfig(ParamConfig):
     """
 
     prior: Any = None
-    layer: int | None = None
-    chunk: int | None = None
-    lr_f: float | None = None
-    lr_w: float | None = None
-    truncation: float = 1.0
+    layer: int | None = limit(None, ge=-1)
+    chunk: int | None = limit(None, ge=1)
+    lr_f: float | None = limit(None, gt=0)
+    lr_w: float | None = limit(None, gt=0)
+    truncation: float = limit(1.0, gt=0)
     select: str = "none"
-    select_every: int = 0
+    select_every: int = limit(0, ge=0, hint="0 scores five times a stage")
     code_dir: str | None = None
     trust_pickle: bool = False
 
     default_layer: ClassVar[int] = 2
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.select not in SELECT:
             raise UserError(f"unknown snapshot selection {self.select!r}; use {' or '.join(SELECT)}")
-        if self.chunk is not None and self.chunk < 1:
-            raise UserError(f"chunk must be at least 1, got {self.chunk}")
 
     def first_layer(self) -> int:
         return self.layer if self.layer is not None else self.default_layer
@@ -72,7 +72,15 @@ class LatentConfig(ParamConfig):
     def resolved(self, dataset: ImageDataset, objective: str) -> LatentConfig:
         """Every default filled in: the dataset's prior, the layer, the learning rates."""
         prior = self.prior if self.prior is not None else dataset.name
-        lr_f, lr_w = recommended_lr(prior, objective) or LATENT_LR[objective]
+        rates = recommended_lr(prior, objective) or LATENT_LR.get(objective)
+        if rates is None and (self.lr_f is None or self.lr_w is None):
+            raise UserError(
+                f"no published feature and latent learning rates for the {objective} objective; "
+                "pass --lr-f and --lr-w (GLaD's: "
+                + ", ".join(f"{k} {f:g}/{w:g}" for k, (f, w) in LATENT_LR.items())
+                + ")"
+            )
+        lr_f, lr_w = rates or (self.lr_f, self.lr_w)
         return replace(self, prior=prior, layer=self.first_layer(), lr_f=self.lr_f if self.lr_f is not None else lr_f,
                        lr_w=self.lr_w if self.lr_w is not None else lr_w)  # fmt: skip
 

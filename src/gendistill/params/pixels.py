@@ -21,6 +21,7 @@ class PixelsConfig(ParamConfig):
     init: str = "real"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.init not in INITS:
             raise UserError(f"unknown init {self.init!r}; use {' or '.join(INITS)}")
 

@@ -26,7 +26,7 @@ from gendistill.priors.base import from_normalized, to_normalized
 from gendistill.priors.diffusion import DiffusionPrior
 from gendistill.priors.token_encoder import TokenEncoder, TokenEncoderConfig
 from gendistill.priors.trainer import PriorTrainer
-from gendistill.runtime import autocast, derived_seed
+from gendistill.runtime import autocast, derived_seed, saved_bytes
 from gendistill.store.checkpoint import (
     check_same_run,
     load_checkpoint,
@@ -34,29 +34,33 @@ from gendistill.store.checkpoint import (
     restore_optimizer,
     save_checkpoint,
 )
+from gendistill.validate import MAX_ITERATIONS, check_fields, limit
 
 
 @dataclass
 class DiffusionRecipe:
-    steps: int = 20_000
-    batch: int = 128
-    lr: float = 5e-4
-    warmup: int = 250
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    cond_drop: float = 0.1  # probability of the null conditioning (classifier-free guidance's training)
-    tokens: int = 5
-    width: int = 64  # the cross-attention width: the size of one conditioning token
+    steps: int = limit(20_000, ge=1, le=MAX_ITERATIONS)
+    batch: int = limit(128, ge=1)
+    lr: float = limit(5e-4, gt=0)
+    warmup: int = limit(250, ge=0)
+    weight_decay: float = limit(0.0, ge=0)
+    grad_clip: float = limit(1.0, gt=0)
+    ema_decay: float = limit(0.999, ge=0, lt=1)
+    cond_drop: float = limit(0.1, ge=0, le=1)  # probability of the null conditioning (classifier-free guidance)
+    tokens: int = limit(5, ge=1, le=1024)
+    width: int = limit(64, ge=1, le=8192)  # the cross-attention width: the size of one conditioning token
     block_channels: tuple[int, ...] = (32, 64, 64)  # one UNet level each; attention on all but the first
-    layers_per_block: int = 1
-    heads: int = 4  # attention heads per level
-    timesteps: int = 1000
+    layers_per_block: int = limit(1, ge=1)
+    heads: int = limit(4, ge=1)  # attention heads per level
+    timesteps: int = limit(1000, ge=2)
     beta_schedule: str = "squaredcos_cap_v2"
-    encoder_channels: int = 32
-    checkpoint_every: int = 500
-    sample_every: int = 1000
+    encoder_channels: int = limit(32, ge=1)
+    checkpoint_every: int = limit(500, ge=1)
+    sample_every: int = limit(1000, ge=1)
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def unet_config(recipe: DiffusionRecipe, image_size: int, channels: int) -> dict:
@@ -109,6 +113,12 @@ class DiffusionTrainer(PriorTrainer):
     @property
     def precision(self) -> str:
         return "fp32" if self.amp is None else "bf16"
+
+    def bytes_per_image(self) -> int:
+        x = self.real[:2].to(self.device)
+        t = torch.tensor([0, self.recipe.timesteps - 1], device=self.device)
+        held, _ = saved_bytes(lambda: self.prior.denoising_loss(x, self.encoder(x).float(), t, torch.zeros_like(x)))
+        return held // 2
 
     def run_config(self) -> dict:
         """What a resume must share with the run it continues (more steps, or other checkpoint and grid

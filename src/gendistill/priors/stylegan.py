@@ -27,6 +27,7 @@ from torch import nn
 from gendistill.errors import UserError
 from gendistill.priors.base import HierarchicalPrior
 from gendistill.store import open_folder, write_folder
+from gendistill.validate import MAX_IMAGE_SIZE, Limit, check_fields, check_value, limit
 
 LRELU_GAIN = math.sqrt(2.0)
 CLASS_NAME = "StyleGAN"
@@ -38,11 +39,23 @@ class StyleGANConfig:
     num_classes: int
     image_size: int
     image_channels: int
-    z_dim: int = 64
-    w_dim: int = 128
-    mapping_layers: int = 4
-    channel_base: int = 512  # channels at resolution r: min(channel_max, channel_base // r)
-    channel_max: int = 64
+    z_dim: int = limit(64, ge=1, le=4096)
+    w_dim: int = limit(128, ge=1, le=4096)
+    mapping_layers: int = limit(4, ge=1, le=64)
+    channel_base: int = limit(512, ge=1)  # channels at resolution r: min(channel_max, channel_base // r)
+    channel_max: int = limit(64, ge=1, le=4096)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_value("num_classes", self.num_classes, int, Limit(ge=1))
+        check_value("image_size", self.image_size, int, Limit(ge=2, le=MAX_IMAGE_SIZE))
+        check_value("image_channels", self.image_channels, int, Limit(ge=1, le=4))
+        if self.channels(self.resolution) < 1:
+            raise UserError(
+                f"channel_base {self.channel_base} leaves no channels at {self.resolution} px (channels "
+                f"there are channel_base // {self.resolution}); use a channel_base of at least "
+                f"{self.resolution}"
+            )
 
     @property
     def resolution(self) -> int:

@@ -21,23 +21,27 @@ from gendistill.errors import UserError
 from gendistill.priors.base import from_normalized, to_normalized
 from gendistill.priors.stylegan import LRELU_GAIN, EqualLinear, StyleGAN, StyleGANConfig, channels_at
 from gendistill.priors.trainer import PriorTrainer
-from gendistill.runtime import autocast, derived_seed
+from gendistill.runtime import autocast, derived_seed, saved_bytes
 from gendistill.store.checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
+from gendistill.validate import MAX_ITERATIONS, check_fields, limit
 
 
 @dataclass
 class GanRecipe:
-    steps: int = 4000
-    batch: int = 32
-    lr: float = 2e-3
+    steps: int = limit(4000, ge=1, le=MAX_ITERATIONS)
+    batch: int = limit(32, ge=1)
+    lr: float = limit(2e-3, gt=0)
     betas: tuple[float, float] = (0.0, 0.99)
-    r1_gamma: float = 0.1
-    r1_every: int = 16  # lazy regularisation (StyleGAN2): R1 every k steps, weighted by k
-    ema_half_life_images: int = 10_000
-    d_channel_base: int = 512
-    d_channel_max: int = 64
-    checkpoint_every: int = 250
-    sample_every: int = 500
+    r1_gamma: float = limit(0.1, ge=0)
+    r1_every: int = limit(16, ge=1)  # lazy regularisation (StyleGAN2): R1 every k steps, weighted by k
+    ema_half_life_images: int = limit(10_000, ge=0)
+    d_channel_base: int = limit(512, ge=1)
+    d_channel_max: int = limit(64, ge=1)
+    checkpoint_every: int = limit(250, ge=1)
+    sample_every: int = limit(500, ge=1)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 class EqualConv(nn.Module):
@@ -116,6 +120,12 @@ class GanTrainer(PriorTrainer):
         # real images in the prior's range, kept once (Fashion-MNIST: 180 MB as float32)
         self.real = from_normalized(dataset.train_images, dataset.mean, dataset.std).clamp(-1, 1)
         self.labels = dataset.train_labels
+
+    def bytes_per_image(self) -> int:
+        labels = self.labels[:2].to(self.device)
+        g = torch.Generator().manual_seed(0)
+        held, _ = saved_bytes(lambda: self.D(self._fake(labels, g)[0], labels))
+        return held // 2 * 3  # the critic's step, the generator's, and R1's second derivative
 
     # --- one step ---
     def _batch(self, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,11 +9,13 @@ takes exactly the steps the uninterrupted one would.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
+from gendistill.errors import diverged
 from gendistill.report.progress import progress as progress_bar
-from gendistill.runtime import tune_cpu_allocator
+from gendistill.runtime import check_memory, tune_cpu_allocator
 
 HISTORY_EVERY = 50  # steps between history entries
 
@@ -24,6 +26,7 @@ class PriorTrainer:
     def run(self, out: Path, progress: bool = True) -> list[dict]:
         """Train until ``recipe.steps``, checkpointing into ``out`` (resumes from it if present)."""
         tune_cpu_allocator()
+        self.check_memory()
         ckpt = out / "checkpoint"
         history = self.load_checkpoint(ckpt) if ckpt.is_dir() else []
         samples = out / "samples"
@@ -32,6 +35,16 @@ class PriorTrainer:
         while self.step < self.recipe.steps:
             t0 = time.perf_counter()
             losses = self.train_step()
+            if not all(math.isfinite(v) for v in losses.values()):
+                bad = ", ".join(f"{k} {v}" for k, v in losses.items() if not math.isfinite(v))
+                finite = [h["loss"] for h in history if "loss" in h]
+                raise diverged(
+                    f"step {self.step}",
+                    f"the loss became non-finite ({bad})",
+                    finite,
+                    ckpt if ckpt.is_dir() else None,
+                    "lower --lr and run again (--force starts over)",
+                )
             self.seconds += time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix_str(" ".join(f"{k} {v:.4f}" for k, v in losses.items()), refresh=False)
@@ -44,3 +57,12 @@ class PriorTrainer:
                 self.save_checkpoint(ckpt, history)
         bar.close()
         return history
+
+    def bytes_per_image(self) -> int:
+        """Bytes one training image of a step holds for backward (measured on a two-image probe)."""
+        raise NotImplementedError
+
+    def check_memory(self) -> None:
+        """Refuse, before the first step, a batch far larger than the memory free now."""
+        need = self.bytes_per_image() * self.recipe.batch
+        check_memory(need, f"a batch of {self.recipe.batch:,} images", "pass a smaller --batch", self.device)
