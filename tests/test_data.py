@@ -39,7 +39,7 @@ def test_missing_dataset_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(UserError) as e:
         load_dataset("mnist", data_dir=tmp_path / "nowhere")
     msg = str(e.value)
-    assert "not found" in msg and str(tmp_path / "nowhere") in msg and "--data-dir" in msg and "\n" not in msg
+    assert "does not exist" in msg and str(tmp_path / "nowhere") in msg and "--data-dir" in msg and "\n" not in msg
 
 
 def test_unknown_dataset_lists_valid_names() -> None:

@@ -219,7 +219,7 @@ def test_teacher_screened_codes_keep_each_rows_most_confident_draw(tiny, saved_p
 def test_generator_config_refuses_bad_values() -> None:
     from gendistill.params import GeneratorConfig
 
-    for bad, match in (({"fresh": 1.0}, "fresh must be in"), ({"lr_g": 0.0}, "must be > 0"),
+    for bad, match in (({"fresh": 1.0}, "fresh must be in"), ({"lr_g": 0.0}, "must be greater than 0"),
                        ({"weights_dtype": "int8"}, "unknown weights_dtype"), ({"chunk": 0}, "chunk must"),
                        ({"code_init": "best"}, "unknown code_init"),
                        ({"candidates": 0}, "candidates must")):  # fmt: skip

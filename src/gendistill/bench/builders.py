@@ -74,7 +74,9 @@ def _distill(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = Fals
 
     param, run = distill_settings(cell)
     partial = partial_dir(out)
-    artifact = distill(dataset, cell.method, cell.ipc, out, param, run, resume=partial.exists(),
+    # the folder is the bench's own (named by the cell's key): one left whole but not adopted is remade
+    resume = partial.exists()
+    artifact = distill(dataset, cell.method, cell.ipc, out, param, run, resume=resume, force=not resume,
                        progress=progress)  # fmt: skip
     hist = artifact.meta.get("history", {})
     return {"distill_seconds": hist.get("distill_seconds"), "iterations": len(hist.get("loss", [])),
