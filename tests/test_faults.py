@@ -77,6 +77,9 @@ def test_run_options_refuse_nonsense(options: dict) -> None:
         RunOptions(**options)
 
 
+TINY_DISTILL = ["distill", "--method", "dm", "--ipc", "1", "--iterations", "2", "--quiet"]
+
+
 def _one_line(capsys: pytest.CaptureFixture, argv: list, *needles: str) -> str:
     code = main([str(a) for a in argv])
     err = capsys.readouterr().err
@@ -104,7 +107,7 @@ def test_distill_refuses_bad_values_before_any_work(
     capsys, tmp_path: Path, fmnist_dir: Path, argv: list, needle: str
 ) -> None:  # noqa: ANN001
     out = tmp_path / "o"
-    base = ["distill", "--method", "dm", "--ipc", 1, "--iterations", 2, "--quiet", "--data-dir", fmnist_dir]
+    base = [*TINY_DISTILL, "--data-dir", fmnist_dir]
     _one_line(capsys, [*base, "--out", out, *argv], needle)
     assert not out.exists() and not Path(f"{out}.partial").exists()
 
@@ -195,14 +198,7 @@ def test_a_read_only_or_full_disk_is_refused_before_the_work(capsys, tmp_path: P
         line = _one_line(
             capsys,
             [
-                "distill",
-                "--method",
-                "dm",
-                "--ipc",
-                1,
-                "--iterations",
-                2,
-                "--quiet",
+                *TINY_DISTILL,
                 "--data-dir",
                 fmnist_dir,
                 "--out",
@@ -236,16 +232,9 @@ def test_a_fault_during_the_run_is_one_line_and_keeps_the_checkpoints(
     line = _one_line(
         capsys,
         [
-            "distill",
-            "--method",
-            "dm",
-            "--ipc",
-            1,
-            "--iterations",
-            2,
+            *TINY_DISTILL,
             "--checkpoint-every",
             1,
-            "--quiet",
             "--data-dir",
             fmnist_dir,
             "--out",
