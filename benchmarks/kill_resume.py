@@ -188,6 +188,18 @@ def trial(name: str, delay: float, env: dict, work: Path) -> dict:
     time.sleep(3.0 if name == "bench" else 0.2)  # a bench worker notices its parent's death within ~2 s
     left = orphans(str(out))
     partial = Path(f"{out / 'x'}.partial")
+    finished = name != "bench" and (out / "x" / "config.json").is_file() and not partial.exists()
+    if finished:  # the kill came after the run had ended: nothing to rerun
+        return {
+            "delay": round(delay, 2),
+            "killed": killed,
+            "orphans": left,
+            "resumed": False,
+            "rc": 0,
+            "error": "",
+            "out": out,
+            "rerun": False,
+        }
     again = list(argv)
     if COMMANDS[name][1] and partial.is_dir():
         again.append("--resume")
@@ -202,6 +214,7 @@ def trial(name: str, delay: float, env: dict, work: Path) -> dict:
         "rc": q.returncode,
         "error": q.stderr.strip().splitlines()[-1][:200] if q.returncode else "",
         "out": out,
+        "rerun": True,
     }
 
 
@@ -241,7 +254,7 @@ def main() -> None:
                 print(
                     f"[kill] {name} {k + 1}/{args.kills}: killed at {row['delay']:.1f} s of {wall:.1f} "
                     f"({'mid-run' if row['killed'] else 'after it ended'}), rerun "
-                    f"{'with --resume' if row['resumed'] else 'plain'}: "
+                    f"{'with --resume' if row['resumed'] else 'plain' if row['rerun'] else 'not needed'}: "
                     f"{'bit-identical' if same else 'DIFFERENT ' + row['error']}, orphans {row['orphans']}",
                     flush=True,
                 )
