@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -59,6 +60,14 @@ def cases(w: Path) -> list[Case]:
     tiny = ["--method", "dm", "--ipc", "1", "--iterations", "3", "--quiet", *fm]
     d = lambda name, *a, **k: Case(name, k.pop("kind", "unchecked value"), ["distill", *tiny, *a], **k)  # noqa: E731
     out = str(w / "o")
+    invert_run = ["--prior", "fashion-mnist-diffusion", "--per-class", "1", "--steps", "2", "--quiet"]
+
+    def on(disk: str, label: str, argv: list[str], flag: str = "--out", needs: tuple[str, ...] = ()) -> Case:
+        """``argv`` writing its output onto the read-only folder (``ro``) or the full disk (``full``)."""
+        where = "a read-only folder" if disk == "ro" else "a full disk"
+        target = str(w / disk / "x")
+        return Case(f"{label} on {where}", "environment", [*argv, flag, target], out=target, needs=(disk, *needs))
+
     folder_run = [
         "distill",
         "--method",
@@ -233,22 +242,8 @@ def cases(w: Path) -> list[Case]:
             out=out,
         ),
         # distill: environment
-        d(
-            "distill --out on a read-only folder",
-            "--out",
-            str(w / "ro" / "x"),
-            out=str(w / "ro" / "x"),
-            kind="environment",
-            needs=("ro",),
-        ),
-        d(
-            "distill --out on a full disk",
-            "--out",
-            str(w / "full" / "x"),
-            out=str(w / "full" / "x"),
-            kind="environment",
-            needs=("full",),
-        ),
+        on("ro", "distill --out", ["distill", *tiny]),
+        on("full", "distill --out", ["distill", *tiny]),
         # select
         Case(
             "select --method random --features pixels",
@@ -268,20 +263,8 @@ def cases(w: Path) -> list[Case]:
             ["select", "--method", "herding", "--feature-epochs", "-1", "--ipc", "1", "--out", out, *fm],
             out=out,
         ),
-        Case(
-            "select --out on a read-only folder",
-            "environment",
-            ["select", "--method", "random", "--ipc", "1", "--out", str(w / "ro" / "x"), *fm],
-            out=str(w / "ro" / "x"),
-            needs=("ro",),
-        ),
-        Case(
-            "select --out on a full disk",
-            "environment",
-            ["select", "--method", "random", "--ipc", "50", "--out", str(w / "full" / "x"), *fm],
-            out=str(w / "full" / "x"),
-            needs=("full",),
-        ),
+        on("ro", "select --out", ["select", "--method", "random", "--ipc", "1", *fm]),
+        on("full", "select --out", ["select", "--method", "random", "--ipc", "50", *fm]),
         # prior train
         *[
             Case(
@@ -304,13 +287,7 @@ def cases(w: Path) -> list[Case]:
                 (["--kind", "diffusion", "--channels", "16,abc"], "unchecked value"),
             ]
         ],
-        Case(
-            "prior train --out on a read-only folder",
-            "environment",
-            ["prior", "train", "--out", str(w / "ro" / "x"), "--steps", "2", "--quiet", *fm],
-            out=str(w / "ro" / "x"),
-            needs=("ro",),
-        ),
+        on("ro", "prior train --out", ["prior", "train", "--steps", "2", "--quiet", *fm]),
         Case("prior eval of a missing folder", "damaged input", ["prior", "eval", str(w / "nowhere"), *fm]),
         Case("prior eval of a binary file", "damaged input", ["prior", "eval", str(w / "binary.bin"), *fm]),
         # invert
@@ -318,20 +295,7 @@ def cases(w: Path) -> list[Case]:
             Case(
                 f"invert {' '.join(a)}",
                 k,
-                [
-                    "invert",
-                    "--prior",
-                    "fashion-mnist-diffusion",
-                    "--per-class",
-                    "1",
-                    "--steps",
-                    "2",
-                    "--quiet",
-                    "--out",
-                    out,
-                    *a,
-                    *fm,
-                ],
+                ["invert", *invert_run, "--out", out, *a, *fm],
                 out=out,
             )
             for a, k in [
@@ -345,25 +309,7 @@ def cases(w: Path) -> list[Case]:
                 (["--prior", str(w / "binary.bin")], "damaged input"),
             ]
         ],
-        Case(
-            "invert --out on a read-only folder",
-            "environment",
-            [
-                "invert",
-                "--prior",
-                "fashion-mnist-diffusion",
-                "--per-class",
-                "1",
-                "--steps",
-                "2",
-                "--quiet",
-                "--out",
-                str(w / "ro" / "x"),
-                *fm,
-            ],
-            out=str(w / "ro" / "x"),
-            needs=("ro",),
-        ),
+        on("ro", "invert --out", ["invert", *invert_run, *fm]),
         # generate
         *[
             Case(
@@ -390,13 +336,7 @@ def cases(w: Path) -> list[Case]:
             out=out,
             needs=("art",),
         ),
-        Case(
-            "generate --out on a read-only folder",
-            "environment",
-            ["generate", str(w / "emb"), "--quiet", "--out", str(w / "ro" / "x")],
-            out=str(w / "ro" / "x"),
-            needs=("emb", "ro"),
-        ),
+        on("ro", "generate --out", ["generate", str(w / "emb"), "--quiet"], needs=("emb",)),
         # evaluate
         *[
             Case(f"evaluate {' '.join(a)}", k, ["evaluate", str(w / "art"), "--quiet", *a], needs=("art",))
@@ -416,13 +356,7 @@ def cases(w: Path) -> list[Case]:
             needs=("ro", "art"),
         ),
         # export, sample, crfd, full-data, experts
-        Case(
-            "export --png on a read-only folder",
-            "environment",
-            ["export", str(w / "art"), "--png", str(w / "ro" / "png")],
-            out=str(w / "ro" / "png"),
-            needs=("art", "ro"),
-        ),
+        on("ro", "export --png", ["export", str(w / "art")], flag="--png", needs=("art",)),
         Case("export a missing artifact", "damaged input", ["export", str(w / "nowhere"), "--png", out], out=out),
         Case(
             "sample a pixel set",
@@ -468,13 +402,7 @@ def cases(w: Path) -> list[Case]:
             ["report", str(w / "suite-ok.yaml"), "--out", out],
             out=out,
         ),
-        Case(
-            "report --out on a read-only folder",
-            "environment",
-            ["report", str(w / "store.jsonl"), "--out", str(w / "ro" / "rep")],
-            out=str(w / "ro" / "rep"),
-            needs=("ro",),
-        ),
+        on("ro", "report --out", ["report", str(w / "store.jsonl")]),
         # bench
         Case(
             "bench: the second cell's options are unknown",
@@ -675,10 +603,15 @@ def record(tag: str, src: str, outcomes: list[Outcome], partial: bool) -> None:
     render(book)
 
 
+def plain(name: str) -> str:
+    """A case's name without its run's temporary workspace (``W``), so runs compare case by case."""
+    return re.sub(r"/tmp/gd-mistakes-[^/ ]+", "W", name)
+
+
 def render(book: dict) -> None:
     tags = list(book)
-    names = [o["name"] for o in book[tags[-1]]["outcomes"]]
-    by = {t: {o["name"]: o for o in book[t]["outcomes"]} for t in tags}
+    names = [plain(o["name"]) for o in book[tags[-1]]["outcomes"]]
+    by = {t: {plain(o["name"]): o for o in book[t]["outcomes"]} for t in tags}
     lines = [
         "# Mistakes and faults, tried as a user would",
         "",

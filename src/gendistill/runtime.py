@@ -146,15 +146,19 @@ def saved_bytes(fn: Callable[[], torch.Tensor]) -> tuple[int, torch.Tensor]:
 
 
 def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
-    """Whether every element of every tensor is finite (one reduction a tensor)."""
-    return all(bool(torch.isfinite(t.detach()).all()) for t in tensors)
+    """Whether every element of every tensor is finite: one reduction a tensor, then a single read of the
+    result (the engine asks after every step, and on a GPU each read would wait for the device)."""
+    flags = [torch.isfinite(t.detach()).all() for t in tensors]
+    return not flags or bool(torch.stack(flags).all())
 
 
-def check_memory(needed: int, what: str, fix: str, device: torch.device | None = None) -> None:
-    """Refuse, before any work, something estimated to need more than the memory free now."""
-    free = available_bytes(device)
+def check_memory(needed: int, what: str, fix: str, device: torch.device | None = None, free: int | None = None) -> None:
+    """Refuse, before any work, something estimated to need more than ``free`` bytes (default: the memory
+    free on ``device`` now)."""
+    free = free if free is not None else available_bytes(device)
     if free is not None and needed > HEADROOM * free:
-        raise UserError(f"{what} needs about {needed / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free; {fix}")
+        gb = 2**30
+        raise UserError(f"{what} needs about {needed / gb:.1f} GB, more than the {free / gb:.1f} GB available; {fix}")
 
 
 def derived_seed(*parts: int) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from gendistill.bench.store import ResultStore
 from gendistill.bench.summary import Row, bench_rows, imported_rows
+from gendistill.errors import UserError
 from gendistill.io import atomic_dir
 from gendistill.report.plots import line_plot
 from gendistill.report.table import render_table
@@ -176,6 +177,8 @@ def write_report(store: str | os.PathLike, out: str | os.PathLike, force: bool =
                  title: str = "gendistill results") -> Path:  # fmt: skip
     """Render ``store`` into the folder ``out`` (created whole, or not at all)."""
     results = ResultStore(store)
+    if not results.records():
+        raise UserError(f"{store} holds no result records; pass a store written by 'gendistill bench'")
     bench, imported = bench_rows(results), imported_rows(results)
     with atomic_dir(out, force) as tmp:
         _plots(bench + imported, tmp)

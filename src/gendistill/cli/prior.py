@@ -121,14 +121,11 @@ DIFFUSION_ONLY = ("channels", "tokens", "width")
 
 def _refuse_other_kind(args: argparse.Namespace) -> None:
     """Options of the other kind of prior are an error, not silently ignored."""
-    other = DIFFUSION_ONLY if args.kind == "gan" else GAN_ONLY
-    given = [name for name in other if getattr(args, name) is not None]
+    other = "diffusion" if args.kind == "gan" else "gan"
+    given = [name for name in (DIFFUSION_ONLY if other == "diffusion" else GAN_ONLY) if getattr(args, name) is not None]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise UserError(
-            f"{flags} shape(s) a {'diffusion' if args.kind == 'gan' else 'gan'} prior, not --kind "
-            f"{args.kind}; drop it, or pass --kind {'diffusion' if args.kind == 'gan' else 'gan'}"
-        )
+        raise UserError(f"{flags} shape(s) a {other} prior, not --kind {args.kind}; drop it, or pass --kind {other}")
 
 
 def train(args: argparse.Namespace) -> int:

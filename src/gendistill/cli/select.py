@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gendistill.cli.common import add_dataset_args, add_set_args, dataset_from_args, positive_int
-from gendistill.errors import UserError
-from gendistill.evaluate.baselines import SELECTORS, check_ipc, select
+from gendistill.evaluate.baselines import SELECTORS, check_ipc, select, selector_settings
 from gendistill.io import check_new_dir
 
 
@@ -31,12 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = check_new_dir(args.out, args.force, create_parents=True)  # before loading anything: write nothing
-    herding = {"features": args.features, "feature_epochs": args.feature_epochs}
-    given = [f"--{k.replace('_', '-')}" for k, v in herding.items() if v is not None]
-    if args.method != "herding" and given:
-        raise UserError(f"{', '.join(given)} appl(ies) to --method herding only, not {args.method}; drop it")
-    defaults = {"features": "trained", "feature_epochs": 2}
-    options = {k: v if v is not None else defaults[k] for k, v in herding.items()} if args.method == "herding" else {}
+    given = {"features": args.features, "feature_epochs": args.feature_epochs}
+    options = selector_settings(
+        args.method, SELECTORS.get(args.method), {k: v for k, v in given.items() if v is not None}
+    )
     dataset = dataset_from_args(args)
     check_ipc(dataset, args.ipc)
     synthetic = select(dataset, args.method, args.ipc, seed=args.seed, **options)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from gendistill.errors import UserError
 from gendistill.objectives import MatchContext, Objective
 from gendistill.params import Parameterisation
-from gendistill.runtime import HEADROOM, available_bytes, saved_bytes
+from gendistill.runtime import check_memory, saved_bytes
 
 
 def step_bytes(params: Parameterisation, objective: Objective, ctx: MatchContext) -> int:
@@ -35,10 +34,12 @@ def check_fits_in_memory(params: Parameterisation, objective: Objective, ctx: Ma
                          free: int | None = None) -> int:  # fmt: skip
     """Refuse, in one line with the estimate and the knobs, a run whose step cannot fit in ``free`` bytes
     (default: what the device has available now); return the estimate."""
-    need, free = step_bytes(params, objective, ctx), free if free is not None else available_bytes(ctx.device)
-    if free is not None and need > HEADROOM * free:
-        gb = 2**30
-        raise UserError(f"one step of this run needs about {need / gb:.1f} GB (autograd's saved tensors alone), "
-                        f"more than the {free / gb:.1f} GB available; lower it with --chunk K (glad/hglad: render "
-                        "K samples at a time), a smaller --ipc, or a smaller --real-batch")  # fmt: skip
+    need = step_bytes(params, objective, ctx)
+    check_memory(
+        need,
+        "one step of this run (autograd's saved tensors alone)",
+        "lower it with --chunk K (glad/hglad: render K samples at a time), a smaller --ipc, or a smaller --real-batch",
+        ctx.device,
+        free,
+    )
     return need

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -77,6 +78,7 @@ def herding(
 def select(dataset: ImageDataset, method: str, ipc: int, seed: int = 0, **options) -> SyntheticSet:
     """A real subset of ``ipc`` images per class, as an artifact like any distilled set."""
     selector = SELECTORS.get(method)
+    options = selector_settings(method, selector, options)
     check_ipc(dataset, ipc)
     gen = torch.Generator().manual_seed(seed)
     idx = selector(dataset, ipc, gen, **options)
@@ -85,6 +87,19 @@ def select(dataset: ImageDataset, method: str, ipc: int, seed: int = 0, **option
     meta["eval_augment"] = "none"  # the published baselines are trained without augmentation
     meta["train_indices_sha"] = _digest(idx)
     return SyntheticSet(dataset.train_images[idx].clone(), dataset.train_labels[idx].clone(), meta)
+
+
+def selector_settings(method: str, selector: Callable, options: dict) -> dict:
+    """``options`` over the selector's own defaults (what the artifact records); an option the selector does
+    not take is refused, never ignored."""
+    params = list(inspect.signature(selector).parameters.values())[3:]  # after (dataset, ipc, generator)
+    defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    wrong = sorted(set(options) - set(defaults))
+    if wrong:
+        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        takes = ", ".join("--" + k.replace("_", "-") for k in defaults) or "no options"
+        raise UserError(f"{flags} do(es) not apply to --method {method}; it takes {takes}")
+    return {**defaults, **options}
 
 
 def _digest(idx: torch.Tensor) -> str:
