@@ -284,27 +284,49 @@ def test_a_diverging_run_stops_keeps_finite_checkpoints_and_writes_nothing(tiny,
         assert all(math.isfinite(x) for x in info["history"]["losses"])
 
 
-def test_a_prior_whose_loss_turns_nan_stops(tmp_path: Path) -> None:
-    from gendistill.priors.trainer import PriorTrainer
+class _FakePrior:
+    """A prior trainer whose loss turns NaN at ``nan_loss_at`` or whose weight does at ``nan_weight_at``."""
 
-    class Fake(PriorTrainer):
-        recipe = type("R", (), {"steps": 10, "batch": 1, "sample_every": 100, "checkpoint_every": 100})()
-        device = torch.device("cpu")
-        step, seconds = 0, 0.0
+    def __init__(self, nan_loss_at: int = 0, nan_weight_at: int = 0) -> None:
+        from gendistill.priors.trainer import PriorTrainer
 
-        def bytes_per_image(self) -> int:
-            return 1
+        outer = self
 
-        def train_step(self) -> dict[str, float]:
-            self.step += 1
-            return {"loss": 1.0 if self.step < 3 else math.nan}
+        class Fake(PriorTrainer):
+            recipe = type("R", (), {"steps": 10, "batch": 1, "sample_every": 100, "checkpoint_every": 2})()
+            device = torch.device("cpu")
+            step, seconds = 0, 0.0
+            weight = torch.zeros(3)
 
-        def sample_grid(self, path: Path) -> None: ...
+            def bytes_per_image(self) -> int:
+                return 1
 
-        def save_checkpoint(self, folder: Path, history: list[dict]) -> None: ...
+            def parameters(self) -> list[torch.Tensor]:
+                return [self.weight]
 
+            def train_step(self) -> dict[str, float]:
+                self.step += 1
+                if self.step == outer.nan_weight_at:
+                    self.weight = torch.full((3,), math.inf)
+                return {"loss": math.nan if self.step == outer.nan_loss_at else 1.0}
+
+            def sample_grid(self, path: Path) -> None: ...
+
+            def save_checkpoint(self, folder: Path, history: list[dict]) -> None:
+                outer.saved.append(self.step)
+
+        self.nan_loss_at, self.nan_weight_at, self.saved, self.trainer = nan_loss_at, nan_weight_at, [], Fake()
+
+
+def test_a_prior_whose_loss_or_weights_turn_non_finite_stops(tmp_path: Path) -> None:
+    fake = _FakePrior(nan_loss_at=3)
     with pytest.raises(UserError, match="diverged at step 3: the loss became non-finite"):
-        Fake().run(tmp_path / "p", progress=False)
+        fake.trainer.run(tmp_path / "p", progress=False)
+    assert fake.saved == [2]
+    fake = _FakePrior(nan_weight_at=5)  # the loss stays finite; the checkpoint at step 6 is refused
+    with pytest.raises(UserError, match="diverged at step 6: the weights became non-finite"):
+        fake.trainer.run(tmp_path / "q", progress=False)
+    assert fake.saved == [2, 4]
 
 
 def test_json_written_by_the_project_has_no_nan(tmp_path: Path) -> None:
@@ -389,3 +411,50 @@ def test_bench_adopts_an_artifact_its_killed_run_finished(tmp_path: Path, fmnist
     assert cell["adopted"] and cell["iterations"] == first["iterations"] == 2
     assert cell["stored_bytes"] == first["stored_bytes"]
     assert len(ResultStore(suite.store).records("eval")) == 1
+
+
+def test_distill_killed_at_a_seeded_random_point_resumes_bit_identical(tmp_path: Path, fmnist_dir: Path) -> None:
+    """SIGKILL, not an exception: the process gets no chance to clean up, as when a machine or a user kills it."""
+    import random
+    import signal
+    import sys
+    import time
+
+    from safetensors.numpy import load_file
+
+    argv = [
+        sys.executable,
+        "-m",
+        "gendistill.cli.main",
+        *TINY_DISTILL,
+        "--iterations",
+        8,
+        "--checkpoint-every",
+        1,
+        "--model",
+        "convnet[width=8]",
+        "--real-batch",
+        16,
+        "--precision",
+        "fp32",
+        "--no-compile",
+        "--data-dir",
+        fmnist_dir,
+    ]
+    argv = [str(a) for a in argv]
+
+    def tensors(out: Path) -> dict[str, bytes]:
+        return {k: v.tobytes() for f in sorted(out.glob("*.safetensors")) for k, v in load_file(str(f)).items()}
+
+    t0 = time.perf_counter()
+    subprocess.run([*argv, "--out", str(tmp_path / "whole")], check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    out = tmp_path / "killed"
+    p = subprocess.Popen([*argv, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(random.Random(0).uniform(0.4, 0.9) * wall)  # past start-up, usually mid-run
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    if not (out / "config.json").is_file() or Path(f"{out}.partial").exists():
+        resume = ["--resume"] if Path(f"{out}.partial").is_dir() else ["--force"]
+        subprocess.run([*argv, "--out", str(out), *resume], check=True, capture_output=True)
+    assert tensors(out) == tensors(tmp_path / "whole")

@@ -114,6 +114,9 @@ class DiffusionTrainer(PriorTrainer):
     def precision(self) -> str:
         return "fp32" if self.amp is None else "bf16"
 
+    def parameters(self) -> list[torch.Tensor]:
+        return [p for _, module in self._modules()[:2] for p in module.parameters()]  # the EMAs follow these
+
     def bytes_per_image(self) -> int:
         x = self.real[:2].to(self.device)
         t = torch.tensor([0, self.recipe.timesteps - 1], device=self.device)

@@ -121,6 +121,9 @@ class GanTrainer(PriorTrainer):
         self.real = from_normalized(dataset.train_images, dataset.mean, dataset.std).clamp(-1, 1)
         self.labels = dataset.train_labels
 
+    def parameters(self) -> list[torch.Tensor]:
+        return [*self.G.parameters(), *self.D.parameters()]
+
     def bytes_per_image(self) -> int:
         labels = self.labels[:2].to(self.device)
         g = torch.Generator().manual_seed(0)

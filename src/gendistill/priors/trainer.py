@@ -13,9 +13,11 @@ import math
 import time
 from pathlib import Path
 
-from gendistill.errors import diverged
+import torch
+
+from gendistill.errors import UserError, diverged
 from gendistill.report.progress import progress as progress_bar
-from gendistill.runtime import check_memory, tune_cpu_allocator
+from gendistill.runtime import all_finite, check_memory, tune_cpu_allocator
 
 HISTORY_EVERY = 50  # steps between history entries
 
@@ -37,14 +39,7 @@ class PriorTrainer:
             losses = self.train_step()
             if not all(math.isfinite(v) for v in losses.values()):
                 bad = ", ".join(f"{k} {v}" for k, v in losses.items() if not math.isfinite(v))
-                finite = [h["loss"] for h in history if "loss" in h]
-                raise diverged(
-                    f"step {self.step}",
-                    f"the loss became non-finite ({bad})",
-                    finite,
-                    ckpt if ckpt.is_dir() else None,
-                    "lower --lr and run again (--force starts over)",
-                )
+                raise self.diverged(f"the loss became non-finite ({bad})", history, ckpt)
             self.seconds += time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix_str(" ".join(f"{k} {v:.4f}" for k, v in losses.items()), refresh=False)
@@ -54,9 +49,20 @@ class PriorTrainer:
             if self.step % self.recipe.sample_every == 0 or last:
                 self.sample_grid(samples / f"step{self.step:06d}.png")
             if self.step % self.recipe.checkpoint_every == 0 or last:
+                if not all_finite(self.parameters()):  # a finite loss can still leave non-finite weights
+                    raise self.diverged("the weights became non-finite", history, ckpt)
                 self.save_checkpoint(ckpt, history)
         bar.close()
         return history
+
+    def diverged(self, what: str, history: list[dict], ckpt: Path) -> UserError:
+        finite = [h["loss"] for h in history if "loss" in h]
+        kept = ckpt if ckpt.is_dir() else None
+        return diverged(f"step {self.step}", what, finite, kept, "lower --lr and run again (--force starts over)")
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Every learnable tensor, for the finiteness check before each checkpoint."""
+        raise NotImplementedError
 
     def bytes_per_image(self) -> int:
         """Bytes one training image of a step holds for backward (measured on a two-image probe)."""
