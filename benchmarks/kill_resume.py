@@ -188,7 +188,7 @@ def trial(name: str, delay: float, env: dict, work: Path) -> dict:
     time.sleep(3.0 if name == "bench" else 0.2)  # a bench worker notices its parent's death within ~2 s
     left = orphans(str(out))
     partial = Path(f"{out / 'x'}.partial")
-    finished = name != "bench" and (out / "x" / "config.json").is_file() and not partial.exists()
+    finished = name != "bench" and (out / "x").is_dir() and not partial.exists()
     if finished:  # the kill came after the run had ended: nothing to rerun
         return {
             "delay": round(delay, 2),
@@ -248,7 +248,8 @@ def main() -> None:
             rows = []
             for k in range(args.kills):
                 row = trial(name, rng.uniform(0.5, wall), env, work)
-                same = row["rc"] == 0 and result_of(name, row.pop("out")) == reference
+                out = row.pop("out")
+                same = row["rc"] == 0 and result_of(name, out) == reference
                 row["identical"] = same
                 rows.append(row)
                 print(

@@ -458,3 +458,40 @@ def test_distill_killed_at_a_seeded_random_point_resumes_bit_identical(tmp_path:
         resume = ["--resume"] if Path(f"{out}.partial").is_dir() else ["--force"]
         subprocess.run([*argv, "--out", str(out), *resume], check=True, capture_output=True)
     assert tensors(out) == tensors(tmp_path / "whole")
+
+
+def test_a_prior_killed_after_writing_its_folder_resumes(
+    capsys, tmp_path: Path, fmnist_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    """The prior's folder is written before its partial folder is cleared; a kill between the two must leave
+    a run that --resume finishes, not one that demands --force."""
+    import gendistill.cli.prior as prior_cli
+
+    argv = [
+        "prior",
+        "train",
+        "--steps",
+        2,
+        "--batch",
+        4,
+        "--channel-max",
+        8,
+        "--checkpoint-every",
+        1,
+        "--quiet",
+        "--data-dir",
+        fmnist_dir,
+        "--out",
+        tmp_path / "p",
+    ]
+
+    def killed(*a: object, **k: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(prior_cli.shutil, "copytree", killed)
+        assert main([str(a) for a in argv]) == 130
+    assert (tmp_path / "p").is_dir() and (tmp_path / "p.partial").is_dir()
+    capsys.readouterr()
+    assert main([str(a) for a in [*argv, "--resume"]]) == 0
+    assert (tmp_path / "p" / "history.json").is_file() and not (tmp_path / "p.partial").exists()

@@ -136,7 +136,8 @@ def train(args: argparse.Namespace) -> int:
     _refuse_other_kind(args)
     out = Path(args.out)
     partial = partial_dir(out)
-    check_new_dir(out, args.force)
+    # a run killed after writing <out> but before clearing <out>.partial resumes, and writes <out> again
+    check_new_dir(out, args.force or (args.resume and partial.is_dir()), create_parents=True)
     check_partial(partial, args.resume, args.force)
     dataset = dataset_from_args(args)
     device = pick_device(args.device)
