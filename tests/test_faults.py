@@ -413,19 +413,8 @@ def test_bench_adopts_an_artifact_its_killed_run_finished(tmp_path: Path, fmnist
     assert len(ResultStore(suite.store).records("eval")) == 1
 
 
-def test_distill_killed_at_a_seeded_random_point_resumes_bit_identical(tmp_path: Path, fmnist_dir: Path) -> None:
-    """SIGKILL, not an exception: the process gets no chance to clean up, as when a machine or a user kills it."""
-    import random
-    import signal
-    import sys
-    import time
-
-    from safetensors.numpy import load_file
-
-    argv = [
-        sys.executable,
-        "-m",
-        "gendistill.cli.main",
+KILLED = {
+    "distill": [
         *TINY_DISTILL,
         "--iterations",
         8,
@@ -438,25 +427,92 @@ def test_distill_killed_at_a_seeded_random_point_resumes_bit_identical(tmp_path:
         "--precision",
         "fp32",
         "--no-compile",
-        "--data-dir",
-        fmnist_dir,
-    ]
-    argv = [str(a) for a in argv]
+    ],
+    "invert": [
+        "invert",
+        "--prior",
+        "fashion-mnist-diffusion",
+        "--per-class",
+        1,
+        "--steps",
+        6,
+        "--checkpoint-every",
+        1,
+        "--chunk",
+        5,
+        "--precision",
+        "fp32",
+        "--quiet",
+    ],
+    "prior-gan": [
+        "prior",
+        "train",
+        "--steps",
+        6,
+        "--batch",
+        4,
+        "--channel-max",
+        8,
+        "--checkpoint-every",
+        1,
+        "--precision",
+        "fp32",
+        "--quiet",
+    ],
+    "prior-diffusion": [
+        "prior",
+        "train",
+        "--kind",
+        "diffusion",
+        "--steps",
+        4,
+        "--batch",
+        4,
+        "--channels",
+        "8,16",
+        "--checkpoint-every",
+        1,
+        "--sample-every",
+        4,
+        "--precision",
+        "fp32",
+        "--quiet",
+    ],
+}
+
+
+@pytest.mark.parametrize("command", sorted(KILLED))
+def test_a_command_killed_at_a_seeded_random_point_ends_bit_identical(
+    tmp_path: Path, fmnist_dir: Path, command: str
+) -> None:
+    """SIGKILL, not an exception: the process gets no chance to clean up, as when a machine or a user kills it.
+    Then the same command again, with --resume where it left a checkpoint folder."""
+    import random
+    import signal
+    import sys
+    import time
+
+    from safetensors.numpy import load_file
+
+    argv = [sys.executable, "-m", "gendistill.cli.main", *map(str, KILLED[command]), "--data-dir", str(fmnist_dir)]
 
     def tensors(out: Path) -> dict[str, bytes]:
-        return {k: v.tobytes() for f in sorted(out.glob("*.safetensors")) for k, v in load_file(str(f)).items()}
+        files = sorted(out.rglob("*.safetensors"))
+        return {f"{f.relative_to(out)}:{k}": v.tobytes() for f in files for k, v in load_file(str(f)).items()}
 
     t0 = time.perf_counter()
     subprocess.run([*argv, "--out", str(tmp_path / "whole")], check=True, capture_output=True)
     wall = time.perf_counter() - t0
-    out = tmp_path / "killed"
+    out, partial = tmp_path / "killed", tmp_path / "killed.partial"
     p = subprocess.Popen([*argv, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(random.Random(0).uniform(0.4, 0.9) * wall)  # past start-up, usually mid-run
+    time.sleep(random.Random(command).uniform(0.4, 0.95) * wall)  # past start-up, usually mid-run
     p.send_signal(signal.SIGKILL)
     p.wait()
-    if not (out / "config.json").is_file() or Path(f"{out}.partial").exists():
-        resume = ["--resume"] if Path(f"{out}.partial").is_dir() else ["--force"]
-        subprocess.run([*argv, "--out", str(out), *resume], check=True, capture_output=True)
+    if not out.is_dir() or partial.exists():  # else the kill came after the run had finished
+        again = subprocess.run(
+            [*argv, "--out", str(out), *(["--resume"] if partial.is_dir() else [])], capture_output=True, text=True
+        )
+        assert again.returncode == 0, again.stderr[-1000:]
     assert tensors(out) == tensors(tmp_path / "whole")
 
 
