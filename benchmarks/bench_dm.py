@@ -27,7 +27,7 @@ from gendistill.objectives.dm import DistributionMatching
 from gendistill.params import Pixels
 
 
-def _setup(ipc: int, real_batch: int):  # noqa: ANN202
+def _setup(ipc: int, real_batch: int):
     ds = load_dataset("fashion-mnist")
     params = Pixels.create(ds, ipc, "real", torch.Generator().manual_seed(0))
     ctx = MatchContext(ds, "convnet", DSA(), torch.device("cpu"), seed=0, real_batch=real_batch)
@@ -84,15 +84,29 @@ def main() -> None:
     print(f"gendistill DM objective:  {ours_s:.2f} s/iteration; losses {[round(v, 4) for v in ours_losses]}")
     print(f"speed-up {ref_s / ours_s:.2f}x, largest relative loss difference {gap:.2e}")
     book = ResultBook("dm_speed")
-    book.add(f"fmnist-ipc{args.ipc}-rb{args.real_batch}", {
-        "reference_s_per_it": ref_s, "gendistill_s_per_it": ours_s, "speedup": ref_s / ours_s,
-        "max_rel_loss_diff": gap, "iterations": args.iterations, "reference_losses": ref_losses,
-        "gendistill_losses": ours_losses,
-    })  # fmt: skip
-    rows = [{"setting": k, "reference s/it": f"{e['reference_s_per_it']:.2f}",
-             "gendistill s/it": f"{e['gendistill_s_per_it']:.2f}", "speed-up": f"{e['speedup']:.2f}x",
-             "max rel. loss diff": f"{e['max_rel_loss_diff']:.1e}", "cpu": e["machine"]["cpu"]}
-            for k, e in book.data["entries"].items()]  # fmt: skip
+    book.add(
+        f"fmnist-ipc{args.ipc}-rb{args.real_batch}",
+        {
+            "reference_s_per_it": ref_s,
+            "gendistill_s_per_it": ours_s,
+            "speedup": ref_s / ours_s,
+            "max_rel_loss_diff": gap,
+            "iterations": args.iterations,
+            "reference_losses": ref_losses,
+            "gendistill_losses": ours_losses,
+        },
+    )
+    rows = [
+        {
+            "setting": k,
+            "reference s/it": f"{e['reference_s_per_it']:.2f}",
+            "gendistill s/it": f"{e['gendistill_s_per_it']:.2f}",
+            "speed-up": f"{e['speedup']:.2f}x",
+            "max rel. loss diff": f"{e['max_rel_loss_diff']:.1e}",
+            "cpu": e["machine"]["cpu"],
+        }
+        for k, e in book.data["entries"].items()
+    ]
     book.write_table(rows, "DM iteration time: reference per-class loop vs gendistill", "python benchmarks/bench_dm.py")
 
 

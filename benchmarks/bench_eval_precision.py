@@ -28,9 +28,18 @@ def cell(ipc: int, precision: str, runs: int) -> dict:
     data = select(ds, "random", ipc, seed=0)
     report = evaluate(data, ds, runs=runs, preset="paper", augment="dsa", precision=precision, seed=0)
     result = report.results[0]
-    return {"ipc": ipc, "precision": report.precision, "accuracies": result.accuracies, "seconds": result.seconds,
-            "mean": result.mean, "std": result.std, "recipe": result.recipe, "subset": "random, seed 0",
-            "fast_bf16_detected": cpu_has_fast_bf16(), "cpu_flags": bf16_flags()}  # fmt: skip
+    return {
+        "ipc": ipc,
+        "precision": report.precision,
+        "accuracies": result.accuracies,
+        "seconds": result.seconds,
+        "mean": result.mean,
+        "std": result.std,
+        "recipe": result.recipe,
+        "subset": "random, seed 0",
+        "fast_bf16_detected": cpu_has_fast_bf16(),
+        "cpu_flags": bf16_flags(),
+    }
 
 
 def rows(book: ResultBook) -> list[dict]:
@@ -42,19 +51,21 @@ def rows(book: ResultBook) -> list[dict]:
             continue
         f32, b16 = pair["fp32"], pair["bf16"]
         t32, t16 = statistics.fmean(f32["seconds"]), statistics.fmean(b16["seconds"])
-        out.append({
-            "IPC": ipc,
-            "fp32 acc %": f"{100 * f32['mean']:.2f} ± {100 * f32['std']:.2f}",
-            "bf16 acc %": f"{100 * b16['mean']:.2f} ± {100 * b16['std']:.2f}",
-            "bf16 - fp32": f"{100 * (b16['mean'] - f32['mean']):+.2f}",
-            "fp32 runs": ", ".join(f"{100 * a:.2f}" for a in f32["accuracies"]),
-            "bf16 runs": ", ".join(f"{100 * a:.2f}" for a in b16["accuracies"]),
-            "fp32 s/run": f"{t32:.0f}",
-            "bf16 s/run": f"{t16:.0f}",
-            "speed-up": f"{t32 / t16:.2f}x",
-            "cpu": b16["machine"]["cpu"],
-            "bf16 flags": " ".join(b16["cpu_flags"]) or "none",
-        })  # fmt: skip
+        out.append(
+            {
+                "IPC": ipc,
+                "fp32 acc %": f"{100 * f32['mean']:.2f} ± {100 * f32['std']:.2f}",
+                "bf16 acc %": f"{100 * b16['mean']:.2f} ± {100 * b16['std']:.2f}",
+                "bf16 - fp32": f"{100 * (b16['mean'] - f32['mean']):+.2f}",
+                "fp32 runs": ", ".join(f"{100 * a:.2f}" for a in f32["accuracies"]),
+                "bf16 runs": ", ".join(f"{100 * a:.2f}" for a in b16["accuracies"]),
+                "fp32 s/run": f"{t32:.0f}",
+                "bf16 s/run": f"{t16:.0f}",
+                "speed-up": f"{t32 / t16:.2f}x",
+                "cpu": b16["machine"]["cpu"],
+                "bf16 flags": " ".join(b16["cpu_flags"]) or "none",
+            }
+        )
     return out
 
 
@@ -73,8 +84,11 @@ def main() -> None:
             entry = cell(ipc, precision, args.runs)
             book.add(key, entry)
             runs = ", ".join(f"{100 * a:.2f}" for a in entry["accuracies"])
-            print(f"{key}: {100 * entry['mean']:.2f} ± {100 * entry['std']:.2f} ({runs}); "
-                  f"{statistics.fmean(entry['seconds']):.0f} s/run", flush=True)  # fmt: skip
+            print(
+                f"{key}: {100 * entry['mean']:.2f} ± {100 * entry['std']:.2f} ({runs}); "
+                f"{statistics.fmean(entry['seconds']):.0f} s/run",
+                flush=True,
+            )
     book.write_table(
         rows(book),
         "Evaluation trainer: fp32 against bf16 autocast",
@@ -82,7 +96,7 @@ def main() -> None:
         notes=(
             "ConvNet-3, paper preset with DSA (1000 epochs), a random real subset (seed 0), 3 runs per cell; "
             "the two precisions share initial weights, batch order and augmentation draws.",
-        ),  # fmt: skip
+        ),
     )
 
 

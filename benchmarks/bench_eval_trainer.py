@@ -25,8 +25,9 @@ from gendistill.evaluate import PRESETS, accuracy, select, train_classifier
 from gendistill.evaluate.trainer import maybe_compile
 
 
-def textbook(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
-             epochs: int) -> float:  # fmt: skip
+def textbook(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, epochs: int
+) -> float:
     """The loop as tutorials and the reference repos write it: DataLoader, fp32, eager, no_grad test."""
     loader = DataLoader(TensorDataset(x, y), batch_size=256, shuffle=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -47,7 +48,7 @@ def textbook(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tx: torch
     return correct / len(ty)
 
 
-def timed_textbook(state: dict, x, y, tx, ty, epochs: int) -> tuple[float, float]:  # noqa: ANN001
+def timed_textbook(state: dict, x, y, tx, ty, epochs: int) -> tuple[float, float]:
     torch.manual_seed(1)
     model = create_model("convnet", 1, 10, 28)
     model.load_state_dict(state)
@@ -87,13 +88,32 @@ def main() -> None:
     print(f"speed-up: {ratio:.2f}x")
     book = ResultBook("eval_trainer_speed")
     key = f"convnet3-ipc{args.ipc}-{args.epochs}ep"
-    book.add(key, {"textbook_s": t_textbook, "gendistill_s": t_ours, "speedup": ratio,
-                   "textbook_acc": acc_textbook, "gendistill_acc": acc_ours, "epochs": args.epochs,
-                   "images": len(data), "precision": "fp32", "compiled": fwd is not m})  # fmt: skip
-    rows = [{"setting": k, "textbook s": f"{e['textbook_s']:.1f}", "gendistill s": f"{e['gendistill_s']:.1f}",
-             "speed-up": f"{e['speedup']:.2f}x", "acc textbook %": f"{100 * e['textbook_acc']:.2f}",
-             "acc gendistill %": f"{100 * e['gendistill_acc']:.2f}", "cpu": e["machine"]["cpu"]}
-            for k, e in book.data["entries"].items()]  # fmt: skip
+    book.add(
+        key,
+        {
+            "textbook_s": t_textbook,
+            "gendistill_s": t_ours,
+            "speedup": ratio,
+            "textbook_acc": acc_textbook,
+            "gendistill_acc": acc_ours,
+            "epochs": args.epochs,
+            "images": len(data),
+            "precision": "fp32",
+            "compiled": fwd is not m,
+        },
+    )
+    rows = [
+        {
+            "setting": k,
+            "textbook s": f"{e['textbook_s']:.1f}",
+            "gendistill s": f"{e['gendistill_s']:.1f}",
+            "speed-up": f"{e['speedup']:.2f}x",
+            "acc textbook %": f"{100 * e['textbook_acc']:.2f}",
+            "acc gendistill %": f"{100 * e['gendistill_acc']:.2f}",
+            "cpu": e["machine"]["cpu"],
+        }
+        for k, e in book.data["entries"].items()
+    ]
     book.write_table(rows, "Evaluation trainer vs a textbook fp32 loop", "python benchmarks/bench_eval_trainer.py")
 
 

@@ -1,4 +1,4 @@
-"""Distillation speed in fp32 against bf16 autocast, per method, on this machine (issue 16).
+"""Distillation speed in fp32 against bf16 autocast, per method, on this machine.
 
     python benchmarks/bench_precision.py [--only KEY ...] [--iterations 5]
 
@@ -43,13 +43,14 @@ ENTRIES = {
 }
 
 
-def one(dataset, key: str, amp: torch.dtype | None, iterations: int, experts: Path) -> dict:  # noqa: ANN001
+def one(dataset, key: str, amp: torch.dtype | None, iterations: int, experts: Path) -> dict:
     method, ipc, param, options = ENTRIES[key]
     spec = METHODS.get(method)
     if method == "mtt":
         options = {**options, "experts": str(experts)}
-    params = PARAMS.get(config_name(param)).build(dataset, ipc, param, torch.Generator().manual_seed(0),
-                                                 torch.device("cpu"), spec.objective)  # fmt: skip
+    params = PARAMS.get(config_name(param)).build(
+        dataset, ipc, param, torch.Generator().manual_seed(0), torch.device("cpu"), spec.objective
+    )
     params.set_precision(amp)
     objective = OBJECTIVES.get(spec.objective).from_options(ipc, options)
     augment = DSA(strategy_for(dataset.name)) if spec.augment else None
@@ -69,8 +70,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # MTT's experts: ConvNet-3 trained 3 epochs on the training split's first 2,560 images (timing only)
         experts = Path(tmp) / "experts"
-        small = dataclasses.replace(dataset, train_images=dataset.train_images[:2560],
-                                    train_labels=dataset.train_labels[:2560])  # fmt: skip
+        small = dataclasses.replace(
+            dataset, train_images=dataset.train_images[:2560], train_labels=dataset.train_labels[:2560]
+        )
         train_experts(small, experts, 1, ExpertSpec(dataset.name, "convnet", epochs=3), progress=False)
         for key in ENTRIES:
             if args.only and key not in args.only or book.done(key):
@@ -80,17 +82,35 @@ def main() -> None:
             bf16 = one(dataset, key, torch.bfloat16, its, experts)
             rel = abs(bf16["losses"][0] - fp32["losses"][0]) / max(abs(fp32["losses"][0]), 1e-12)
             scale = 5.0 if key == "dsa-ipc10" else 1.0  # 2 of 10 outer loops timed
-            record = {"fp32_s_per_it": fp32["s_per_it"] * scale, "bf16_s_per_it": bf16["s_per_it"] * scale,
-                      "speedup": fp32["s_per_it"] / bf16["s_per_it"], "rel_loss_diff_first_it": rel,
-                      "iterations": its, "fp32_losses": fp32["losses"], "bf16_losses": bf16["losses"],
-                      "fast_bf16_detected": cpu_has_fast_bf16(), "cpu_flags": bf16_flags()}  # fmt: skip
+            record = {
+                "fp32_s_per_it": fp32["s_per_it"] * scale,
+                "bf16_s_per_it": bf16["s_per_it"] * scale,
+                "speedup": fp32["s_per_it"] / bf16["s_per_it"],
+                "rel_loss_diff_first_it": rel,
+                "iterations": its,
+                "fp32_losses": fp32["losses"],
+                "bf16_losses": bf16["losses"],
+                "fast_bf16_detected": cpu_has_fast_bf16(),
+                "cpu_flags": bf16_flags(),
+            }
             book.add(key, record)
-            print(key, {k: record[k] for k in ("fp32_s_per_it", "bf16_s_per_it", "speedup", "rel_loss_diff_first_it")},
-                  flush=True)  # fmt: skip
-    rows = [{"entry": k, "fp32 s/it": f"{e['fp32_s_per_it']:.2f}", "bf16 s/it": f"{e['bf16_s_per_it']:.2f}",
-             "speed-up": f"{e['speedup']:.2f}x", "rel. loss diff (it 1)": f"{e['rel_loss_diff_first_it']:.1e}",
-             "cpu": e["machine"]["cpu"], "bf16 flags": " ".join(e["cpu_flags"])}
-            for k, e in book.data["entries"].items()]  # fmt: skip
+            print(
+                key,
+                {k: record[k] for k in ("fp32_s_per_it", "bf16_s_per_it", "speedup", "rel_loss_diff_first_it")},
+                flush=True,
+            )
+    rows = [
+        {
+            "entry": k,
+            "fp32 s/it": f"{e['fp32_s_per_it']:.2f}",
+            "bf16 s/it": f"{e['bf16_s_per_it']:.2f}",
+            "speed-up": f"{e['speedup']:.2f}x",
+            "rel. loss diff (it 1)": f"{e['rel_loss_diff_first_it']:.1e}",
+            "cpu": e["machine"]["cpu"],
+            "bf16 flags": " ".join(e["cpu_flags"]),
+        }
+        for k, e in book.data["entries"].items()
+    ]
     book.write_table(
         rows,
         "Distillation speed: fp32 against bf16 autocast",

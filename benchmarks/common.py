@@ -57,8 +57,9 @@ class ResultBook:
             self.data["entries"][key] = record
             write_json(self.path, self.data)
 
-    def write_table(self, rows: list[dict], title: str, command: str, notes: tuple[str, ...] = (),
-                    stem: str | None = None) -> None:  # fmt: skip
+    def write_table(
+        self, rows: list[dict], title: str, command: str, notes: tuple[str, ...] = (), stem: str | None = None
+    ) -> None:
         """``results/<stem>.md`` (default: the book's own name; a book may render several tables)."""
         text = f"# {title}\n\nReproduce: `{command}`\n\n{render_table(rows, markdown=True)}\n"
         text += "".join(f"\n{note}\n" for note in notes)
@@ -81,8 +82,15 @@ def over_networks(report: dict) -> tuple[float, float]:
     return sum(r["mean"] for r in results) / len(results), 0.0
 
 
-def val_search(book: ResultBook, prefix: str, values: Sequence, distill_one: Callable[[object], tuple[Path, dict]],
-               dataset, only: list[str] | None = None, epochs: int = 300):  # noqa: ANN001, ANN201  # fmt: skip
+def val_search(
+    book: ResultBook,
+    prefix: str,
+    values: Sequence,
+    distill_one: Callable[[object], tuple[Path, dict]],
+    dataset,
+    only: list[str] | None = None,
+    epochs: int = 300,
+):
     """Distil briefly with each value, score each set on the validation split (never the test split; one
     ``epochs``-epoch DSA training), record ``<prefix>-<value>`` and return the best value.
 

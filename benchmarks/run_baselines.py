@@ -14,15 +14,21 @@ import torch
 from common import ResultBook
 
 from gendistill import load_dataset
-from gendistill.artifacts import SyntheticSet
+from gendistill.artifacts import ImageSet
 from gendistill.evaluate import evaluate, select
 from gendistill.evaluate.baselines import _embedder, herding_order
 
-PUBLISHED = {("random", 1): 51.4, ("random", 10): 73.8, ("random", 50): 82.5,
-             ("herding", 1): 67.0, ("herding", 10): 71.1, ("herding", 50): 71.9}  # fmt: skip
+PUBLISHED = {
+    ("random", 1): 51.4,
+    ("random", 10): 73.8,
+    ("random", 50): 82.5,
+    ("herding", 1): 67.0,
+    ("herding", 10): 71.1,
+    ("herding", 50): 71.9,
+}
 
 
-def herding_sets(dataset, ipcs: list[int], seed: int, epochs: int) -> dict[int, SyntheticSet]:  # noqa: ANN001
+def herding_sets(dataset, ipcs: list[int], seed: int, epochs: int) -> dict[int, ImageSet]:
     """Herding is greedy, so the IPC-k set is the first k picks of the IPC-max order: one feature network
     serves every IPC (the same sets `gendistill select --method herding --ipc k` would write)."""
     gen = torch.Generator().manual_seed(seed)
@@ -33,7 +39,7 @@ def herding_sets(dataset, ipcs: list[int], seed: int, epochs: int) -> dict[int, 
     out = {}
     for k in ipcs:
         idx = torch.cat([o[:k] for o in orders])
-        out[k] = SyntheticSet(dataset.train_images[idx], dataset.train_labels[idx], {"num_classes": 10})
+        out[k] = ImageSet(dataset.train_images[idx], dataset.train_labels[idx], {"num_classes": 10})
     return out
 
 
@@ -46,17 +52,19 @@ def main() -> None:
     args = ap.parse_args()
     book = ResultBook("baselines")
     dataset = load_dataset("fashion-mnist")
-    herd: dict[int, SyntheticSet] = {}
+    herd: dict[int, ImageSet] = {}
 
-    def run(key: str, make_data, models=("convnet",), runs=args.runs, subsets: bool = False, **kw) -> None:  # noqa: ANN001
+    def run(key: str, make_data, models=("convnet",), runs=args.runs, subsets: bool = False, **kw) -> None:
         """``subsets``: every run draws its own random subset (seed = run), so the spread includes the
         choice of images, as in the published random baselines; else all runs train on one set."""
         if not book.todo(key, args.only):
             return
         t0 = time.time()
         draws = [(make_data(s), 1, s) for s in range(runs)] if subsets else [(make_data(0), runs, 0)]
-        reports = [evaluate(d, dataset, models=list(models), runs=n, preset="paper", seed=s, progress=False, **kw)
-                   for d, n, s in draws]  # fmt: skip
+        reports = [
+            evaluate(d, dataset, models=list(models), runs=n, preset="paper", seed=s, progress=False, **kw)
+            for d, n, s in draws
+        ]
         report = reports[0]
         for other in reports[1:]:
             for mine, theirs in zip(report.results, other.results):
@@ -78,11 +86,16 @@ def main() -> None:
         if not herd:
             herd = herding_sets(dataset, [1, 10], seed=0, epochs=2)
         run(key, lambda s, ipc=ipc, sets=herd: sets[ipc])
-    full = SyntheticSet(dataset.train_images, dataset.train_labels)
+    full = ImageSet(dataset.train_images, dataset.train_labels)
     run(f"full-data-{args.full_epochs}ep", lambda s: full, runs=1, epochs=args.full_epochs)
     for arch in ("vgg11", "alexnet", "vit", "resnet18"):
-        run(f"random-ipc10-{arch}", lambda s: select(dataset, "random", 10, seed=s), models=(arch,),
-            runs=args.cross_runs, subsets=True)  # fmt: skip
+        run(
+            f"random-ipc10-{arch}",
+            lambda s: select(dataset, "random", 10, seed=s),
+            models=(arch,),
+            runs=args.cross_runs,
+            subsets=True,
+        )
     render(book)
 
 
@@ -93,16 +106,18 @@ def render(book: ResultBook) -> None:
             method, ipc = (key.split("-ipc") + [""])[:2]
             ipc = ipc.split("-")[0]
             pub = PUBLISHED.get((method, int(ipc))) if ipc.isdigit() and r["model"] == "convnet" else None
-            rows.append({
-                "entry": key,
-                "model": r["model"],
-                "test acc %": f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
-                "runs": len(r["accuracies"]),
-                "subset per run": "yes" if rec.get("subset_per_run") else "no",
-                "epochs": r["recipe"]["epochs"],
-                "published": pub if pub is not None else "",
-                "s/run": f"{sum(r['seconds']) / len(r['seconds']):.0f}",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "entry": key,
+                    "model": r["model"],
+                    "test acc %": f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
+                    "runs": len(r["accuracies"]),
+                    "subset per run": "yes" if rec.get("subset_per_run") else "no",
+                    "epochs": r["recipe"]["epochs"],
+                    "published": pub if pub is not None else "",
+                    "s/run": f"{sum(r['seconds']) / len(r['seconds']):.0f}",
+                }
+            )
     title = "Fashion-MNIST baselines (paper protocol, no augmentation)"
     book.write_table(rows, title, "python benchmarks/run_baselines.py")
 

@@ -52,8 +52,17 @@ def main() -> None:
             continue
         data = select(dataset, "random", 10, seed=0) if set_name == "random" else load(RUNS / set_name)
         model, per_arch, overrides = VARIANTS[variant]
-        report = evaluate(data, dataset, models=[model], runs=args.runs, augment="dsa", epochs=args.epochs,
-                          per_arch=per_arch, overrides=overrides, progress=False)  # fmt: skip
+        report = evaluate(
+            data,
+            dataset,
+            models=[model],
+            runs=args.runs,
+            augment="dsa",
+            epochs=args.epochs,
+            per_arch=per_arch,
+            overrides=overrides,
+            progress=False,
+        )
         book.add(key, {"set": set_name, "variant": variant, "report": report.to_dict()})
         print(key, network_cell(report.to_dict()["results"][0]), flush=True)
     render(book)
@@ -73,9 +82,14 @@ def render(book: ResultBook) -> None:
     for rec in entries.values():
         if rec["set"] == "random":
             r = rec["report"]["results"][0]
-            diagnosis.append({"AlexNet variant (random IPC-10 subset)": rec["variant"], "acc %": network_cell(r),
-                              "runs": runs_text(r),
-                              "s/run": f"{sum(r['seconds']) / len(r['seconds']):.0f}"})  # fmt: skip
+            diagnosis.append(
+                {
+                    "AlexNet variant (random IPC-10 subset)": rec["variant"],
+                    "acc %": network_cell(r),
+                    "runs": runs_text(r),
+                    "s/run": f"{sum(r['seconds']) / len(r['seconds']):.0f}",
+                }
+            )
     latent = json.loads((RESULTS / "latent.json").read_text())["entries"] if (RESULTS / "latent.json").is_file() else {}
     rows = []
     for set_name in SETS:
@@ -86,16 +100,23 @@ def render(book: ResultBook) -> None:
         # only a re-measured entry (3 runs) was evaluated on this set; older single-run entries came from earlier sets
         measured = after and len(after["results"][0]["accuracies"]) > 1
         nets = {r["model"]: r for r in after["results"]} if measured else {}
-        earlier = measured and any(_before_set_was_made(rec, latent[set_name]) for rec in entries.values()
-                                   if rec["set"] == set_name)  # fmt: skip
+        earlier = measured and any(
+            _before_set_was_made(rec, latent[set_name]) for rec in entries.values() if rec["set"] == set_name
+        )
         fixed = before.get("alexnet-adamw", nets.get("alexnet"))
-        for label, alex in (("before: field's SGD", before["alexnet-sgd"]), ("after: AlexNet AdamW lr 1e-3", fixed),
-                            ("AlexNetBN, SGD", before.get("alexnet-bn-sgd"))):  # fmt: skip
+        for label, alex in (
+            ("before: field's SGD", before["alexnet-sgd"]),
+            ("after: AlexNet AdamW lr 1e-3", fixed),
+            ("AlexNetBN, SGD", before.get("alexnet-bn-sgd")),
+        ):
             if alex is None:
                 continue
-            row = {"set": set_name + (" (*)" if earlier and alex is not nets.get("alexnet") else ""),
-                   "AlexNet recipe": label, "alexnet": network_cell(alex),
-                   "AlexNet runs": runs_text(alex)}  # fmt: skip
+            row = {
+                "set": set_name + (" (*)" if earlier and alex is not nets.get("alexnet") else ""),
+                "AlexNet recipe": label,
+                "alexnet": network_cell(alex),
+                "AlexNet runs": runs_text(alex),
+            }
             row.update({m: network_cell(r) for m, r in nets.items() if m != "alexnet"})
             if nets:
                 means = [alex["mean"]] + [r["mean"] for m, r in nets.items() if m != "alexnet"]
@@ -121,9 +142,11 @@ def render(book: ResultBook) -> None:
         sections.append(render_table(diagnosis, markdown=True))
     if rows:
         sections.append(render_table(rows, markdown=True))
-    text = ("# Cross-architecture evaluation: AlexNet's collapse and its fix\n\nReproduce: "
-            "`python benchmarks/run_latent.py && python benchmarks/run_cross.py`\n\n"
-            f"{args_line(entries)}\n\n" + "\n\n".join(sections) + "\n\n" + "\n\n".join(notes) + "\n")  # fmt: skip
+    text = (
+        "# Cross-architecture evaluation: AlexNet's collapse and its fix\n\nReproduce: "
+        "`python benchmarks/run_latent.py && python benchmarks/run_cross.py`\n\n"
+        f"{args_line(entries)}\n\n" + "\n\n".join(sections) + "\n\n" + "\n\n".join(notes) + "\n"
+    )
     (RESULTS / "cross.md").write_text(text)
 
 
@@ -136,9 +159,11 @@ def args_line(entries: dict) -> str:
     if first is None:
         return "Not measured yet."
     r = first["report"]["results"][0]
-    return (f"{len(r['accuracies'])} runs per cell (seed {first['report']['seed']}), {r['recipe']['epochs']}-epoch "
-            f"DSA training, {first['report']['precision']}, test split. Runs within 10 points of chance are "
-            "counted as 'near chance'.")  # fmt: skip
+    return (
+        f"{len(r['accuracies'])} runs per cell (seed {first['report']['seed']}), {r['recipe']['epochs']}-epoch "
+        f"DSA training, {first['report']['precision']}, test split. Runs within 10 points of chance are "
+        "counted as 'near chance'."
+    )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ SEARCH = {
 SCALING = {"classes": [(10, 28), (100, 28), (1000, 28)], "resolution": [(10, 28), (10, 64), (10, 128)]}
 
 
-def noise_dataset(classes: int, size: int, per_class: int = 20):  # noqa: ANN201
+def noise_dataset(classes: int, size: int, per_class: int = 20):
     """A labeled dataset of seeded noise images: the scaling study measures bytes and memory, not accuracy."""
     from gendistill.data import ImageDataset
 
@@ -82,11 +82,12 @@ def noise_dataset(classes: int, size: int, per_class: int = 20):  # noqa: ANN201
         return torch.randn(n * classes, 1, size, size, generator=g), torch.arange(classes).repeat_interleave(n)
 
     (tx, ty), (vx, vy), (sx, sy) = split(per_class), split(2), split(2)
-    return ImageDataset(f"noise-{classes}x{size}px", [str(c) for c in range(classes)], (0.5,), (0.5,),
-                        tx, ty, vx, vy, sx, sy)  # fmt: skip
+    return ImageDataset(
+        f"noise-{classes}x{size}px", [str(c) for c in range(classes)], (0.5,), (0.5,), tx, ty, vx, vy, sx, sy
+    )
 
 
-def _scaling_child(method: str, classes: int, size: int, out: str, queue) -> None:  # noqa: ANN001
+def _scaling_child(method: str, classes: int, size: int, out: str, queue) -> None:
     """One few-iteration run at IPC 10 in a fresh process, so the peak resident memory is its own."""
     from gendistill.priors.stylegan import StyleGAN, StyleGANConfig
 
@@ -106,15 +107,27 @@ def _scaling_child(method: str, classes: int, size: int, out: str, queue) -> Non
 
         param = param if param is not None else METHODS.get(method).param_config()
         built = PARAMS.get(config_name(param)).build(dataset, 10, param, torch.Generator().manual_seed(0))
-        queue.put({"refused": str(e), "rss_before_mb": base, "storage_bytes": built.storage_bytes(),
-                   "storage_from": "the built set, not distilled"})  # fmt: skip
+        queue.put(
+            {
+                "refused": str(e),
+                "rss_before_mb": base,
+                "storage_bytes": built.storage_bytes(),
+                "storage_from": "the built set, not distilled",
+            }
+        )
         return
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"storage_bytes": artifact.storage_bytes(), "seconds": time.perf_counter() - t0,
-               "rss_before_mb": base, "peak_rss_mb": peak})  # fmt: skip
+    queue.put(
+        {
+            "storage_bytes": artifact.storage_bytes(),
+            "seconds": time.perf_counter() - t0,
+            "rss_before_mb": base,
+            "peak_rss_mb": peak,
+        }
+    )
 
 
-def in_fresh_process(child, *args) -> dict:  # noqa: ANN001
+def in_fresh_process(child, *args) -> dict:
     """``child(*args, out, queue)`` in a spawned process writing into a temporary folder: its record (a fresh
     process, so the peak resident memory it reports is that run's own)."""
     ctx = multiprocessing.get_context("spawn")
@@ -130,7 +143,7 @@ def in_fresh_process(child, *args) -> dict:  # noqa: ANN001
 PEAK_ITERATIONS = 5
 
 
-def _peak_child(method: str, prior: str, out: str, queue) -> None:  # noqa: ANN001
+def _peak_child(method: str, prior: str, out: str, queue) -> None:
     """A recorded run's method and prior on Fashion-MNIST for a few iterations, as run_methods.distill_for runs
     it (compiled, bf16 where the CPU has it): the peak resident memory of that distillation, which does not
     grow with the iterations (only the loss history does)."""
@@ -139,8 +152,13 @@ def _peak_child(method: str, prior: str, out: str, queue) -> None:  # noqa: ANN0
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     run = RunOptions(iterations=PEAK_ITERATIONS, checkpoint_every=0, compile=True, precision="auto")
     distill(dataset, method, 10, out, METHODS.get(method).param_config(prior=prior), run, progress=False)
-    queue.put({"rss_before_mb": base, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "iterations": PEAK_ITERATIONS})  # fmt: skip
+    queue.put(
+        {
+            "rss_before_mb": base,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "iterations": PEAK_ITERATIONS,
+        }
+    )
 
 
 def peaks(book: ResultBook) -> None:
@@ -162,8 +180,19 @@ def scaling(book: ResultBook) -> None:
                 if book.done(key):
                     continue
                 record = in_fresh_process(_scaling_child, method, classes, size)
-                book.add(key, {"axis": axis, "method": method, "classes": classes, "size": size, "ipc": 10,
-                               "iterations": 2, "real_batch": 16, **record})  # fmt: skip
+                book.add(
+                    key,
+                    {
+                        "axis": axis,
+                        "method": method,
+                        "classes": classes,
+                        "size": size,
+                        "ipc": 10,
+                        "iterations": 2,
+                        "real_batch": 16,
+                        **record,
+                    },
+                )
                 print(key, record, flush=True)
     render_scaling(book)
 
@@ -175,20 +204,33 @@ def _refusal(message: str) -> str:
 
 
 def render_scaling(book: ResultBook) -> None:
-    rows = [{"axis": e["axis"], "classes": e["classes"], "px": e["size"], "method": e["method"],
-             "stored bytes": f"{e['storage_bytes']:,}" + (" (built, not run)" if "refused" in e else ""),
-             "peak RSS MB": f"{e['peak_rss_mb']:.0f}" if "peak_rss_mb" in e else _refusal(e["refused"]),
-             "RSS before distilling MB": f"{e['rss_before_mb']:.0f}"}
-            for e in book.data["entries"].values()]  # fmt: skip
-    book.write_table(rows, "Stored bytes and peak memory of DM pixels and DCGM as classes and resolution grow",
-                     "python benchmarks/run_dcgm.py --scaling",
-                     notes=("IPC 10, 2 iterations, 16 real images per class per step, fp32, one thread, a dataset of "
-                            "noise images (20 per class); DCGM: the shipped StyleGAN's architecture at that class "
-                            "count and resolution, from random weights, fp16 weights stored. Peak RSS is the "
-                            "distilling process's, torch included (the RSS before distilling is that floor).",),
-                     )  # fmt: skip
-    axes = (("classes", "classes", "classes (28 px)", "the number of classes grows"),
-            ("resolution", "size", "image side, px (10 classes)", "the resolution grows"))  # fmt: skip
+    rows = [
+        {
+            "axis": e["axis"],
+            "classes": e["classes"],
+            "px": e["size"],
+            "method": e["method"],
+            "stored bytes": f"{e['storage_bytes']:,}" + (" (built, not run)" if "refused" in e else ""),
+            "peak RSS MB": f"{e['peak_rss_mb']:.0f}" if "peak_rss_mb" in e else _refusal(e["refused"]),
+            "RSS before distilling MB": f"{e['rss_before_mb']:.0f}",
+        }
+        for e in book.data["entries"].values()
+    ]
+    book.write_table(
+        rows,
+        "Stored bytes and peak memory of DM pixels and DCGM as classes and resolution grow",
+        "python benchmarks/run_dcgm.py --scaling",
+        notes=(
+            "IPC 10, 2 iterations, 16 real images per class per step, fp32, one thread, a dataset of "
+            "noise images (20 per class); DCGM: the shipped StyleGAN's architecture at that class "
+            "count and resolution, from random weights, fp16 weights stored. Peak RSS is the "
+            "distilling process's, torch included (the RSS before distilling is that floor).",
+        ),
+    )
+    axes = (
+        ("classes", "classes", "classes (28 px)", "the number of classes grows"),
+        ("resolution", "size", "image side, px (10 classes)", "the resolution grows"),
+    )
     for axis, x, xlabel, grows in axes:
         series: dict[str, list[tuple[float, float]]] = {}
         for e in book.data["entries"].values():
@@ -198,31 +240,43 @@ def render_scaling(book: ResultBook) -> None:
             series.setdefault(f"{name}: stored MB", []).append((e[x], e["storage_bytes"] / 1e6))
             if "peak_rss_mb" in e:
                 series.setdefault(f"{name}: peak RSS MB", []).append((e[x], e["peak_rss_mb"]))
-        line_plot(series, xlabel, "MB (log)", RESULTS / "grids" / f"dcgm-scaling-{axis}.png", logx=True, logy=True,
-                  title=f"IPC 10: stored bytes and peak memory as {grows}")  # fmt: skip
+        line_plot(
+            series,
+            xlabel,
+            "MB (log)",
+            RESULTS / "grids" / f"dcgm-scaling-{axis}.png",
+            logx=True,
+            logy=True,
+            title=f"IPC 10: stored bytes and peak memory as {grows}",
+        )
 
 
-def search(book: ResultBook, dataset, names: list[str], iterations: int) -> str:  # noqa: ANN001
+def search(book: ResultBook, dataset, names: list[str], iterations: int) -> str:
     """DCGM at IPC 10 for ``iterations`` with each named setting, scored on the validation split."""
 
-    def distill_one(name: str):  # noqa: ANN202
+    def distill_one(name: str):
         given, regs = SEARCH[name]
         out = RUNS / f"search-{name}-{iterations}it"
         if not (out / "config.json").is_file():
-            run = RunOptions(iterations=iterations, checkpoint_every=10, precision="auto",
-                             regularisers=tuple(regs.items()))  # fmt: skip
+            run = RunOptions(
+                iterations=iterations, checkpoint_every=10, precision="auto", regularisers=tuple(regs.items())
+            )
             partial = partial_dir(out)
             distill(dataset, "dcgm", 10, out, GeneratorConfig(**given), run, resume=partial.exists(), progress=False)
             (RESULTS / "grids").mkdir(exist_ok=True)
             shutil.copyfile(out / "grid.png", RESULTS / "grids" / f"dcgm-search-{name}-{iterations}it.png")
         hist = load(out).meta["history"]
-        return out, {"settings": given, "regularisers": regs, "iterations": iterations,
-                     "distill_seconds": hist["distill_seconds"]}  # fmt: skip
+        return out, {
+            "settings": given,
+            "regularisers": regs,
+            "iterations": iterations,
+            "distill_seconds": hist["distill_seconds"],
+        }
 
     return val_search(book, f"search-{iterations}it", names, distill_one, dataset)
 
 
-def diversity(book: ResultBook, dataset, iterations: int) -> None:  # noqa: ANN001
+def diversity(book: ResultBook, dataset, iterations: int) -> None:
     """Per-class diversity of every searched set whose artifact is here, and of a random real subset of the
     same size (the reference): the mean pairwise distance in a real-data ConvNet-3's embedding."""
     from gendistill.evaluate import select
@@ -244,8 +298,14 @@ def diversity(book: ResultBook, dataset, iterations: int) -> None:  # noqa: ANN0
 
 
 # the rows of the ablation (matching only, + intra, + inter, both; + the class anchor; screened codes)
-ABLATION = ("fresh-0-no-reg", "fresh-0-intra", "fresh-0-inter", "fresh-0", "fresh-0-classify-10",
-            "fresh-0-classify-10-teacher")  # fmt: skip
+ABLATION = (
+    "fresh-0-no-reg",
+    "fresh-0-intra",
+    "fresh-0-inter",
+    "fresh-0",
+    "fresh-0-classify-10",
+    "fresh-0-classify-10-teacher",
+)
 
 
 def render_search(book: ResultBook, class_names: list[str]) -> None:
@@ -257,29 +317,40 @@ def render_search(book: ResultBook, class_names: list[str]) -> None:
             continue
         div = entries.get(f"diversity-{key}", {}).get("diversity")
         least = min(div, key=div.get) if div else None
-        rows.append({
-            "setting": e["value"],
-            "changed": ", ".join(f"{k}={v}" for k, v in e["settings"].items()) or "-",
-            "regularisers": ", ".join(f"{k}={v:g}" for k, v in e["regularisers"].items()),
-            "iterations": e["iterations"],
-            "distill s": f"{e['distill_seconds']:.0f}",
-            "val acc %": f"{100 * e['val_acc']:.2f}",
-            "diversity (mean over classes)": f"{sum(div.values()) / len(div):.2f}" if div else "",
-            "least diverse class": f"{class_names[int(least)]}: {div[least]:.2f}" if div else "",
-        })  # fmt: skip
-    series = {name: [(int(c), v) for c, v in entries[f"diversity-search-150it-{name}"]["diversity"].items()]
-              for name in ABLATION if f"diversity-search-150it-{name}" in entries}  # fmt: skip
+        rows.append(
+            {
+                "setting": e["value"],
+                "changed": ", ".join(f"{k}={v}" for k, v in e["settings"].items()) or "-",
+                "regularisers": ", ".join(f"{k}={v:g}" for k, v in e["regularisers"].items()),
+                "iterations": e["iterations"],
+                "distill s": f"{e['distill_seconds']:.0f}",
+                "val acc %": f"{100 * e['val_acc']:.2f}",
+                "diversity (mean over classes)": f"{sum(div.values()) / len(div):.2f}" if div else "",
+                "least diverse class": f"{class_names[int(least)]}: {div[least]:.2f}" if div else "",
+            }
+        )
+    series = {
+        name: [(int(c), v) for c, v in entries[f"diversity-search-150it-{name}"]["diversity"].items()]
+        for name in ABLATION
+        if f"diversity-search-150it-{name}" in entries
+    }
     if real:
         series["real images (random subset)"] = [(int(c), v) for c, v in real.items()]
-    line_plot(series, f"class (0 = {class_names[0]} ... {len(class_names) - 1} = {class_names[-1]})",
-              "mean pairwise distance", RESULTS / "grids" / "dcgm-diversity.png",
-              title="Per-class diversity of IPC-10 sets in a real-data ConvNet-3's embedding")  # fmt: skip
-    notes = ("IPC 10, seed 0, `--precision auto` (bf16 on the AVX-512 EPYC, fp32 on the AVX2 one); validation "
-             "split (carved from the training set), one 300-epoch DSA training of ConvNet-3 per row: choices only, "
-             "never test numbers. Diversity: "
-             "mean pairwise distance of a class's images in a real-data ConvNet-3's embedding (2 epochs on the "
-             "training split)" + (f"; a random real subset of the same size: {sum(real.values()) / len(real):.2f}."
-                                   if real else "."),)  # fmt: skip
+    line_plot(
+        series,
+        f"class (0 = {class_names[0]} ... {len(class_names) - 1} = {class_names[-1]})",
+        "mean pairwise distance",
+        RESULTS / "grids" / "dcgm-diversity.png",
+        title="Per-class diversity of IPC-10 sets in a real-data ConvNet-3's embedding",
+    )
+    notes = (
+        "IPC 10, seed 0, `--precision auto` (bf16 on the AVX-512 EPYC, fp32 on the AVX2 one); validation "
+        "split (carved from the training set), one 300-epoch DSA training of ConvNet-3 per row: choices only, "
+        "never test numbers. Diversity: "
+        "mean pairwise distance of a class's images in a real-data ConvNet-3's embedding (2 epochs on the "
+        "training split)"
+        + (f"; a random real subset of the same size: {sum(real.values()) / len(real):.2f}." if real else "."),
+    )
     book.write_table(
         rows,
         "DCGM-style settings and ablation on the validation split",
@@ -328,8 +399,15 @@ def main() -> None:
         distill_for(dataset, args.method, 10, out, args.minutes, param=param, precision="auto")
         artifact = load(out)
         hist = artifact.meta["history"]
-        book.add(run_key, {"iterations": len(hist["loss"]), "distill_seconds": hist["distill_seconds"],
-                           "storage_bytes": artifact.storage_bytes(), "config": artifact.meta["config"]})  # fmt: skip
+        book.add(
+            run_key,
+            {
+                "iterations": len(hist["loss"]),
+                "distill_seconds": hist["distill_seconds"],
+                "storage_bytes": artifact.storage_bytes(),
+                "config": artifact.meta["config"],
+            },
+        )
         (RESULTS / "grids").mkdir(exist_ok=True)
         shutil.copyfile(out / "grid.png", RESULTS / "grids" / f"{run_key}.png")
     if not (out / "config.json").is_file():  # recorded by an earlier session whose artifact is not here
@@ -341,17 +419,33 @@ def main() -> None:
             continue
         reading, ipc, cross = READING[cell[0]], int(cell[1:]), cell[0] == "x"
         data, label = training_data(artifact, reading, ipc, seed=0)
-        report = evaluate(data, dataset, models=CROSS_NETS if cross else ("convnet",), runs=args.runs,
-                          augment="dsa", epochs=CROSS_EPOCHS if cross else args.epochs, progress=False)  # fmt: skip
-        book.add(key, {"run": run_key, "reading": reading, "ipc": ipc, "label": label, "report": report.to_dict(),
-                       "storage_bytes": artifact.storage_bytes(),
-                       "storage_ipc": storage_ipc(artifact.storage_bytes(), dataset)})  # fmt: skip
+        report = evaluate(
+            data,
+            dataset,
+            models=CROSS_NETS if cross else ("convnet",),
+            runs=args.runs,
+            augment="dsa",
+            epochs=CROSS_EPOCHS if cross else args.epochs,
+            progress=False,
+        )
+        book.add(
+            key,
+            {
+                "run": run_key,
+                "reading": reading,
+                "ipc": ipc,
+                "label": label,
+                "report": report.to_dict(),
+                "storage_bytes": artifact.storage_bytes(),
+                "storage_ipc": storage_ipc(artifact.storage_bytes(), dataset),
+            },
+        )
         for r in report.results:
             print(f"{key} {r.model}: {100 * r.mean:.2f} ± {100 * r.std:.2f}", flush=True)
     render(book)
 
 
-def record_prior(book: ResultBook, folder: Path, dataset) -> None:  # noqa: ANN001
+def record_prior(book: ResultBook, folder: Path, dataset) -> None:
     """A prior given with ``--prior``: its size, training time and quality (a real-data ConvNet-3's accuracy on
     1,000 samples per class and the Fréchet distance to the test images in its embedding, as results/latent.json
     records for the shipped prior), once per prior folder."""
@@ -362,8 +456,14 @@ def record_prior(book: ResultBook, folder: Path, dataset) -> None:  # noqa: ANN0
     if book.done(key):
         return
     prior = load_prior(folder)
-    book.add(key, {"prior_config": prior.config_dict(), "weights": sum(p.numel() for p in prior.parameters()),
-                   "quality": prior_quality(prior, dataset)})  # fmt: skip
+    book.add(
+        key,
+        {
+            "prior_config": prior.config_dict(),
+            "weights": sum(p.numel() for p in prior.parameters()),
+            "quality": prior_quality(prior, dataset),
+        },
+    )
 
 
 def pixel_bytes(ipc: int, classes: int = 10, pixels: int = 28 * 28, uint8: bool = False) -> int:
@@ -376,15 +476,27 @@ def render_bytes(book: ResultBook) -> None:
     """Accuracy (reading a, ConvNet-3, paper preset) against the bytes a user keeps, pixels next to models."""
     dm, rnd = ResultBook("methods").data["entries"], ResultBook("eval_precision").data["entries"]
     series: dict[str, list[tuple[float, float]]] = {
-        "DM pixels": [(pixel_bytes(i), 100 * dm[f"dm-ipc{i}"]["report"]["results"][0]["mean"])
-                      for i in (1, 10, 50) if f"dm-ipc{i}" in dm],
-        "random real subset": [(pixel_bytes(i), 100 * rnd[f"ipc{i}-fp32"]["mean"])
-                               for i in (1, 10, 50) if f"ipc{i}-fp32" in rnd],
-        "random real subset, stored as uint8": [(pixel_bytes(i, uint8=True), 100 * rnd[f"ipc{i}-fp32"]["mean"])
-                                                for i in (1, 10, 50) if f"ipc{i}-fp32" in rnd],
-    }  # fmt: skip
-    fixed = [e for e in book.data["entries"].values() if e.get("reading") == "fixed" and
-             len(e["report"]["results"]) == 1 and e["report"]["results"][0]["recipe"]["epochs"] == 1000]  # fmt: skip
+        "DM pixels": [
+            (pixel_bytes(i), 100 * dm[f"dm-ipc{i}"]["report"]["results"][0]["mean"])
+            for i in (1, 10, 50)
+            if f"dm-ipc{i}" in dm
+        ],
+        "random real subset": [
+            (pixel_bytes(i), 100 * rnd[f"ipc{i}-fp32"]["mean"]) for i in (1, 10, 50) if f"ipc{i}-fp32" in rnd
+        ],
+        "random real subset, stored as uint8": [
+            (pixel_bytes(i, uint8=True), 100 * rnd[f"ipc{i}-fp32"]["mean"])
+            for i in (1, 10, 50)
+            if f"ipc{i}-fp32" in rnd
+        ],
+    }
+    fixed = [
+        e
+        for e in book.data["entries"].values()
+        if e.get("reading") == "fixed"
+        and len(e["report"]["results"]) == 1
+        and e["report"]["results"][0]["recipe"]["epochs"] == 1000
+    ]
     for e in fixed:  # one line per model, named with its generator's size and the IPCs sampled from it
         ipcs = "/".join(str(i) for i in sorted(x["ipc"] for x in fixed if x["run"] == e["run"]))
         weights = book.data["entries"][e["run"]]["config"]["param"].get("generator_parameters")
@@ -392,8 +504,14 @@ def render_bytes(book: ResultBook) -> None:
         series.setdefault(f"{e['run']} ({size}IPC {ipcs})", []).append(
             (e["storage_bytes"], 100 * e["report"]["results"][0]["mean"])
         )
-    line_plot(series, "stored bytes (log)", "test accuracy %, reading (a)", RESULTS / "grids" / "dcgm-bytes.png",
-              logx=True, title="Fashion-MNIST, ConvNet-3: accuracy against stored bytes")  # fmt: skip
+    line_plot(
+        series,
+        "stored bytes (log)",
+        "test accuracy %, reading (a)",
+        RESULTS / "grids" / "dcgm-bytes.png",
+        logx=True,
+        title="Fashion-MNIST, ConvNet-3: accuracy against stored bytes",
+    )
 
 
 def over_three(by_model: dict[str, dict]) -> dict:
@@ -411,8 +529,9 @@ def render_cross(book: ResultBook) -> None:
     """Cross-architecture accuracy of the generator sets at IPC 10, beside the committed pixel and H-GLaD
     sets trained the same way (results/latent.json's 100-epoch column)."""
     latent = ResultBook("latent").data["entries"]
-    reports = {key: e["report"] for key, e in book.data["entries"].items()
-               if "report" in e and len(e["report"]["results"]) > 1}  # fmt: skip
+    reports = {
+        key: e["report"] for key, e in book.data["entries"].items() if "report" in e and len(e["report"]["results"]) > 1
+    }
     if not reports:
         return
     for name in ("pixels-ipc10", "hglad-ipc10"):  # the committed references, their 3 named networks only
@@ -423,16 +542,26 @@ def render_cross(book: ResultBook) -> None:
     for key, report in reports.items():
         by_model = {r["model"]: r for r in report["results"]}
         over = over_three(by_model)
-        rows.append({"set": key, **{m: network_cell(by_model[m]) for m in CROSS_NETS},
-                     "mean of the three %": f"{100 * over['mean']:.2f} ± {100 * over['std']:.2f}",
-                     "runs": len(over["per_run"])})  # fmt: skip
-    book.write_table(rows, "Cross-architecture accuracy of the generator sets at IPC 10 (reading a)",
-                     "python benchmarks/run_dcgm.py [--method dim] --tag T --cells x10",
-                     notes=(f"{CROSS_EPOCHS}-epoch DSA training of each network with its registered recipe "
-                            "(AlexNet: AdamW), test split, final epoch; the pixel and H-GLaD rows are the "
-                            "committed 3-run cross-architecture entries of results/latent.json (same epochs and "
-                            "recipes). The mean is over the three networks per run, then over runs.",),
-                     stem="dcgm_cross")  # fmt: skip
+        rows.append(
+            {
+                "set": key,
+                **{m: network_cell(by_model[m]) for m in CROSS_NETS},
+                "mean of the three %": f"{100 * over['mean']:.2f} ± {100 * over['std']:.2f}",
+                "runs": len(over["per_run"]),
+            }
+        )
+    book.write_table(
+        rows,
+        "Cross-architecture accuracy of the generator sets at IPC 10 (reading a)",
+        "python benchmarks/run_dcgm.py [--method dim] --tag T --cells x10",
+        notes=(
+            f"{CROSS_EPOCHS}-epoch DSA training of each network with its registered recipe "
+            "(AlexNet: AdamW), test split, final epoch; the pixel and H-GLaD rows are the "
+            "committed 3-run cross-architecture entries of results/latent.json (same epochs and "
+            "recipes). The mean is over the three networks per run, then over runs.",
+        ),
+        stem="dcgm_cross",
+    )
 
 
 def render(book: ResultBook) -> None:
@@ -445,30 +574,41 @@ def render(book: ResultBook) -> None:
         run, peak = entries[e["run"]], entries.get(f"peak-{e['run']}")
         r = e["report"]["results"][0]
         pixels = dm.get(f"dm-ipc{e['ipc']}")
-        rows.append({
-            "cell": key,
-            "reading": f"({'a' if e['reading'] == 'fixed' else 'b'}) {e['reading']}",
-            "IPC": e["ipc"],
-            "acc %": f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}" if len(r["accuracies"]) > 1
-                     else f"{100 * r['mean']:.2f} (1 run)",
-            "epochs": r["recipe"]["epochs"],
-            "stored bytes": f"{e['storage_bytes']:,}",
-            "storage-eq. IPC (c)": f"{e['storage_ipc']:.1f}",
-            "distillation": f"{run['iterations']} its, {run['distill_seconds'] / 60:.1f} min",
-            "peak RSS MB": f"{peak['peak_rss_mb']:.0f}" if peak else "",
-            "DM pixels, same IPC": (f"{100 * pixels['report']['results'][0]['mean']:.2f} "
-                                    f"({pixels['distill_seconds'] / 60:.0f} min)") if pixels else "",
-        })  # fmt: skip
+        rows.append(
+            {
+                "cell": key,
+                "reading": f"({'a' if e['reading'] == 'fixed' else 'b'}) {e['reading']}",
+                "IPC": e["ipc"],
+                "acc %": f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}"
+                if len(r["accuracies"]) > 1
+                else f"{100 * r['mean']:.2f} (1 run)",
+                "epochs": r["recipe"]["epochs"],
+                "stored bytes": f"{e['storage_bytes']:,}",
+                "storage-eq. IPC (c)": f"{e['storage_ipc']:.1f}",
+                "distillation": f"{run['iterations']} its, {run['distill_seconds'] / 60:.1f} min",
+                "peak RSS MB": f"{peak['peak_rss_mb']:.0f}" if peak else "",
+                "DM pixels, same IPC": (
+                    f"{100 * pixels['report']['results'][0]['mean']:.2f} ({pixels['distill_seconds'] / 60:.0f} min)"
+                )
+                if pixels
+                else "",
+            }
+        )
     render_bytes(book)
     render_cross(book)
-    book.write_table(rows, "DCGM-style and DiM-style generator sets under the readings of IPC",
-                     "python benchmarks/run_dcgm.py [--method dim] [--tag T] [--cells ...] [--runs N]",
-                     notes=("ConvNet-3, DSA training, 3 runs unless a row says 1, test split, final epoch. Stored "
-                            "IPC 10; reading (a) samples the stored codes first, then fresh ones; (b) draws fresh "
-                            "class-balanced samples every epoch. DM pixels: results/methods.json, the paper "
-                            "preset. Peak RSS: the distilling process's (torch included), re-measured over "
-                            f"{PEAK_ITERATIONS} iterations of the run's method and prior in a fresh process "
-                            "(`--peaks`), where the run's artifact is here.",))  # fmt: skip
+    book.write_table(
+        rows,
+        "DCGM-style and DiM-style generator sets under the readings of IPC",
+        "python benchmarks/run_dcgm.py [--method dim] [--tag T] [--cells ...] [--runs N]",
+        notes=(
+            "ConvNet-3, DSA training, 3 runs unless a row says 1, test split, final epoch. Stored "
+            "IPC 10; reading (a) samples the stored codes first, then fresh ones; (b) draws fresh "
+            "class-balanced samples every epoch. DM pixels: results/methods.json, the paper "
+            "preset. Peak RSS: the distilling process's (torch included), re-measured over "
+            f"{PEAK_ITERATIONS} iterations of the run's method and prior in a fresh process "
+            "(`--peaks`), where the run's artifact is here.",
+        ),
+    )
 
 
 if __name__ == "__main__":

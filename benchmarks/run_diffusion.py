@@ -50,13 +50,37 @@ from gendistill.report.plots import line_plot
 
 RUNS = Path(__file__).parent / "runs" / "diffusion"
 GRIDS = RESULTS / "grids"
-FULL = {"prior_steps": 4000, "prior_batch": 128, "per_class": 100, "val_per_class": 20, "invert_steps": 200,
-        "ns": (10, 50, 100), "per_image": 5, "nets": ("convnet", "resnet18"), "ipcs": (10, 50),
-        "classifier": 2}  # fmt: skip
-SMOKE = {"prior_steps": 4, "prior_batch": 16, "per_class": 4, "val_per_class": 2, "invert_steps": 2,
-         "ns": (2, 4), "per_image": 2, "nets": ("convnet[width=8]",), "ipcs": (2,), "classifier": 1}  # fmt: skip
-ABLATIONS = {"no-noise": {"noise": 0.0}, "no-interp": {"interp": 0.0}, "null-uncond": {"uncond": "null"},
-             "guidance-1": {"guidance": 1.0}, "guidance-4": {"guidance": 4.0}}  # fmt: skip
+FULL = {
+    "prior_steps": 4000,
+    "prior_batch": 128,
+    "per_class": 100,
+    "val_per_class": 20,
+    "invert_steps": 200,
+    "ns": (10, 50, 100),
+    "per_image": 5,
+    "nets": ("convnet", "resnet18"),
+    "ipcs": (10, 50),
+    "classifier": 2,
+}
+SMOKE = {
+    "prior_steps": 4,
+    "prior_batch": 16,
+    "per_class": 4,
+    "val_per_class": 2,
+    "invert_steps": 2,
+    "ns": (2, 4),
+    "per_image": 2,
+    "nets": ("convnet[width=8]",),
+    "ipcs": (2,),
+    "classifier": 1,
+}
+ABLATIONS = {
+    "no-noise": {"noise": 0.0},
+    "no-interp": {"interp": 0.0},
+    "null-uncond": {"uncond": "null"},
+    "guidance-1": {"guidance": 1.0},
+    "guidance-4": {"guidance": 4.0},
+}
 
 
 def main() -> None:
@@ -82,14 +106,22 @@ def main() -> None:
     gen_config = GenerateConfig(per_image=size["per_image"], steps=args.sampler_steps)
     if want("prior-quality"):
         samples = 20 if args.smoke else 2000
-        book.add("prior-quality", diffusion_quality(prior, dataset, size["classifier"], samples,
-                                                    steps=args.sampler_steps))  # fmt: skip
+        book.add(
+            "prior-quality", diffusion_quality(prior, dataset, size["classifier"], samples, steps=args.sampler_steps)
+        )
     inv_dir = runs / f"invert-{size['per_class']}"
     inv_config = InversionConfig(per_class=size["per_class"], steps=size["invert_steps"])
     inverted_here = not (inv_dir / "config.json").is_file()
     if inverted_here:
-        invert(prior_dir, dataset, inv_config, inv_dir, device=torch.device("cpu"),
-               resume=partial_dir(inv_dir).exists(), progress=False)  # fmt: skip
+        invert(
+            prior_dir,
+            dataset,
+            inv_config,
+            inv_dir,
+            device=torch.device("cpu"),
+            resume=partial_dir(inv_dir).exists(),
+            progress=False,
+        )
     inverted = load(inv_dir)
     if want("invert"):
         book.add("invert", inversion_record(inverted, inv_config.steps))
@@ -115,19 +147,40 @@ def main() -> None:
         if want(key):
             config = replace(gen_config, **change)
             gen = generated(prior, inverted.first(n_abl), config, runs / f"gen-n{n_abl}-{label}", book, None)
-            book.add(key, {"n": n_abl, "change": change, **train_fixed(mix(gen, dataset, "both"), dataset,
-                                                                       size["nets"][0], args)})  # fmt: skip
+            book.add(
+                key,
+                {
+                    "n": n_abl,
+                    "change": change,
+                    **train_fixed(mix(gen, dataset, "both"), dataset, size["nets"][0], args),
+                },
+            )
     for ipc in size["ipcs"]:
         key = f"ipc{ipc}"
         if want(key):
             out = runs / f"ipc{ipc}"
             config = replace(gen_config, ipc=ipc, modes="kmeans")
             images = generated(prior, inverted, config, out, book, None)
-            report = evaluate(images, dataset, models=[size["nets"][0]], runs=args.runs, augment="dsa",
-                              epochs=5 if args.smoke else None, progress=False)  # fmt: skip
+            report = evaluate(
+                images,
+                dataset,
+                models=[size["nets"][0]],
+                runs=args.runs,
+                augment="dsa",
+                epochs=5 if args.smoke else None,
+                progress=False,
+            )
             modes_bytes = ipc * dataset.num_classes * prior.tokens * prior.width * 4
-            book.add(key, {"ipc": ipc, "report": report.to_dict(), "pixel_bytes": images.storage_bytes(),
-                           "modes_bytes": modes_bytes, "prior_bytes": weights_bytes(prior_dir)})  # fmt: skip
+            book.add(
+                key,
+                {
+                    "ipc": ipc,
+                    "report": report.to_dict(),
+                    "pixel_bytes": images.storage_bytes(),
+                    "modes_bytes": modes_bytes,
+                    "prior_bytes": weights_bytes(prior_dir),
+                },
+            )
             shutil.copyfile(out / "grid.png", GRIDS / f"{name}-ipc{ipc}.png")
     if want("cost-sampling"):
         book.add("cost-sampling", sampling_cost(prior, inverted, gen_config))
@@ -136,8 +189,19 @@ def main() -> None:
 
 def train_prior(book: ResultBook, out: Path, size: dict, smoke: bool) -> None:
     partial = partial_dir(out)
-    argv = ["prior", "train", "--kind", "diffusion", "--out", str(out), "--steps", str(size["prior_steps"]),
-            "--batch", str(size["prior_batch"]), "--quiet"]  # fmt: skip
+    argv = [
+        "prior",
+        "train",
+        "--kind",
+        "diffusion",
+        "--out",
+        str(out),
+        "--steps",
+        str(size["prior_steps"]),
+        "--batch",
+        str(size["prior_batch"]),
+        "--quiet",
+    ]
     if smoke:
         argv += ["--channels", "8,16", "--tokens", "2", "--width", "8"]
     if not (out / "model_index.json").is_file():
@@ -147,8 +211,9 @@ def train_prior(book: ResultBook, out: Path, size: dict, smoke: bool) -> None:
     info = load_prior(out).info
     params = sum(p.numel() for p in load_prior(out).unet.parameters())
     epochs = info["steps"] * size["prior_batch"] / 57_000  # the training split, 5% held out for validation
-    book.add("prior", {**info, "unet_parameters": params, "epochs": round(epochs, 2),
-                       "weights_bytes": weights_bytes(out)})  # fmt: skip
+    book.add(
+        "prior", {**info, "unet_parameters": params, "epochs": round(epochs, 2), "weights_bytes": weights_bytes(out)}
+    )
     samples = sorted((out / "samples").glob("step*.png"))
     if samples:
         shutil.copyfile(samples[-1], GRIDS / f"{book.path.stem}-prior.png")
@@ -156,9 +221,15 @@ def train_prior(book: ResultBook, out: Path, size: dict, smoke: bool) -> None:
 
 def inversion_record(inverted: EmbeddingSet, steps: int) -> dict:
     m = inverted.meta
-    return {"images": len(inverted.labels), "seconds": m["seconds"], "steps": steps,
-            "images_per_minute": m["images_per_minute"], "loss_first": m["loss"][0], "loss_last": m["loss"][-1],
-            "precision": m["precision"]}  # fmt: skip
+    return {
+        "images": len(inverted.labels),
+        "seconds": m["seconds"],
+        "steps": steps,
+        "images_per_minute": m["images_per_minute"],
+        "loss_first": m["loss"][0],
+        "loss_last": m["loss"][-1],
+        "precision": m["precision"],
+    }
 
 
 def record_repeat(book: ResultBook, inverted: EmbeddingSet, steps: int) -> None:
@@ -175,18 +246,30 @@ def weights_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*.safetensors"))
 
 
-def generated(prior, embeddings: EmbeddingSet, config: GenerateConfig, out: Path, book: ResultBook,  # noqa: ANN001
-              key: str | None) -> ImageSet:  # fmt: skip
+def generated(
+    prior,
+    embeddings: EmbeddingSet,
+    config: GenerateConfig,
+    out: Path,
+    book: ResultBook,
+    key: str | None,
+) -> ImageSet:
     if not (out / "config.json").is_file():
         images = generate(prior, embeddings, config, progress=False)
         images.save(out, force=True)
         if key and not book.done(key):
-            book.add(key, {"images": len(images), "seconds": images.meta["generate_seconds"],
-                           "images_per_second": images.meta["images_per_second"]})  # fmt: skip
+            book.add(
+                key,
+                {
+                    "images": len(images),
+                    "seconds": images.meta["generate_seconds"],
+                    "images_per_second": images.meta["images_per_second"],
+                },
+            )
     return load(out)
 
 
-def train_fixed(images: ImageSet, dataset, net: str, args: argparse.Namespace) -> dict:  # noqa: ANN001
+def train_fixed(images: ImageSet, dataset, net: str, args: argparse.Namespace) -> dict:
     steps = 3 if args.smoke else args.train_steps
     data = fixed_steps(images, 256, seed=0)
     t0 = time.time()
@@ -196,7 +279,7 @@ def train_fixed(images: ImageSet, dataset, net: str, args: argparse.Namespace) -
     return {"images": len(images), "steps": steps, "report": report.to_dict(), "wall_s": time.time() - t0}
 
 
-def reconstruct(prior, prior_dir: Path, dataset, size: dict, runs: Path, steps: int) -> dict:  # noqa: ANN001
+def reconstruct(prior, prior_dir: Path, dataset, size: dict, runs: Path, steps: int) -> dict:
     """Held-out images re-generated from their encoder tokens and from their inversions (no noise, no
     interpolation, no guidance), and a grid: real | from encoder tokens | inverted | 3 variants."""
     out = runs / "invert-val"
@@ -222,13 +305,20 @@ def reconstruct(prior, prior_dir: Path, dataset, size: dict, runs: Path, steps: 
     rows += [variants.images[first * 3 + k] for k in range(3)]
     grid = torch.cat(rows)
     labels = torch.arange(len(rows)).repeat_interleave(len(first))
-    save_png(class_grid(to_uint8(grid, dataset.mean, dataset.std), labels.numpy(), len(rows)),
-             GRIDS / f"{runs.name}-reconstruction.png")  # fmt: skip
-    return {"images": len(real), "invert_steps": config.steps, "mse_encoder_tokens": mse(from_tokens),
-            "mse_inverted": mse(from_inversion), "invert_seconds": inv.meta["seconds"]}  # fmt: skip
+    save_png(
+        class_grid(to_uint8(grid, dataset.mean, dataset.std), labels.numpy(), len(rows)),
+        GRIDS / f"{runs.name}-reconstruction.png",
+    )
+    return {
+        "images": len(real),
+        "invert_steps": config.steps,
+        "mse_encoder_tokens": mse(from_tokens),
+        "mse_inverted": mse(from_inversion),
+        "invert_seconds": inv.meta["seconds"],
+    }
 
 
-def sampling_cost(prior, inverted: EmbeddingSet, config: GenerateConfig) -> dict:  # noqa: ANN001
+def sampling_cost(prior, inverted: EmbeddingSet, config: GenerateConfig) -> dict:
     small = inverted.first(1)
     out = {}
     for px in (28, 56):
@@ -255,22 +345,42 @@ def render(book: ResultBook, name: str) -> None:
     for key, entry in [*eff, *((k, v) for k, v in e.items() if k.startswith("abl-"))]:
         acc, std = _acc(entry)
         network, mixture = (entry["net"], entry["mix"]) if key.startswith("eff-") else ("ablation: " + key[4:], "both")
-        rows.append({"n per class": entry["n"], "network": network, "trained on": mixture, "images": entry["images"],
-                     "steps": entry["steps"], "acc %": f"{acc:.2f} ± {std:.2f}"})  # fmt: skip
-    stages = ("prior", "prior-quality", "invert", *(k for k in e if k.startswith("invert-repeat-")), "reconstruct",
-              "cost-sampling")  # fmt: skip
-    notes = [f"{k}: " + ", ".join(f"{a}={v}" for a, v in e[k].items() if a not in ("machine", "report"))
-             for k in stages if k in e]  # fmt: skip
+        rows.append(
+            {
+                "n per class": entry["n"],
+                "network": network,
+                "trained on": mixture,
+                "images": entry["images"],
+                "steps": entry["steps"],
+                "acc %": f"{acc:.2f} ± {std:.2f}",
+            }
+        )
+    stages = (
+        "prior",
+        "prior-quality",
+        "invert",
+        *(k for k in e if k.startswith("invert-repeat-")),
+        "reconstruct",
+        "cost-sampling",
+    )
+    notes = [
+        f"{k}: " + ", ".join(f"{a}={v}" for a, v in e[k].items() if a not in ("machine", "report"))
+        for k in stages
+        if k in e
+    ]
     for key in (k for k in e if k.startswith("ipc")):
         acc, std = _acc(e[key])
-        notes.append(f"{key}: {acc:.2f} ± {std:.2f} (paper preset); pixels {e[key]['pixel_bytes']:,} bytes, "
-                     f"modes {e[key]['modes_bytes']:,} bytes + the prior's {e[key]['prior_bytes']:,}")  # fmt: skip
+        notes.append(
+            f"{key}: {acc:.2f} ± {std:.2f} (paper preset); pixels {e[key]['pixel_bytes']:,} bytes, "
+            f"modes {e[key]['modes_bytes']:,} bytes + the prior's {e[key]['prior_bytes']:,}"
+        )
     for net in nets:
         factor = efficiency_factor(e, net=net)
         if factor:
             notes.append(f"{net}: {factor}")
-    book.write_table(rows, "Diffusion Inversion on Fashion-MNIST", "python benchmarks/run_diffusion.py",
-                     notes=tuple(notes))  # fmt: skip
+    book.write_table(
+        rows, "Diffusion Inversion on Fashion-MNIST", "python benchmarks/run_diffusion.py", notes=tuple(notes)
+    )
     efficiency_curve(e, GRIDS / f"{name}-efficiency.png")
 
 
@@ -281,8 +391,14 @@ def efficiency_curve(e: dict, path: Path) -> None:
         if key.startswith("eff-"):
             series.setdefault(f"{v['net']}: {v['mix']}", []).append((v["n"], _acc(v)[0]))
     if series:
-        line_plot(series, "real images per class (n)", "test accuracy %", path,
-                  "Diffusion Inversion: sample efficiency (fixed 300-step budget)", logx=True)  # fmt: skip
+        line_plot(
+            series,
+            "real images per class (n)",
+            "test accuracy %",
+            path,
+            "Diffusion Inversion: sample efficiency (fixed 300-step budget)",
+            logx=True,
+        )
 
 
 def efficiency_factor(e: dict, n: int = 50, net: str = "convnet") -> str | None:
@@ -300,8 +416,9 @@ def efficiency_factor(e: dict, n: int = 50, net: str = "convnet") -> str | None:
     if goal > real[-1][1]:
         return f"real + generated at {n} beats real-only at {real[-1][0]} per class (> {real[-1][0] / n:.1f}x)"
     low, low_acc = real[0]  # below the fewest real images measured: the factor is at most their share of n
-    return (f"real + generated at {n} ({goal:.2f}) is below real-only at {low} per class "
-            f"({low_acc:.2f}; < {low / n:.1f}x)")  # fmt: skip
+    return (
+        f"real + generated at {n} ({goal:.2f}) is below real-only at {low} per class ({low_acc:.2f}; < {low / n:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

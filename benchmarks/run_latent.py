@@ -55,18 +55,23 @@ def train_prior(steps: int) -> dict:
 
     dataset = load_dataset("fashion-mnist")
     cfg = StyleGANConfig(10, 28, 1, channel_base=512, channel_max=64)
-    trainer = GanTrainer(dataset, cfg, GanRecipe(steps=steps, batch=32, d_channel_base=512, d_channel_max=64), 0,
-                         torch.device("cpu"))  # fmt: skip
+    trainer = GanTrainer(
+        dataset, cfg, GanRecipe(steps=steps, batch=32, d_channel_base=512, d_channel_max=64), 0, torch.device("cpu")
+    )
     partial = partial_dir(RUNS / "prior")
     trainer.run(partial)
     extra = {"dataset": "fashion-mnist", "steps": trainer.step, "train_seconds": round(trainer.seconds, 1)}
     trainer.G_ema.save_pretrained(PRIOR, torch.float16, force=True, extra_config=extra)
     shutil.copyfile(sorted((partial / "samples").glob("*.png"))[-1], GRIDS / "prior-samples.png")
-    return {"train_seconds": trainer.seconds, "steps": trainer.step, "config": extra,
-            "bytes": (PRIOR / "model.safetensors").stat().st_size}  # fmt: skip
+    return {
+        "train_seconds": trainer.seconds,
+        "steps": trainer.step,
+        "config": extra,
+        "bytes": (PRIOR / "model.safetensors").stat().st_size,
+    }
 
 
-def _distill_child(kw: dict, queue, snap_every: int = 0) -> None:  # noqa: ANN001
+def _distill_child(kw: dict, queue, snap_every: int = 0) -> None:
     from gendistill.io import save_tensors
     from gendistill.methods import RunOptions, distill
 
@@ -74,7 +79,7 @@ def _distill_child(kw: dict, queue, snap_every: int = 0) -> None:  # noqa: ANN00
     if snap_every:
         snaps.mkdir(exist_ok=True)
 
-    def keep(done: int, params, history) -> None:  # noqa: ANN001
+    def keep(done: int, params, history) -> None:
         if snap_every and done % snap_every == 0:  # rendered images along the run, for the CRFD study
             with torch.no_grad():
                 save_tensors({"images": params.render().contiguous()}, snaps / f"{done:05d}.safetensors")
@@ -84,8 +89,9 @@ def _distill_child(kw: dict, queue, snap_every: int = 0) -> None:  # noqa: ANN00
     space = kw.pop("space")
     run = RunOptions(iterations=kw.pop("iterations"), checkpoint_every=kw.pop("checkpoint_every"))
     distill(dataset, "dm", kw.pop("ipc"), kw.pop("out"), space, run, progress=False, on_iteration=keep, **kw)
-    queue.put({"wall_s": time.perf_counter() - t0,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})  # fmt: skip
+    queue.put(
+        {"wall_s": time.perf_counter() - t0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    )
 
 
 def distill_measured(out: Path, snap_every: int = 0, **kw) -> dict:
@@ -97,9 +103,10 @@ def distill_measured(out: Path, snap_every: int = 0, **kw) -> dict:
         return json.loads(record.read_text())
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_distill_child, args=({"out": str(out), "checkpoint_every": 20,
-                                                     "resume": partial_dir(out).exists(), **kw},
-                                                    queue, snap_every))  # fmt: skip
+    proc = ctx.Process(
+        target=_distill_child,
+        args=({"out": str(out), "checkpoint_every": 20, "resume": partial_dir(out).exists(), **kw}, queue, snap_every),
+    )
     proc.start()
     measured = queue.get()
     proc.join()
@@ -149,16 +156,19 @@ def main() -> None:
         book.add("prior", record)
     dataset = load_dataset("fashion-mnist")
 
-    def searched(prefix: str, values: list, make_space):  # noqa: ANN001, ANN202
-        def distill_one(v):  # noqa: ANN001, ANN202
+    def searched(prefix: str, values: list, make_space):
+        def distill_one(v):
             out = RUNS / f"{prefix}-{v}-ipc10"
             return out, distill_measured(out, ipc=10, iterations=args.search_iterations, space=make_space(v))
 
         return val_search(book, prefix, values, distill_one, dataset, args.only, EVAL_EPOCHS)
 
     # GLaD's feature-map learning rates were tuned for StyleGAN-XL's feature scale: choose ours on val
-    lr_f = searched("hglad-lrf", [float(v) for v in args.lr_f.split(",")],
-                      lambda v: HGladConfig("fashion-mnist", lr_f=v, select="crfd"))  # fmt: skip
+    lr_f = searched(
+        "hglad-lrf",
+        [float(v) for v in args.lr_f.split(",")],
+        lambda v: HGladConfig("fashion-mnist", lr_f=v, select="crfd"),
+    )
     ship_latent_lr("dm", lr_f, LATENT_LR["dm"][1])
 
     def space(name: str, layer: int | None = None) -> LatentConfig:
@@ -178,11 +188,28 @@ def main() -> None:
             synthetic = load(out)
             shutil.copyfile(out / "grid.png", GRIDS / f"latent-{key}.png")
             conv = evaluate(synthetic, dataset, runs=args.runs, augment="dsa", epochs=EVAL_EPOCHS, progress=False)
-            cross = evaluate(synthetic, dataset, models=list(CROSS), runs=args.cross_runs, augment="dsa",
-                             epochs=args.cross_epochs, progress=False)  # fmt: skip
-            book.add(key, {"convnet": conv.to_dict(), "cross": cross.to_dict(), "layer": best_layer if name == "glad"
-                           else None, "iterations": args.iterations, "lr_f": lr_f if sp is not None else None,
-                           "convnet_epochs": EVAL_EPOCHS, "cross_epochs": args.cross_epochs, **bench})  # fmt: skip
+            cross = evaluate(
+                synthetic,
+                dataset,
+                models=list(CROSS),
+                runs=args.cross_runs,
+                augment="dsa",
+                epochs=args.cross_epochs,
+                progress=False,
+            )
+            book.add(
+                key,
+                {
+                    "convnet": conv.to_dict(),
+                    "cross": cross.to_dict(),
+                    "layer": best_layer if name == "glad" else None,
+                    "iterations": args.iterations,
+                    "lr_f": lr_f if sp is not None else None,
+                    "convnet_epochs": EVAL_EPOCHS,
+                    "cross_epochs": args.cross_epochs,
+                    **bench,
+                },
+            )
             print(key, round(100 * conv.results[0].mean, 2), flush=True)
 
     if book.todo("crfd", args.only):
@@ -190,13 +217,13 @@ def main() -> None:
     render(book)
 
 
-def crfd_study(dataset) -> dict:  # noqa: ANN001
+def crfd_study(dataset) -> dict:
     """CRFD and accuracy (one 100-epoch DSA training, test split) of the snapshots stored along the GLaD and
     H-GLaD IPC 10 runs above; a point's accuracy is not used by anything, only correlated."""
     from safetensors.torch import load_file
     from scipy.stats import spearmanr
 
-    from gendistill.artifacts import SyntheticSet
+    from gendistill.artifacts import ImageSet
 
     crfd = CRFD(dataset)
     labels = torch.arange(dataset.num_classes).repeat_interleave(10)
@@ -208,17 +235,32 @@ def crfd_study(dataset) -> dict:  # noqa: ANN001
             score = crfd(images, labels)
             t_crfd = time.perf_counter() - t0
             t0 = time.perf_counter()
-            acc = evaluate(SyntheticSet(images, labels), dataset, runs=1, preset="quick", augment="dsa",
-                           progress=False).results[0].mean  # fmt: skip
-            points.append({"run": name, "iteration": int(snap.stem), "crfd": score, "acc": acc, "crfd_s": t_crfd,
-                           "eval_s": time.perf_counter() - t0})  # fmt: skip
+            acc = (
+                evaluate(ImageSet(images, labels), dataset, runs=1, preset="quick", augment="dsa", progress=False)
+                .results[0]
+                .mean
+            )
+            points.append(
+                {
+                    "run": name,
+                    "iteration": int(snap.stem),
+                    "crfd": score,
+                    "acc": acc,
+                    "crfd_s": t_crfd,
+                    "eval_s": time.perf_counter() - t0,
+                }
+            )
             print("crfd", name, snap.stem, round(score, 4), round(100 * acc, 2), flush=True)
     if len(points) < 3:
         raise SystemExit("crfd study: run the glad-ipc10 and hglad-ipc10 entries first (they store the snapshots)")
     rho = spearmanr([p["crfd"] for p in points], [p["acc"] for p in points])
-    return {"points": points, "spearman": float(rho.statistic), "p_value": float(rho.pvalue),
-            "crfd_s": sum(p["crfd_s"] for p in points) / len(points),
-            "eval_s": sum(p["eval_s"] for p in points) / len(points)}  # fmt: skip
+    return {
+        "points": points,
+        "spearman": float(rho.statistic),
+        "p_value": float(rho.pvalue),
+        "crfd_s": sum(p["crfd_s"] for p in points) / len(points),
+        "eval_s": sum(p["eval_s"] for p in points) / len(points),
+    }
 
 
 def render(book: ResultBook) -> None:
@@ -228,39 +270,56 @@ def render(book: ResultBook) -> None:
     prior = entries.get("prior")
     if prior:
         q = prior["quality"]
-        sections.append(render_table([{
-            "prior": f"built-in StyleGAN, {prior['steps']} steps",
-            "train s": f"{prior['train_seconds']:.0f}",
-            "weights KB": f"{prior['bytes'] / 1024:.0f}",
-            "real-data ConvNet-3: test acc %": f"{100 * q['classifier_test_acc']:.2f}",
-            "its acc on samples %": f"{100 * q['sample_acc']:.2f}",
-            "FD samples-test": f"{q['fd_samples_vs_test']:.1f}",
-            "FD train-test (floor)": f"{q['fd_train_vs_test']:.1f}",
-        }], markdown=True))  # fmt: skip
-    search = [{"search (IPC 10, DM, validation split)": key, "val acc %": f"{100 * rec['val_acc']:.2f}",
-               "distill s": f"{rec['wall_s']:.0f}"} for key, rec in entries.items() if "val_acc" in rec]  # fmt: skip
+        sections.append(
+            render_table(
+                [
+                    {
+                        "prior": f"built-in StyleGAN, {prior['steps']} steps",
+                        "train s": f"{prior['train_seconds']:.0f}",
+                        "weights KB": f"{prior['bytes'] / 1024:.0f}",
+                        "real-data ConvNet-3: test acc %": f"{100 * q['classifier_test_acc']:.2f}",
+                        "its acc on samples %": f"{100 * q['sample_acc']:.2f}",
+                        "FD samples-test": f"{q['fd_samples_vs_test']:.1f}",
+                        "FD train-test (floor)": f"{q['fd_train_vs_test']:.1f}",
+                    }
+                ],
+                markdown=True,
+            )
+        )
+    search = [
+        {
+            "search (IPC 10, DM, validation split)": key,
+            "val acc %": f"{100 * rec['val_acc']:.2f}",
+            "distill s": f"{rec['wall_s']:.0f}",
+        }
+        for key, rec in entries.items()
+        if "val_acc" in rec
+    ]
     if search:
-        sections.append("Chosen on the validation split (H-GLaD or GLaD, DM, IPC 10, `--search-iterations` = 60 "
-                        "iterations; one 300-epoch DSA training each):\n\n"
-                        + render_table(search, markdown=True))  # fmt: skip
+        sections.append(
+            "Chosen on the validation split (H-GLaD or GLaD, DM, IPC 10, `--search-iterations` = 60 "
+            "iterations; one 300-epoch DSA training each):\n\n" + render_table(search, markdown=True)
+        )
     rows, cross_means = [], {}
     compared = sorted((k for k, rec in entries.items() if "convnet" in rec), key=_comparison_order)
     for key in compared:
         rec = entries[key]
         cross, conv = rec["cross"]["results"], rec["convnet"]["results"][0]
         cross_means[key] = (*over_networks(rec["cross"]), len(cross[0]["accuracies"]))
-        rows.append({
-            "set": key,
-            "layer": "" if rec.get("layer") is None else rec["layer"],
-            "lr f": "" if rec.get("lr_f") is None else rec["lr_f"],
-            "ConvNet-3 %": f"{100 * conv['mean']:.2f} ± {100 * conv['std']:.2f}",
-            **{r["model"]: network_cell(r) for r in cross},
-            "cross mean %": f"{100 * cross_means[key][0]:.2f}"
-            + (f" ± {100 * cross_means[key][1]:.2f}" if cross_means[key][2] > 1 else ""),
-            "cross runs": len(cross[0]["accuracies"]),
-            "distill s": f"{rec['wall_s']:.0f}",
-            "peak RSS MB": f"{rec['peak_rss_mb']:.0f}",
-        })  # fmt: skip
+        rows.append(
+            {
+                "set": key,
+                "layer": "" if rec.get("layer") is None else rec["layer"],
+                "lr f": "" if rec.get("lr_f") is None else rec["lr_f"],
+                "ConvNet-3 %": f"{100 * conv['mean']:.2f} ± {100 * conv['std']:.2f}",
+                **{r["model"]: network_cell(r) for r in cross},
+                "cross mean %": f"{100 * cross_means[key][0]:.2f}"
+                + (f" ± {100 * cross_means[key][1]:.2f}" if cross_means[key][2] > 1 else ""),
+                "cross runs": len(cross[0]["accuracies"]),
+                "distill s": f"{rec['wall_s']:.0f}",
+                "peak RSS MB": f"{rec['peak_rss_mb']:.0f}",
+            }
+        )
     if rows:
         first = next(rec for rec in entries.values() if "convnet" in rec)
         n_conv = len(first["convnet"]["results"][0]["accuracies"])
@@ -271,8 +330,8 @@ def render(book: ResultBook) -> None:
             "each network with its registered recipe (AlexNet: AdamW lr 1e-3, see `results/cross.md`); rows with "
             "1 are the earlier single-run measurement (AlexNet under SGD, fp32 on the AMD machine), kept until "
             "re-run. The cross mean's ± is the std over runs of the per-run mean over networks. Test accuracy %:"
-            "\n\n"
-            + render_table(rows, markdown=True))  # fmt: skip
+            "\n\n" + render_table(rows, markdown=True)
+        )
         sections += _claim_lines(cross_means)
     else:
         sections.append("Pixels vs GLaD vs H-GLaD: not measured yet.")
@@ -283,7 +342,8 @@ def render(book: ResultBook) -> None:
             f"CRFD against accuracy over {len(study['points'])} snapshots of the GLaD and H-GLaD IPC 10 runs (one "
             f"100-epoch DSA training each, test split): Spearman rank correlation {study['spearman']:.3f} (p = "
             f"{study['p_value']:.3g}; lower CRFD should mean higher accuracy, i.e. a negative correlation). One "
-            f"CRFD takes {study['crfd_s']:.2f} s, one such evaluation {study['eval_s']:.1f} s.")  # fmt: skip
+            f"CRFD takes {study['crfd_s']:.2f} s, one such evaluation {study['eval_s']:.1f} s."
+        )
         sections.append(_crfd_beyond_progress(study["points"]))
     text = "# Fashion-MNIST latent distillation: the shipped prior, pixels vs GLaD vs H-GLaD, CRFD\n\n"
     text += "Reproduce: `python benchmarks/run_latent.py`\n\n" + "\n\n".join(sections) + "\n"
@@ -330,8 +390,11 @@ def _claim_lines(cross_means: dict[str, tuple[float, float, int]]) -> list[str]:
         if None in found:
             continue
         if len({runs for _, _, runs in found}) > 1:
-            lines.append(f"IPC {ipc}: not compared; its rows were measured under different protocols (cross runs "
-                         + ", ".join(f"{n} {r}" for (_, _, r), n in zip(found, NAMES)) + ").")  # fmt: skip
+            lines.append(
+                f"IPC {ipc}: not compared; its rows were measured under different protocols (cross runs "
+                + ", ".join(f"{n} {r}" for (_, _, r), n in zip(found, NAMES))
+                + ")."
+            )
             continue
         means = [m for m, _, _ in found]
         holds = means[2] >= means[1] >= means[0]
@@ -345,10 +408,15 @@ def _claim_lines(cross_means: dict[str, tuple[float, float, int]]) -> list[str]:
         ranked = sorted(found, reverse=True)
         gaps = [(a[0] - b[0], (a[1] ** 2 + b[1] ** 2) ** 0.5) for a, b in zip(ranked, ranked[1:])]
         clear = all(gap > spread for gap, spread in gaps)
-        lines.append(f"IPC {ipc}, cross-architecture mean: {order}; {verdict}, and the gaps between neighbours ("
-                     + ", ".join(f"{100 * g:.2f}" for g, _ in gaps) + " points) are "
-                     + ("larger than" if clear else "not all larger than")
-                     + " the runs' spread (" + ", ".join(f"{100 * s:.2f}" for _, s in gaps) + ").")  # fmt: skip
+        lines.append(
+            f"IPC {ipc}, cross-architecture mean: {order}; {verdict}, and the gaps between neighbours ("
+            + ", ".join(f"{100 * g:.2f}" for g, _ in gaps)
+            + " points) are "
+            + ("larger than" if clear else "not all larger than")
+            + " the runs' spread ("
+            + ", ".join(f"{100 * s:.2f}" for _, s in gaps)
+            + ")."
+        )
     return lines
 
 

@@ -54,7 +54,7 @@ PUBLISHED = {("dc", 1): 70.5, ("dc", 10): 82.3, ("dsa", 1): 70.6, ("dsa", 10): 8
 CURVES = (
     ("dm", 10, "dm-ipc10", (5, 10, 30), 300, {"real_batch": 256}, "dm-ipc10"),
     ("dsa", 1, "dsa-ipc1-long", (15, 30, 60), None, {}, "dsa-ipc1"),
-    # issue 16: DM's curve again with bf16 matching; the 30-minute set also gets the paper preset
+    # DM's curve again with bf16 matching; the 30-minute set also gets the paper preset
     ("dm", 10, "dm-ipc10-bf16", (5, 10, 30), 300, {"real_batch": 256, "precision": "bf16"}, "dm-ipc10-bf16"),
     # and DSA at IPC 1 with bf16 matching for 30 minutes, against dsa-ipc1-30min (fp32)
     ("dsa", 1, "dsa-ipc1-bf16-long", (30,), None, {"precision": "bf16"}, "dsa-ipc1-bf16"),
@@ -69,24 +69,24 @@ def snapshot_dir(out: Path, minutes: float) -> Path:
 
 def distill_for(
     dataset, method: str, ipc: int, out: Path, minutes: float, snapshots: tuple[int, ...] = (), param=None, **options
-) -> Path:  # noqa: ANN001
+) -> Path:
     """``method`` at ``ipc`` for ``minutes`` of distillation compute on this machine (resumable), writing
     the set as it was after each of ``snapshots`` minutes beside ``out`` as ``<out>-<m>min``; ``param``: the
     parameterisation's config (default: the method's own)."""
     if is_artifact(out):
         return out
 
-    def snapshot(done: int, params, history) -> bool:  # noqa: ANN001
+    def snapshot(done: int, params, history) -> bool:
         for m in snapshots:
             path = snapshot_dir(out, m)
             if history.seconds >= 60 * m and not path.exists():
                 config = {"snapshot_iteration": done, "seconds": history.seconds, "precision": run.precision}
                 meta = make_meta(method, dataset, ipc, config, 0)
-                params.to_synthetic_set(meta).save(path)
+                params.to_image_set(meta).save(path)
         return history.seconds >= 60 * minutes
 
     partial = partial_dir(out)
-    # every entry committed before issue 16 was distilled in fp32: that stays the default here
+    # entries without a precision were distilled in fp32: that stays the default here
     run = RunOptions(iterations=1_000_000, checkpoint_every=5, compile=True, **{"precision": "fp32", **options})
     distill(dataset, method, ipc, out, param, run, resume=partial.exists(), on_iteration=snapshot)
     return out
@@ -95,8 +95,11 @@ def distill_for(
 def mtt_options(experts: Path, expert_epochs: int = 2, max_start_epoch: int = 10) -> dict:
     """MTT's defaults, with the start epoch capped by what a reduced expert set holds."""
     epochs = Trajectories(experts).epochs
-    return {"experts": str(experts), "expert_epochs": expert_epochs,
-            "max_start_epoch": min(max_start_epoch, epochs - expert_epochs)}  # fmt: skip
+    return {
+        "experts": str(experts),
+        "expert_epochs": expert_epochs,
+        "max_start_epoch": min(max_start_epoch, epochs - expert_epochs),
+    }
 
 
 def main() -> None:
@@ -118,18 +121,35 @@ def main() -> None:
         explicit = not key.endswith("-cross") or not args.only or key in args.only
         return book.todo(key, args.only) and explicit
 
-    def run(key: str, path: Path, minutes: float, models=("convnet",), epochs: int | None = None,
-            runs: int = args.runs) -> None:  # fmt: skip  # noqa: ANN001
+    def run(
+        key: str, path: Path, minutes: float, models=("convnet",), epochs: int | None = None, runs: int = args.runs
+    ) -> None:
         synthetic = load(path)
         shutil.copyfile(path / "grid.png", GRIDS / f"{path.name}.png")
         t0 = time.time()
-        report = evaluate(synthetic, dataset, models=list(models), runs=runs, preset="paper",
-                          augment=synthetic.meta.get("eval_augment", "dsa"), epochs=epochs, progress=False)  # fmt: skip
+        report = evaluate(
+            synthetic,
+            dataset,
+            models=list(models),
+            runs=runs,
+            preset="paper",
+            augment=synthetic.meta.get("eval_augment", "dsa"),
+            epochs=epochs,
+            progress=False,
+        )
         hist, config = synthetic.meta.get("history", {}), synthetic.meta["config"]
-        book.add(key, {"report": report.to_dict(), "wall_s": time.time() - t0, "artifact": path.name,
-                       "budget_minutes": minutes, "distill_seconds": config.get("seconds", hist.get("distill_seconds")),
-                       "iterations": config.get("snapshot_iteration", len(hist.get("loss", []))),
-                       "distill_precision": config.get("precision", "fp32")})  # fmt: skip
+        book.add(
+            key,
+            {
+                "report": report.to_dict(),
+                "wall_s": time.time() - t0,
+                "artifact": path.name,
+                "budget_minutes": minutes,
+                "distill_seconds": config.get("seconds", hist.get("distill_seconds")),
+                "iterations": config.get("snapshot_iteration", len(hist.get("loss", []))),
+                "distill_precision": config.get("precision", "fp32"),
+            },
+        )
         print(key, [(r.model, round(100 * r.mean, 2), round(100 * r.std, 2)) for r in report.results], flush=True)
 
     # time to accuracy first: one seeded run per curve, evaluated at each snapshot; a curve run in the method's
@@ -152,7 +172,7 @@ def main() -> None:
             if not is_artifact(path):
                 seed0 = torch.Generator().manual_seed(0)
                 start = Pixels.create(dataset, ipc, "real", seed0)
-                start.to_synthetic_set(make_meta("init", dataset, ipc, {"init": "real"}, 0)).save(path)
+                start.to_image_set(make_meta("init", dataset, ipc, {"init": "real"}, 0)).save(path)
             run(key, path, 0, epochs=None if ipc == 1 else 300)
     jobs = [("dm", 1), ("dsa", 1), ("dc", 1), ("dsa", 10), ("dc", 10), ("mtt", 1), ("mtt", 10), ("dm", 50)]
     for method, ipc in jobs:
@@ -220,21 +240,29 @@ def render(book: ResultBook) -> None:
     for key in sorted(entries, key=_row_order):
         rec, (method, ipc) = entries[key], _method_ipc(key)
         for r in rec["report"]["results"]:
-            rows.append({
-                "entry": key,
-                "model": r["model"],
-                "test acc %": f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
-                "runs": len(r["accuracies"]),
-                "eval epochs": r["recipe"]["epochs"],
-                "eval aug": _augment(r["recipe"]),
-                "published": PUBLISHED.get((method, ipc), "") if r["model"] == "convnet" else "",
-                "budget min": f"{rec['budget_minutes']:g}" if "budget_minutes" in rec else "",
-                "iterations": rec.get("iterations", ""),
-                "distill s": f"{rec['distill_seconds']:.0f}" if rec.get("distill_seconds") else "",
-                "distill / eval precision": f"{rec.get('distill_precision', 'fp32')} / {rec['report']['precision']}",
-            })  # fmt: skip
-    book.write_table(rows, "Fashion-MNIST distillation in pixel space (ConvNet-3 matching)",
-                     "python benchmarks/run_methods.py", _cross_means(entries))  # fmt: skip
+            rows.append(
+                {
+                    "entry": key,
+                    "model": r["model"],
+                    "test acc %": f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
+                    "runs": len(r["accuracies"]),
+                    "eval epochs": r["recipe"]["epochs"],
+                    "eval aug": _augment(r["recipe"]),
+                    "published": PUBLISHED.get((method, ipc), "") if r["model"] == "convnet" else "",
+                    "budget min": f"{rec['budget_minutes']:g}" if "budget_minutes" in rec else "",
+                    "iterations": rec.get("iterations", ""),
+                    "distill s": f"{rec['distill_seconds']:.0f}" if rec.get("distill_seconds") else "",
+                    "distill / eval precision": (
+                        f"{rec.get('distill_precision', 'fp32')} / {rec['report']['precision']}"
+                    ),
+                }
+            )
+    book.write_table(
+        rows,
+        "Fashion-MNIST distillation in pixel space (ConvNet-3 matching)",
+        "python benchmarks/run_methods.py",
+        _cross_means(entries),
+    )
 
 
 if __name__ == "__main__":

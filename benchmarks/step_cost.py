@@ -17,13 +17,14 @@ from gendistill.evaluate import evaluate, select
 from gendistill.evaluate.mixtures import fixed_steps
 
 
-def step_seconds(net: str, images, dataset) -> tuple[float, float]:  # noqa: ANN001
+def step_seconds(net: str, images, dataset) -> tuple[float, float]:
     """(seconds a step, fixed seconds a run)."""
     took = {}
     for steps in (4, 12):
         t0 = time.perf_counter()
-        evaluate(fixed_steps(images, 256, seed=0), dataset, models=[net], runs=1, augment="dsa", epochs=steps,
-                 progress=False)  # fmt: skip
+        evaluate(
+            fixed_steps(images, 256, seed=0), dataset, models=[net], runs=1, augment="dsa", epochs=steps, progress=False
+        )
         took[steps] = time.perf_counter() - t0
     per = (took[12] - took[4]) / 8
     return per, took[4] - 4 * per
@@ -38,8 +39,11 @@ def main() -> None:
             per, fixed = step_seconds(net, images, dataset)
         except UserError as e:  # an unknown network name: one line, not a traceback
             raise SystemExit(f"step_cost: {e}") from None
-        print(f"{net}: {per:.2f} s/step; 300 steps x 3 runs = {per * 900 / 60:.1f} min per cell "
-              f"(+{fixed:.0f} s fixed per run)", flush=True)  # fmt: skip
+        print(
+            f"{net}: {per:.2f} s/step; 300 steps x 3 runs = {per * 900 / 60:.1f} min per cell "
+            f"(+{fixed:.0f} s fixed per run)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

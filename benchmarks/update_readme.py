@@ -75,12 +75,15 @@ def main() -> int:
     if not args.check:
         readme.write_text(new)
         return 0
-    problems = (["README.md's tables differ from the results: run python benchmarks/update_readme.py"]
-                if new != text else [])  # fmt: skip
+    problems = (
+        ["README.md's tables differ from the results: run python benchmarks/update_readme.py"] if new != text else []
+    )
     missing = missing_from_store()
     if missing:
-        problems.append(f"{len(missing)} committed result(s) not in the store (e.g. {missing[0]}): run "
-                        "gendistill bench benchmarks/suites/committed.yaml")  # fmt: skip
+        problems.append(
+            f"{len(missing)} committed result(s) not in the store (e.g. {missing[0]}): run "
+            "gendistill bench benchmarks/suites/committed.yaml"
+        )
     for p in problems:
         print(p, file=sys.stderr)
     return 1 if problems else 0

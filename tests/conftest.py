@@ -74,30 +74,30 @@ def net() -> str:
 
 
 @pytest.fixture
-def make_idx():  # noqa: ANN201
+def make_idx():
     """``make_idx(root, n_train=20, n_test=10, classes=10, gz=True)``: write a tiny IDX dataset at root."""
     return make_idx_dataset
 
 
 @pytest.fixture
-def toy_images():  # noqa: ANN201
+def toy_images():
     """``toy_images(n_per_class, classes, size, channels, seed)``: learnable uint8 images and labels."""
     return class_images
 
 
 @pytest.fixture
-def tiny(fmnist_dir: Path):  # noqa: ANN201
+def tiny(fmnist_dir: Path):
     """The tiny Fashion-MNIST look-alike loaded, with a 10% validation split."""
     from gendistill.data import load_dataset
 
     return load_dataset("fashion-mnist", data_dir=fmnist_dir, val_fraction=0.1)
 
 
-def kill_after(iteration: int):  # noqa: ANN201
+def kill_after(iteration: int):
     """An ``on_iteration`` callback that kills the run (KeyboardInterrupt) once ``iteration`` is done and
     checkpointed: it fires at the start of the next iteration's callback, as a kill between them would."""
 
-    def callback(done: int, params, history) -> None:  # noqa: ANN001
+    def callback(done: int, params, history) -> None:
         if done > iteration:
             raise KeyboardInterrupt
 
@@ -105,11 +105,11 @@ def kill_after(iteration: int):  # noqa: ANN201
 
 
 @pytest.fixture
-def killer():  # noqa: ANN201
+def killer():
     return kill_after
 
 
-def make_tiny_prior(seed: int = 0, size: int = 28, channels: int = 1):  # noqa: ANN201
+def make_tiny_prior(seed: int = 0, size: int = 28, channels: int = 1):
     """A randomly initialised StyleGAN small enough to render and train in a test."""
     from gendistill.priors import StyleGAN, StyleGANConfig
 
@@ -119,7 +119,7 @@ def make_tiny_prior(seed: int = 0, size: int = 28, channels: int = 1):  # noqa: 
 
 
 @pytest.fixture
-def tiny_prior():  # noqa: ANN201
+def tiny_prior():
     """``tiny_prior(seed=0, size=28, channels=1)``: a fresh tiny StyleGAN."""
     return make_tiny_prior
 
@@ -154,8 +154,10 @@ def run_cli(procs: int, *args: object) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     signal = _ROOT_CAUSE_SIGNAL.search(done.stderr) if procs > 1 and done.returncode else None
     if signal:
-        warnings.warn(f"a rank died by signal {signal.group(1)}; rerunning once. It printed:\n"
-                      f"{ranks_output(done.stderr)}", stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"a rank died by signal {signal.group(1)}; rerunning once. It printed:\n{ranks_output(done.stderr)}",
+            stacklevel=2,
+        )
         out = Path(argv[argv.index("--out") + 1])
         for leftover in (out, partial_dir(out)):  # what the dead run may have left
             shutil.rmtree(leftover, ignore_errors=True)
@@ -165,6 +167,6 @@ def run_cli(procs: int, *args: object) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def cli_procs():  # noqa: ANN201
+def cli_procs():
     """``cli_procs(procs, *args)``: run the CLI in that many processes and assert that it succeeded."""
     return run_cli

@@ -7,18 +7,18 @@ import pytest
 import torch
 
 from gendistill import load
-from gendistill.artifacts import CONFIG_FILE, GRID_FILE, TENSORS_FILE, SyntheticSet, check_fits
+from gendistill.artifacts import CONFIG_FILE, GRID_FILE, TENSORS_FILE, ImageSet, check_fits
 from gendistill.data import load_dataset
 from gendistill.errors import UserError
 from gendistill.evaluate import select
 
 
 @pytest.fixture
-def subset(fmnist_dir: Path) -> SyntheticSet:
+def subset(fmnist_dir: Path) -> ImageSet:
     return select(load_dataset("fashion-mnist", data_dir=fmnist_dir), "random", 3, seed=5)
 
 
-def test_roundtrip_is_exact_and_carries_metadata(subset: SyntheticSet, tmp_path: Path) -> None:
+def test_roundtrip_is_exact_and_carries_metadata(subset: ImageSet, tmp_path: Path) -> None:
     subset.soft_labels = torch.rand(len(subset), 10)
     subset.lr = torch.tensor(0.02)
     subset.extra = {"latents": torch.randn(len(subset), 8)}
@@ -29,18 +29,30 @@ def test_roundtrip_is_exact_and_carries_metadata(subset: SyntheticSet, tmp_path:
     assert torch.equal(back.soft_labels, subset.soft_labels) and back.learned_lr == pytest.approx(0.02)
     assert torch.equal(back.extra["latents"], subset.extra["latents"])
     meta = json.loads((tmp_path / "a" / CONFIG_FILE).read_text())
-    for key in ("method", "dataset", "dataset_identity", "ipc", "image_shape", "normalization", "config", "seed",
-                "_gendistill_version", "_class_name", "storage_bytes", "created"):  # fmt: skip
+    for key in (
+        "method",
+        "dataset",
+        "dataset_identity",
+        "ipc",
+        "image_shape",
+        "normalization",
+        "config",
+        "seed",
+        "_gendistill_version",
+        "_class_name",
+        "storage_bytes",
+        "created",
+    ):
         assert key in meta
     assert meta["storage_bytes"] == 30 * 28 * 28 * 4 + 30 * 8 + 30 * 10 * 4 + 4
     image, label = back[0]  # a torch Dataset
     assert image.shape == (1, 28, 28) and int(label) == int(subset.labels[0]) and len(back) == 30
 
 
-def test_existing_output_needs_force(subset: SyntheticSet, tmp_path: Path) -> None:
+def test_existing_output_needs_force(subset: ImageSet, tmp_path: Path) -> None:
     subset.save(tmp_path / "a")
     before = (tmp_path / "a" / TENSORS_FILE).read_bytes()
-    other = SyntheticSet(subset.images * 0, subset.labels, dict(subset.meta))
+    other = ImageSet(subset.images * 0, subset.labels, dict(subset.meta))
     with pytest.raises(UserError, match="--force"):
         other.save(tmp_path / "a")
     assert (tmp_path / "a" / TENSORS_FILE).read_bytes() == before
@@ -49,7 +61,7 @@ def test_existing_output_needs_force(subset: SyntheticSet, tmp_path: Path) -> No
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folders left behind
 
 
-def test_truncated_and_corrupted_artifacts(subset: SyntheticSet, tmp_path: Path) -> None:
+def test_truncated_and_corrupted_artifacts(subset: ImageSet, tmp_path: Path) -> None:
     subset.save(tmp_path / "a")
     f = tmp_path / "a" / TENSORS_FILE
     f.write_bytes(f.read_bytes()[:-50])
@@ -66,17 +78,17 @@ def test_truncated_and_corrupted_artifacts(subset: SyntheticSet, tmp_path: Path)
         load(tmp_path / "c")
 
 
-def test_artifact_must_fit_the_dataset(subset: SyntheticSet, fmnist_dir: Path) -> None:
+def test_artifact_must_fit_the_dataset(subset: ImageSet, fmnist_dir: Path) -> None:
     data = load_dataset("fashion-mnist", data_dir=fmnist_dir)
     check_fits(subset, data)
-    wrong = SyntheticSet(torch.zeros(2, 3, 32, 32), torch.tensor([0, 1]), {"num_classes": 10})
+    wrong = ImageSet(torch.zeros(2, 3, 32, 32), torch.tensor([0, 1]), {"num_classes": 10})
     with pytest.raises(UserError, match=r"\[3, 32, 32\]"):
         check_fits(wrong, data)
     with pytest.raises(UserError, match="classes"):
-        check_fits(SyntheticSet(subset.images, subset.labels, {"num_classes": 100}), data)
+        check_fits(ImageSet(subset.images, subset.labels, {"num_classes": 100}), data)
 
 
-def test_files_get_ordinary_permissions(subset: SyntheticSet, tmp_path: Path) -> None:
+def test_files_get_ordinary_permissions(subset: ImageSet, tmp_path: Path) -> None:
     """safetensors creates 0600 files; an artifact must be as readable as any file its user writes."""
     import os
 
@@ -97,12 +109,12 @@ def test_format_1_artifact_and_prior_still_load() -> None:
     from gendistill.priors import load_prior
 
     old = load(FIXTURES / "format1-artifact")
-    assert isinstance(old, SyntheticSet) and old.images.shape == (10, 1, 28, 28) and old.meta["method"] == "random"
+    assert isinstance(old, ImageSet) and old.images.shape == (10, 1, 28, 28) and old.meta["method"] == "random"
     prior = load_prior(FIXTURES / "format1-prior")
     assert prior.sample(torch.arange(3)).shape == (3, 1, 28, 28)
 
 
-def test_generator_set_renders_any_ipc_and_round_trips(tmp_path: Path, tiny, tiny_prior) -> None:  # noqa: ANN001
+def test_generator_set_renders_any_ipc_and_round_trips(tmp_path: Path, tiny, tiny_prior) -> None:
     from gendistill import GeneratorSet
     from gendistill.artifacts import make_meta
 
@@ -127,7 +139,7 @@ def test_generator_set_renders_any_ipc_and_round_trips(tmp_path: Path, tiny, tin
         back.sample(0)
 
 
-def test_evaluate_takes_a_generator_set_as_its_fixed_set(tiny, tiny_prior) -> None:  # noqa: ANN001
+def test_evaluate_takes_a_generator_set_as_its_fixed_set(tiny, tiny_prior) -> None:
     from gendistill import GeneratorSet
     from gendistill.artifacts import make_meta
     from gendistill.evaluate import evaluate

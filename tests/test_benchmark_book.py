@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _common(monkeypatch, tmp_path: Path):  # noqa: ANN202
+def _common(monkeypatch, tmp_path: Path):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location("bench_common_under_test", ROOT / "benchmarks" / "common.py")
     module = importlib.util.module_from_spec(spec)

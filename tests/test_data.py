@@ -14,7 +14,7 @@ from gendistill.errors import UserError
 
 
 @pytest.mark.parametrize("gz", [True, False])
-def test_idx_loads_gzipped_or_not(tmp_path: Path, gz: bool, make_idx) -> None:  # noqa: ANN001
+def test_idx_loads_gzipped_or_not(tmp_path: Path, gz: bool, make_idx) -> None:
     root = make_idx(tmp_path / "d", gz=gz)
     d = load_dataset("fashion-mnist", data_dir=root, val_fraction=0.1)
     assert d.image_shape == (1, 28, 28)
@@ -26,7 +26,7 @@ def test_idx_loads_gzipped_or_not(tmp_path: Path, gz: bool, make_idx) -> None:  
     assert raw_first.min() >= -0.5 and raw_first.max() <= 255.5
 
 
-def test_lookup_order_env_then_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_idx) -> None:  # noqa: ANN001
+def test_lookup_order_env_then_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_idx) -> None:
     env_root = make_idx(tmp_path / "env" / "mnist")
     monkeypatch.setenv("GENDISTILL_DATA", str(tmp_path / "env"))
     assert locate("mnist") == env_root
@@ -47,7 +47,7 @@ def test_unknown_dataset_lists_valid_names() -> None:
         load_dataset("imagenet-1k")
 
 
-def test_truncated_idx_is_a_user_error(tmp_path: Path, make_idx) -> None:  # noqa: ANN001
+def test_truncated_idx_is_a_user_error(tmp_path: Path, make_idx) -> None:
     root = make_idx(tmp_path / "d", gz=False)
     f = root / "train-images-idx3-ubyte"
     f.write_bytes(f.read_bytes()[:-100])
@@ -64,14 +64,14 @@ def test_validation_split_is_seeded_and_disjoint() -> None:
     assert not (stratified_split(labels, 0.25, seed=4)[1] == held_a).all()
 
 
-def _cifar_batch(path: Path, n: int, label_key: str, seed: int, toy_images) -> None:  # noqa: ANN001
+def _cifar_batch(path: Path, n: int, label_key: str, seed: int, toy_images) -> None:
     x, y = toy_images(n, 10, 32, 3, seed)
     with open(path, "wb") as f:
         batch = {b"data": x.reshape(len(x), -1), label_key.encode(): y.tolist(), b"batch_label": b"x"}
         pickle.dump(batch, f, protocol=2)
 
 
-def test_cifar10_python_batches(tmp_path: Path, toy_images) -> None:  # noqa: ANN001
+def test_cifar10_python_batches(tmp_path: Path, toy_images) -> None:
     root = tmp_path / "cifar-10-batches-py"
     root.mkdir()
     for i in range(1, 6):
@@ -84,7 +84,7 @@ def test_cifar10_python_batches(tmp_path: Path, toy_images) -> None:  # noqa: AN
     assert len(d.train_labels) + len(d.val_labels) == 100 and len(d.test_labels) == 30
 
 
-def test_cifar100_fine_labels(tmp_path: Path, toy_images) -> None:  # noqa: ANN001
+def test_cifar100_fine_labels(tmp_path: Path, toy_images) -> None:
     root = tmp_path / "cifar-100-python"
     root.mkdir()
     _cifar_batch(root / "train", 3, "fine_labels", 0, toy_images)
@@ -94,7 +94,7 @@ def test_cifar100_fine_labels(tmp_path: Path, toy_images) -> None:  # noqa: ANN0
 
 
 class _Exploit:
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (os.system, ("touch PWNED",))
 
 
@@ -110,7 +110,7 @@ def test_cifar_pickle_cannot_run_code(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_svhn_mat_files(tmp_path: Path, toy_images) -> None:  # noqa: ANN001
+def test_svhn_mat_files(tmp_path: Path, toy_images) -> None:
     from scipy.io import savemat
 
     for split, n in (("train", 4), ("test", 2)):
@@ -154,7 +154,7 @@ def test_registry_lists_every_format() -> None:
     assert set(DATASETS.names()) >= {"fashion-mnist", "mnist", "cifar10", "cifar100", "svhn", "imagefolder"}
 
 
-def test_a_dataset_needs_two_classes(tmp_path: Path, toy_images) -> None:  # noqa: ANN001
+def test_a_dataset_needs_two_classes(tmp_path: Path, toy_images) -> None:
     """A one-class folder would "evaluate" at 100% without learning anything: refused when loaded."""
     from PIL import Image
 
@@ -166,7 +166,7 @@ def test_a_dataset_needs_two_classes(tmp_path: Path, toy_images) -> None:  # noq
         load_dataset("imagefolder", data_dir=tmp_path)
 
 
-def test_fingerprint_tells_same_shaped_datasets_apart(tmp_path: Path, make_idx) -> None:  # noqa: ANN001
+def test_fingerprint_tells_same_shaped_datasets_apart(tmp_path: Path, make_idx) -> None:
     a = load_dataset("fashion-mnist", data_dir=make_idx(tmp_path / "a"))
     again = load_dataset("fashion-mnist", data_dir=tmp_path / "a", val_fraction=0.3, seed=9)
     other = load_dataset("fashion-mnist", data_dir=make_idx(tmp_path / "b", n_test=11))

@@ -16,22 +16,33 @@ from gendistill.errors import UserError
 WIDTH, TOKENS = 8, 2
 
 
-def tiny_unet(sample_size: int = 28, channels: int = 1):  # noqa: ANN201
+def tiny_unet(sample_size: int = 28, channels: int = 1):
     from diffusers import UNet2DConditionModel
 
     torch.manual_seed(0)
-    return UNet2DConditionModel(sample_size=sample_size, in_channels=channels, out_channels=channels,
-                                block_out_channels=(8, 16), layers_per_block=1,
-                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=WIDTH,
-                                attention_head_dim=2, norm_num_groups=4)  # fmt: skip
+    return UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=WIDTH,
+        attention_head_dim=2,
+        norm_num_groups=4,
+    )
 
 
-SCHEDULE = {"num_train_timesteps": 100, "beta_schedule": "squaredcos_cap_v2", "prediction_type": "epsilon",
-            "clip_sample": False}  # fmt: skip
+SCHEDULE = {
+    "num_train_timesteps": 100,
+    "beta_schedule": "squaredcos_cap_v2",
+    "prediction_type": "epsilon",
+    "clip_sample": False,
+}
 
 
-def pixel_prior():  # noqa: ANN201
+def pixel_prior():
     from gendistill.priors.diffusion import DiffusionPrior
     from gendistill.priors.token_encoder import TokenEncoder, TokenEncoderConfig
 
@@ -53,9 +64,16 @@ def sd_like_dir(tmp_path: Path) -> Path:
 
     root = tmp_path / "sd"
     torch.manual_seed(2)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-                        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4,
-                        norm_num_groups=4, sample_size=32)  # fmt: skip
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        block_out_channels=(8, 16),
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=32,
+    )
     vae.save_pretrained(root / "vae")
     tiny_unet(sample_size=16, channels=4).save_pretrained(root / "unet")
     PNDMScheduler(num_train_timesteps=100, skip_prk_steps=True).save_pretrained(root / "scheduler")
@@ -83,7 +101,7 @@ def test_both_layouts_load_as_diffusion_priors(diffusion_dir: Path, sd_like_dir:
     assert loss.shape == (3,) and torch.isfinite(loss).all()
 
 
-def test_diffusion_prior_refused_where_a_gan_is_needed(diffusion_dir: Path, tiny) -> None:  # noqa: ANN001
+def test_diffusion_prior_refused_where_a_gan_is_needed(diffusion_dir: Path, tiny) -> None:
     from gendistill.params.latent import GanLatents, LatentConfig
 
     with pytest.raises(UserError, match="needs a prior that can do 'layers'; the diffusion prior"):
@@ -98,8 +116,15 @@ def test_bad_diffusers_folders_are_one_line(tmp_path: Path, diffusion_dir: Path)
     with pytest.raises(UserError, match="no unet/config.json"):
         load_diffusers(tmp_path)
     plain = tmp_path / "plain"
-    unet = UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 8), norm_num_groups=4,
-                       down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2)  # fmt: skip
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 8),
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+    )
     unet.save_pretrained(plain / "unet")
     with pytest.raises(UserError, match="UNet2DModel, which has no cross-attention"):
         load_diffusers(plain)
@@ -115,7 +140,7 @@ class _Exploit:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (os.system, (f"touch {self.path}",))
 
 
@@ -133,7 +158,7 @@ def test_pickle_weights_never_run_code(tmp_path: Path, diffusion_dir: Path) -> N
     assert not marker.exists()
 
 
-def _inverter(tiny, classes=None, steps: int = 3, per_class: int = 2, **kw):  # noqa: ANN001, ANN202
+def _inverter(tiny, classes=None, steps: int = 3, per_class: int = 2, **kw):
     from gendistill.inversion.invert import InversionConfig, Inverter, choose, real_images
 
     kw = {"lr": 0.05, "chunk": 250, **kw}
@@ -143,7 +168,7 @@ def _inverter(tiny, classes=None, steps: int = 3, per_class: int = 2, **kw):  # 
     return Inverter(pixel_prior(), images, labels, config, classes, keys=indices)
 
 
-def test_inversion_lowers_the_loss_on_fixed_draws(tiny) -> None:  # noqa: ANN001
+def test_inversion_lowers_the_loss_on_fixed_draws(tiny) -> None:
     inv = _inverter(tiny, steps=8, init="zeros", lr=0.2)
     draws = [inv._draws(s) for s in range(3)]
 
@@ -156,7 +181,7 @@ def test_inversion_lowers_the_loss_on_fixed_draws(tiny) -> None:  # noqa: ANN001
     assert loss() < before
 
 
-def test_inversion_shards_and_chunks_equal_one_run(tiny) -> None:  # noqa: ANN001
+def test_inversion_shards_and_chunks_equal_one_run(tiny) -> None:
     whole = _inverter(tiny).run(progress=False)
     chunked = _inverter(tiny, chunk=1).run(progress=False)
     torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
@@ -167,7 +192,7 @@ def test_inversion_shards_and_chunks_equal_one_run(tiny) -> None:  # noqa: ANN00
     torch.testing.assert_close(merged, whole, rtol=1e-5, atol=1e-6)
 
 
-def test_the_first_n_per_class_are_the_inversion_of_n(tiny) -> None:  # noqa: ANN001
+def test_the_first_n_per_class_are_the_inversion_of_n(tiny) -> None:
     from gendistill.artifacts import EmbeddingSet
 
     three = _inverter(tiny, per_class=3, init="random")
@@ -177,7 +202,7 @@ def test_the_first_n_per_class_are_the_inversion_of_n(tiny) -> None:  # noqa: AN
     torch.testing.assert_close(whole.first(1).embeddings, one.run(progress=False), rtol=1e-5, atol=1e-6)
 
 
-def test_inversion_resume_equals_uninterrupted(tiny, tmp_path: Path) -> None:  # noqa: ANN001
+def test_inversion_resume_equals_uninterrupted(tiny, tmp_path: Path) -> None:
     straight = _inverter(tiny, steps=4).run(progress=False)
     _inverter(tiny, steps=2, checkpoint_every=1).run(tmp_path / "ckpt", progress=False)
     resumed = _inverter(tiny, steps=4, checkpoint_every=1).run(tmp_path / "ckpt", progress=False)
@@ -189,8 +214,22 @@ def _cli(*args: str) -> int:
 
 
 def _invert_args(diffusion_dir: Path, fmnist_dir: Path, out: Path) -> list:
-    return ["invert", "--prior", diffusion_dir, "--data-dir", fmnist_dir, "--per-class", "2", "--steps", "2",
-            "--out", out, "--quiet", "--precision", "fp32"]  # fmt: skip
+    return [
+        "invert",
+        "--prior",
+        diffusion_dir,
+        "--data-dir",
+        fmnist_dir,
+        "--per-class",
+        "2",
+        "--steps",
+        "2",
+        "--out",
+        out,
+        "--quiet",
+        "--precision",
+        "fp32",
+    ]
 
 
 def test_invert_and_generate_commands(diffusion_dir: Path, fmnist_dir: Path, tmp_path: Path) -> None:
@@ -210,10 +249,30 @@ def test_invert_and_generate_commands(diffusion_dir: Path, fmnist_dir: Path, tmp
     assert (settings["noise"], settings["interp"], settings["guidance"], settings["uncond"]) == (0.1, 0.1, 2.0, "mean")
     assert settings["scheduler"] == "dpm" and a.meta["method"] == "diffusion-inversion"
     assert torch.equal(a.extra["real_indices"], emb.indices)
-    assert _cli("evaluate", tmp_path / "a", "--train-on", "both", "--steps", "2", "--models", "convnet[width=8]",
-                "--runs", "1", "--data-dir", fmnist_dir, "--quiet", "--precision", "fp32") == 0  # fmt: skip
-    assert _cli("generate", inv, "--ipc", "2", "--modes", "kmeans", "--steps", "2", "--quiet", "--out",
-                tmp_path / "ipc") == 0  # fmt: skip
+    assert (
+        _cli(
+            "evaluate",
+            tmp_path / "a",
+            "--train-on",
+            "both",
+            "--steps",
+            "2",
+            "--models",
+            "convnet[width=8]",
+            "--runs",
+            "1",
+            "--data-dir",
+            fmnist_dir,
+            "--quiet",
+            "--precision",
+            "fp32",
+        )
+        == 0
+    )
+    assert (
+        _cli("generate", inv, "--ipc", "2", "--modes", "kmeans", "--steps", "2", "--quiet", "--out", tmp_path / "ipc")
+        == 0
+    )
     ipc = load(tmp_path / "ipc")
     assert len(ipc) == 20 and torch.equal(torch.bincount(ipc.labels), torch.full((10,), 2))
     assert _cli("generate", inv, "--ipc", "3", "--quiet", "--out", tmp_path / "too-many") == 2  # 2 inverted per class
@@ -233,17 +292,19 @@ def test_generate_variants_follow_the_recipe() -> None:
         assert any(torch.allclose(cond, p) for p in partners)  # halfway to a same-class partner
 
 
-@pytest.mark.parametrize(("flag", "value", "message"), [("--noise", "1.5", "must lie in"),
-                                                        ("--per-image", "0", "at least 1"),
-                                                        ("--interp", "-0.1", "must lie in")])  # fmt: skip
-def test_generate_bad_settings_exit_2(tmp_path: Path, capsys, flag: str, value: str, message: str) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [("--noise", "1.5", "must lie in"), ("--per-image", "0", "at least 1"), ("--interp", "-0.1", "must lie in")],
+)
+def test_generate_bad_settings_exit_2(tmp_path: Path, capsys, flag: str, value: str, message: str) -> None:
     with pytest.raises(SystemExit) as e:
         _cli("generate", tmp_path, "--out", tmp_path / "x", flag, value)
     assert e.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
-def test_generate_refuses_another_prior_and_an_existing_output(diffusion_dir: Path, fmnist_dir: Path,
-                                                               tmp_path: Path, capsys) -> None:  # fmt: skip  # noqa: ANN001
+def test_generate_refuses_another_prior_and_an_existing_output(
+    diffusion_dir: Path, fmnist_dir: Path, tmp_path: Path, capsys
+) -> None:
     inv = tmp_path / "inv"
     assert _cli(*_invert_args(diffusion_dir, fmnist_dir, inv)) == 0
     other = pixel_prior()
@@ -257,15 +318,32 @@ def test_generate_refuses_another_prior_and_an_existing_output(diffusion_dir: Pa
     assert _cli(*_invert_args(diffusion_dir, fmnist_dir, inv)) == 2  # the inversion's output exists too
 
 
-def test_invert_refuses_a_gan_prior(saved_prior: Path, fmnist_dir: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_invert_refuses_a_gan_prior(saved_prior: Path, fmnist_dir: Path, tmp_path: Path, capsys) -> None:
     assert _cli(*_invert_args(saved_prior, fmnist_dir, tmp_path / "inv")) == 2
     assert "invert needs a prior that can do 'conditionings'" in capsys.readouterr().err
     assert not (tmp_path / "inv").exists()
 
 
 def test_prior_train_diffusion_resumes_exactly(fmnist_dir: Path, tmp_path: Path) -> None:
-    common = ["prior", "train", "--kind", "diffusion", "--data-dir", fmnist_dir, "--batch", "8", "--channels", "8,16",
-              "--tokens", "2", "--width", "8", "--quiet", "--precision", "fp32"]  # fmt: skip
+    common = [
+        "prior",
+        "train",
+        "--kind",
+        "diffusion",
+        "--data-dir",
+        fmnist_dir,
+        "--batch",
+        "8",
+        "--channels",
+        "8,16",
+        "--tokens",
+        "2",
+        "--width",
+        "8",
+        "--quiet",
+        "--precision",
+        "fp32",
+    ]
     assert _cli(*common, "--steps", "4", "--out", tmp_path / "straight") == 0
     partial = tmp_path / "resumed.partial"
     # two steps into a partial run, then continued to four, as a kill after step 2 would leave it
@@ -290,25 +368,39 @@ def load_prior_pair(*folders: Path) -> list:
     return [load_prior(f) for f in folders]
 
 
-def test_torchrun_inversion_and_generation_equal_one_process(diffusion_dir: Path, fmnist_dir: Path, tmp_path: Path,
-                                                             cli_procs) -> None:  # noqa: ANN001  # fmt: skip
+def test_torchrun_inversion_and_generation_equal_one_process(
+    diffusion_dir: Path, fmnist_dir: Path, tmp_path: Path, cli_procs
+) -> None:
     for procs in (1, 2):
         inv = tmp_path / f"inv{procs}"
         cli_procs(procs, *_invert_args(diffusion_dir, fmnist_dir, inv))
-        cli_procs(procs, "generate", inv, "--per-image", "1", "--steps", "2", "--quiet", "--precision", "fp32",
-            "--out", tmp_path / f"gen{procs}")  # fmt: skip
+        cli_procs(
+            procs,
+            "generate",
+            inv,
+            "--per-image",
+            "1",
+            "--steps",
+            "2",
+            "--quiet",
+            "--precision",
+            "fp32",
+            "--out",
+            tmp_path / f"gen{procs}",
+        )
     one, two = load(tmp_path / "inv1"), load(tmp_path / "inv2")
     torch.testing.assert_close(two.embeddings, one.embeddings, rtol=1e-5, atol=1e-6)
     assert two.meta["processes"] == 2
     torch.testing.assert_close(load(tmp_path / "gen2").images, load(tmp_path / "gen1").images, rtol=0, atol=1e-4)
 
 
-def test_mixes_train_on_the_recorded_real_images_for_a_fixed_number_of_steps(tiny) -> None:  # noqa: ANN001
+def test_mixes_train_on_the_recorded_real_images_for_a_fixed_number_of_steps(tiny) -> None:
     from gendistill.evaluate.mixtures import StepStream, mix, real_subset
 
     idx = torch.tensor([0, 5, 9, 14])
-    generated = ImageSet(torch.randn(6, 1, 28, 28), torch.arange(6) % 2, {"method": "diffusion-inversion"},
-                         extra={"real_indices": idx})  # fmt: skip
+    generated = ImageSet(
+        torch.randn(6, 1, 28, 28), torch.arange(6) % 2, {"method": "diffusion-inversion"}, extra={"real_indices": idx}
+    )
     real = mix(generated, tiny, "real")
     assert torch.equal(real.images, tiny.train_images[idx]) and torch.equal(real.labels, tiny.train_labels[idx])
     alone = real_subset(tiny, idx)  # the same images from the indices alone, nothing generated
@@ -336,8 +428,13 @@ def test_diffusion_inversion_is_a_bench_cell(diffusion_dir: Path, fmnist_dir: Pa
         "budget": {"iterations": 2},
         "options": {"prior": str(diffusion_dir), "per_class": 3, "precision": "fp32", "generate": {"steps": 2}},
     }
-    raw = {"suite": "di", "data_dir": str(fmnist_dir), "protocols": ["quick"], "cells": [cell],
-           "defaults": {"models": ["convnet[width=8]"], "runs": 1, "augment": "none"}}  # fmt: skip
+    raw = {
+        "suite": "di",
+        "data_dir": str(fmnist_dir),
+        "protocols": ["quick"],
+        "cells": [cell],
+        "defaults": {"models": ["convnet[width=8]"], "runs": 1, "augment": "none"},
+    }
     path = tmp_path / "di.yaml"
     path.write_text(yaml.safe_dump(raw))
     suite = load_suite(path)
@@ -352,5 +449,6 @@ def test_diffusion_inversion_is_a_bench_cell(diffusion_dir: Path, fmnist_dir: Pa
     raw["cells"][0]["options"]["colour"] = 1
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(UserError, match="unknown diffusion-inversion option"):
-        run_suite(load_suite(path), ResultStore(tmp_path / "other.jsonl"), tmp_path / "w2", isolate=False,
-                  echo=lambda _: None)  # fmt: skip
+        run_suite(
+            load_suite(path), ResultStore(tmp_path / "other.jsonl"), tmp_path / "w2", isolate=False, echo=lambda _: None
+        )

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gendistill.artifacts import SyntheticSet
+from gendistill.artifacts import ImageSet
 from gendistill.data import load_dataset
 from gendistill.errors import UserError
 from gendistill.evaluate import PRESETS, TrainRecipe, evaluate, select, train_classifier
@@ -19,7 +19,7 @@ SMALL = "convnet[width=16]"
 
 
 @pytest.fixture
-def tiny(fmnist_dir: Path):  # noqa: ANN201
+def tiny(fmnist_dir: Path):
     return load_dataset("fashion-mnist", data_dir=fmnist_dir, val_fraction=0.1)
 
 
@@ -31,15 +31,21 @@ def test_presets_follow_the_protocol() -> None:
     assert r.lr_at(149) == 0.01 and r.lr_at(150) == pytest.approx(0.001)
 
 
-def test_training_learns_a_separable_task(tiny) -> None:  # noqa: ANN001
+def test_training_learns_a_separable_task(tiny) -> None:
     report = evaluate(
-        SyntheticSet(tiny.train_images, tiny.train_labels), tiny, models=[SMALL], runs=1, epochs=15, compile=False,
-        progress=False, preset="quick",
-    )  # fmt: skip
+        ImageSet(tiny.train_images, tiny.train_labels),
+        tiny,
+        models=[SMALL],
+        runs=1,
+        epochs=15,
+        compile=False,
+        progress=False,
+        preset="quick",
+    )
     assert report.results[0].mean > 0.9
 
 
-def test_same_seed_same_network(tiny) -> None:  # noqa: ANN001
+def test_same_seed_same_network(tiny) -> None:
     data = select(tiny, "random", 3, seed=0)
     recipe = TrainRecipe(epochs=3, augment="color_crop_cutout_flip_scale_rotate")
 
@@ -52,9 +58,17 @@ def test_same_seed_same_network(tiny) -> None:  # noqa: ANN001
     assert torch.equal(trained(), trained())
 
 
-def test_report_has_mean_std_and_time(tiny) -> None:  # noqa: ANN001
-    report = evaluate(select(tiny, "random", 2), tiny, models=[SMALL, "mlp"], runs=2, epochs=2, compile=False,
-                      progress=False, augment="dsa")  # fmt: skip
+def test_report_has_mean_std_and_time(tiny) -> None:
+    report = evaluate(
+        select(tiny, "random", 2),
+        tiny,
+        models=[SMALL, "mlp"],
+        runs=2,
+        epochs=2,
+        compile=False,
+        progress=False,
+        augment="dsa",
+    )
     assert [r.model for r in report.results] == [SMALL, "mlp"]
     for r in report.results:
         assert len(r.accuracies) == 2 and r.std >= 0 and all(s > 0 for s in r.seconds)
@@ -62,26 +76,26 @@ def test_report_has_mean_std_and_time(tiny) -> None:  # noqa: ANN001
     assert report.to_dict()["results"][0]["mean"] == report.results[0].mean
 
 
-def test_learned_lr_and_soft_labels_are_used(tiny) -> None:  # noqa: ANN001
+def test_learned_lr_and_soft_labels_are_used(tiny) -> None:
     base = select(tiny, "random", 2)
     soft = torch.nn.functional.one_hot(base.labels, 10).float()
-    data = SyntheticSet(base.images, base.labels, base.meta, soft_labels=soft, lr=torch.tensor(0.05))
+    data = ImageSet(base.images, base.labels, base.meta, soft_labels=soft, lr=torch.tensor(0.05))
     report = evaluate(data, tiny, models=[SMALL], runs=1, epochs=1, compile=False, progress=False)
     assert report.results[0].recipe["lr"] == pytest.approx(0.05)
 
 
-def test_a_learned_sgd_rate_never_reaches_a_network_with_its_own_recipe(tiny) -> None:  # noqa: ANN001
+def test_a_learned_sgd_rate_never_reaches_a_network_with_its_own_recipe(tiny) -> None:
     """MTT's learned rate is an SGD step for the preset's training; AlexNet trains with AdamW at 1e-3 (it went
     to chance, 10.0%, on all three runs when MTT's 0.018 reached its AdamW)."""
     base = select(tiny, "random", 1)
-    data = SyntheticSet(base.images, base.labels, base.meta, lr=torch.tensor(0.05))
+    data = ImageSet(base.images, base.labels, base.meta, lr=torch.tensor(0.05))
     report = evaluate(data, tiny, models=[SMALL, "alexnet"], runs=1, epochs=1, compile=False, progress=False)
     convnet, alexnet = report.results
     assert convnet.recipe["lr"] == pytest.approx(0.05)
     assert (alexnet.recipe["optimizer"], alexnet.recipe["lr"]) == ("adamw", pytest.approx(1e-3))
 
 
-def test_bad_evaluate_arguments(tiny) -> None:  # noqa: ANN001
+def test_bad_evaluate_arguments(tiny) -> None:
     data = select(tiny, "random", 1)
     with pytest.raises(UserError, match="runs"):
         evaluate(data, tiny, runs=0)
@@ -91,7 +105,7 @@ def test_bad_evaluate_arguments(tiny) -> None:  # noqa: ANN001
         evaluate(data, tiny, preset="fast")
 
 
-def test_random_subset_is_per_class_and_seeded(tiny) -> None:  # noqa: ANN001
+def test_random_subset_is_per_class_and_seeded(tiny) -> None:
     a, b, c = select(tiny, "random", 4, seed=1), select(tiny, "random", 4, seed=1), select(tiny, "random", 4, seed=2)
     assert torch.bincount(a.labels).tolist() == [4] * 10
     assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
@@ -119,13 +133,13 @@ def test_herding_is_greedy_mean_matching() -> None:
     assert herd_err <= rand_err * 10
 
 
-def test_herding_selection_with_each_feature_space(tiny) -> None:  # noqa: ANN001
+def test_herding_selection_with_each_feature_space(tiny) -> None:
     for features in ("pixels", "random", "trained"):
         s = select(tiny, "herding", 2, seed=0, features=features, feature_epochs=1)
         assert torch.bincount(s.labels).tolist() == [2] * 10 and s.meta["config"]["features"] == features
 
 
-def test_crfd_prefers_real_images_to_noise(tiny) -> None:  # noqa: ANN001
+def test_crfd_prefers_real_images_to_noise(tiny) -> None:
     crfd = CRFD(tiny, "convnet[width=16]", nets=2, real_per_class=8)
     idx = torch.cat([i[:2] for i in tiny.class_indices("train")])
     real, labels = tiny.train_images[idx], tiny.train_labels[idx]
@@ -145,9 +159,12 @@ def test_schedules_step_and_warmup_cosine() -> None:
     assert lrs[5] == pytest.approx(0.01) and lrs[9] < 0.001  # then cosine toward 0
 
 
-def test_bad_recipe_fields_fail_in_one_line(tiny) -> None:  # noqa: ANN001
-    for kwargs, match in (({"schedule": "linear"}, "lr schedule"), ({"optimizer": "lion"}, "optimizer"),
-                          ({"ema": 1.0}, "ema")):  # fmt: skip
+def test_bad_recipe_fields_fail_in_one_line(tiny) -> None:
+    for kwargs, match in (
+        ({"schedule": "linear"}, "lr schedule"),
+        ({"optimizer": "lion"}, "optimizer"),
+        ({"ema": 1.0}, "ema"),
+    ):
         with pytest.raises(UserError, match=match):
             TrainRecipe(epochs=1, **kwargs)
     with pytest.raises(UserError, match="unknown recipe field"):
@@ -168,18 +185,19 @@ def test_weight_ema_ramps_as_a_running_mean_then_decays_at_beta() -> None:
     assert seen == [1.0, 1.5, pytest.approx(2.25)]
 
 
-def test_ema_recipe_tests_the_average_not_the_last_weights(tiny) -> None:  # noqa: ANN001
+def test_ema_recipe_tests_the_average_not_the_last_weights(tiny) -> None:
     torch.manual_seed(0)
     m = create_model(SMALL, 1, 10, 28)
     recipe = TrainRecipe(epochs=3, batch_size=8, ema=0.9)
-    tested = train_classifier(m, select(tiny, "random", 2), recipe, torch.Generator().manual_seed(0),
-                              torch.device("cpu"))  # fmt: skip
+    tested = train_classifier(
+        m, select(tiny, "random", 2), recipe, torch.Generator().manual_seed(0), torch.device("cpu")
+    )
     assert isinstance(tested, torch.optim.swa_utils.AveragedModel)
     live, averaged = (torch.cat([p.detach().flatten() for p in mod.parameters()]) for mod in (m, tested.module))
     assert not torch.equal(live, averaged)
 
 
-def test_per_architecture_recipes_apply_and_are_recorded(tiny) -> None:  # noqa: ANN001
+def test_per_architecture_recipes_apply_and_are_recorded(tiny) -> None:
     data = select(tiny, "random", 1)
     kw = {"runs": 1, "epochs": 1, "compile": False, "progress": False}
     report = evaluate(data, tiny, models=["lenet", SMALL], **kw)
@@ -203,10 +221,18 @@ def test_near_chance_runs_are_flagged_and_the_mean_over_networks_has_a_spread() 
     from gendistill.evaluate import EvalReport, ModelResult
 
     recipe = TrainRecipe(epochs=1).to_dict()
-    report = EvalReport("toy", "test", "paper", "cpu", "fp32", 0, [
-        ModelResult("a", [0.80, 0.60, 0.70], [1.0] * 3, recipe, chance=0.1),
-        ModelResult("b", [0.70, 0.15, 0.90], [1.0] * 3, recipe, chance=0.1),
-    ])  # fmt: skip
+    report = EvalReport(
+        "toy",
+        "test",
+        "paper",
+        "cpu",
+        "fp32",
+        0,
+        [
+            ModelResult("a", [0.80, 0.60, 0.70], [1.0] * 3, recipe, chance=0.1),
+            ModelResult("b", [0.70, 0.15, 0.90], [1.0] * 3, recipe, chance=0.1),
+        ],
+    )
     assert report.results[0].near_chance == [] and report.results[1].near_chance == [1]
     over = report.to_dict()["over_networks"]
     assert over["per_run"] == pytest.approx([0.75, 0.375, 0.80])
@@ -215,13 +241,13 @@ def test_near_chance_runs_are_flagged_and_the_mean_over_networks_has_a_spread() 
     rows = report.rows()
     assert rows[1]["near chance"] == "1 of 3" and rows[-1]["model"] == "mean of 2"
     (line,) = report.warnings()
-    assert line.startswith("warning: b run 2 ended at 15.00%, within 10 points of chance (10.0%)")
+    assert line.startswith("b run 2 ended at 15.00%, within 10 points of chance (10.0%)")
 
 
-def test_a_learned_sgd_rate_never_reaches_adamw_training(tiny) -> None:  # noqa: ANN001
+def test_a_learned_sgd_rate_never_reaches_adamw_training(tiny) -> None:
     """The soft protocol trains with AdamW at 1e-3: MTT's learned SGD step must not replace it."""
     base = select(tiny, "random", 1)
-    data = SyntheticSet(base.images, base.labels, base.meta, lr=torch.tensor(0.05))
+    data = ImageSet(base.images, base.labels, base.meta, lr=torch.tensor(0.05))
     sgd = evaluate(data, tiny, models=[SMALL], runs=1, epochs=1, preset="eccv24", compile=False, progress=False)
     assert sgd.results[0].recipe["lr"] == pytest.approx(0.05)
     adamw = TrainRecipe(epochs=300, optimizer="adamw", lr=1e-3, weight_decay=0.01)  # the soft protocol's training

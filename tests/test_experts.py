@@ -16,11 +16,11 @@ NET = "convnet[width=8]"
 
 
 @pytest.fixture
-def experts(tiny, tmp_path: Path) -> Path:  # noqa: ANN001
+def experts(tiny, tmp_path: Path) -> Path:
     return train_experts(tiny, tmp_path / "experts", 2, ExpertSpec(tiny.name, NET, epochs=3), progress=False)
 
 
-def test_trajectories_are_saved_every_epoch_and_resume(experts: Path, tiny) -> None:  # noqa: ANN001
+def test_trajectories_are_saved_every_epoch_and_resume(experts: Path, tiny) -> None:
     t = Trajectories(experts)
     assert len(t) == 2 and t.epochs == 3
     assert json.loads((experts / "config.json").read_text())["_class_name"] == "Trajectories"

@@ -105,7 +105,7 @@ def _one_line(capsys: pytest.CaptureFixture, argv: list, *needles: str) -> str:
 )
 def test_distill_refuses_bad_values_before_any_work(
     capsys, tmp_path: Path, fmnist_dir: Path, argv: list, needle: str
-) -> None:  # noqa: ANN001
+) -> None:
     out = tmp_path / "o"
     base = [*TINY_DISTILL, "--data-dir", fmnist_dir]
     _one_line(capsys, [*base, "--out", out, *argv], needle)
@@ -131,7 +131,7 @@ def test_distill_refuses_bad_values_before_any_work(
         (["experts", "--lr", "nan", "--out", "{t}/o"], "lr must be a finite number"),
     ],
 )
-def test_commands_refuse_what_does_not_apply(capsys, tmp_path: Path, fmnist_dir: Path, argv: list, needle: str) -> None:  # noqa: ANN001
+def test_commands_refuse_what_does_not_apply(capsys, tmp_path: Path, fmnist_dir: Path, argv: list, needle: str) -> None:
     argv = [str(a).replace("{t}", str(tmp_path)) for a in argv] + ["--data-dir", str(fmnist_dir)]
     if argv[0] == "generate":
         argv = argv[:-2]  # generate reads its dataset from the embedding set
@@ -142,7 +142,7 @@ def test_commands_refuse_what_does_not_apply(capsys, tmp_path: Path, fmnist_dir:
 @pytest.mark.parametrize("kind", ["missing", "empty", "file", "other"])
 def test_a_data_dir_without_the_data_never_falls_back(
     capsys, tmp_path: Path, fmnist_dir: Path, monkeypatch: pytest.MonkeyPatch, kind: str
-) -> None:  # noqa: ANN001
+) -> None:
     monkeypatch.setenv("GENDISTILL_DATA", str(fmnist_dir.parent))  # a copy the search would find
     where = tmp_path / "d"
     if kind == "empty":
@@ -158,7 +158,7 @@ def test_a_data_dir_without_the_data_never_falls_back(
     )
 
 
-def test_an_image_folder_with_a_fake_png_or_a_bad_size_is_one_line(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+def test_an_image_folder_with_a_fake_png_or_a_bad_size_is_one_line(capsys, tmp_path: Path) -> None:
     from PIL import Image
 
     for c in ("a", "b"):
@@ -191,7 +191,7 @@ def tmpfs(path: Path, size: str, read_only: bool = False) -> Iterator[None]:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
-def test_a_read_only_or_full_disk_is_refused_before_the_work(capsys, tmp_path: Path, fmnist_dir: Path) -> None:  # noqa: ANN001
+def test_a_read_only_or_full_disk_is_refused_before_the_work(capsys, tmp_path: Path, fmnist_dir: Path) -> None:
     with tmpfs(tmp_path / "ro", "1m", read_only=True):
         with pytest.raises(UserError, match="read-only file system"):
             check_writable(tmp_path / "ro" / "a" / "b")
@@ -222,7 +222,7 @@ def test_a_permission_check_without_root(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_a_fault_during_the_run_is_one_line_and_keeps_the_checkpoints(
     capsys, tmp_path: Path, fmnist_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
     import gendistill.artifacts.base as base
 
     def full(*a: object, **k: object) -> None:  # the artifact's write hits a full disk; checkpoints do not
@@ -261,7 +261,7 @@ def test_environment_faults_are_recognised() -> None:
 # --- runs that diverge, JSON without NaN ----------------------------------------------------------------------
 
 
-def test_a_diverging_run_stops_keeps_finite_checkpoints_and_writes_nothing(tiny, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_diverging_run_stops_keeps_finite_checkpoints_and_writes_nothing(tiny, tmp_path: Path) -> None:
     options = RunOptions(
         iterations=6,
         lr=1e30,
@@ -389,7 +389,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once() -> None:
     assert load_yaml("a: &a [1]\nb: *a\n", "suite y") == {"a": [1], "b": [1]}
 
 
-def test_report_refuses_a_file_without_records(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+def test_report_refuses_a_file_without_records(capsys, tmp_path: Path) -> None:
     (tmp_path / "b.bin").write_bytes(bytes(range(256)) * 8)
     _one_line(capsys, ["report", tmp_path / "b.bin", "--out", tmp_path / "r"], "not a text file")
     (tmp_path / "s.yaml").write_text("suite: s\ncells:\n  - {method: random, ipc: 1}\n")
@@ -518,7 +518,7 @@ def test_a_command_killed_at_a_seeded_random_point_ends_bit_identical(
 
 def test_a_prior_killed_after_writing_its_folder_resumes(
     capsys, tmp_path: Path, fmnist_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
     """The prior's folder is written before its partial folder is cleared; a kill between the two must leave
     a run that --resume finishes, not one that demands --force."""
     import gendistill.cli.prior as prior_cli

@@ -70,13 +70,22 @@ FAST_STARTERS = {"convnet", "convnet-ln", "vgg11", "resnet18-in", "alexnet-in"}
 
 
 @pytest.mark.parametrize("name", MODELS.names())
-def test_every_network_trains_well_above_chance_under_its_recipe(name: str, tiny) -> None:  # noqa: ANN001
+def test_every_network_trains_well_above_chance_under_its_recipe(name: str, tiny) -> None:
     """A seeded sanity check of the zoo, not a benchmark: one image per class of the toy set, the network's own
     recipe (the preset plus its registered departures), fp32 so every CPU agrees. Chance is 10 %; the slowest
     learner, the ViT, ends near 32 %."""
     from gendistill.evaluate import evaluate, select
 
     epochs = 15 if name in FAST_STARTERS else 40
-    report = evaluate(select(tiny, "random", 1, seed=0), tiny, models=[name], runs=1, epochs=epochs, preset="quick",
-                      precision="fp32", compile=False, progress=False)  # fmt: skip
+    report = evaluate(
+        select(tiny, "random", 1, seed=0),
+        tiny,
+        models=[name],
+        runs=1,
+        epochs=epochs,
+        preset="quick",
+        precision="fp32",
+        compile=False,
+        progress=False,
+    )
     assert report.results[0].mean >= 0.25, f"{name} did not train: {report.results[0].mean:.2f}"

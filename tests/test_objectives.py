@@ -19,7 +19,7 @@ from gendistill.params import Pixels
 NET = "convnet[width=16]"
 
 
-def _setup(tiny, objective: str, augment: bool = True, classes=None):  # noqa: ANN001, ANN202
+def _setup(tiny, objective: str, augment: bool = True, classes=None):
     params = Pixels.create(tiny, 2, "real", torch.Generator().manual_seed(0))
     ctx = MatchContext(tiny, NET, DSA() if augment else None, seed=3, real_batch=8, classes=classes)
     options = {"outer_loop": 2, "inner_loop": 1} if objective == "dc" else {}
@@ -27,7 +27,7 @@ def _setup(tiny, objective: str, augment: bool = True, classes=None):  # noqa: A
 
 
 @pytest.mark.parametrize("objective", ["dm", "dc"])
-def test_objective_loss_decreases(tiny, objective: str) -> None:  # noqa: ANN001
+def test_objective_loss_decreases(tiny, objective: str) -> None:
     params, obj, ctx = _setup(tiny, objective, augment=False)
     schedule = Schedule(iterations=12, lr=0.5 if objective == "dm" else 0.1)
     hist = run(params, obj, ctx, schedule, progress=False)
@@ -36,7 +36,7 @@ def test_objective_loss_decreases(tiny, objective: str) -> None:  # noqa: ANN001
     assert last < first
 
 
-def test_dm_batched_forward_equals_per_class(tiny) -> None:  # noqa: ANN001
+def test_dm_batched_forward_equals_per_class(tiny) -> None:
     """All classes in one pass gives the per-class reference loss (instance norm keeps samples independent)."""
     params, obj, ctx = _setup(tiny, "dm")
     loss = next(obj.losses(params, ctx, 5))
@@ -73,11 +73,11 @@ class _PixelEnergy(Regulariser):
 
     name = "energy"
 
-    def term(self, params, ctx, iteration):  # noqa: ANN001, ANN201
+    def term(self, params, ctx, iteration):
         return params.render().square().mean()
 
 
-def test_regularisers_add_weighted_terms(tiny) -> None:  # noqa: ANN001
+def test_regularisers_add_weighted_terms(tiny) -> None:
     """Weight 0 is the plain run, bit for bit; a positive weight changes it toward the term's optimum."""
     results = {}
     for weight in (None, 0.0, 100.0):
@@ -92,12 +92,13 @@ def test_regularisers_add_weighted_terms(tiny) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def experts(tiny, tmp_path: Path) -> Path:  # noqa: ANN001
-    return train_experts(tiny, tmp_path / "experts", 2, ExpertSpec(tiny.name, "convnet[width=8]", epochs=3),
-                         progress=False)  # fmt: skip
+def experts(tiny, tmp_path: Path) -> Path:
+    return train_experts(
+        tiny, tmp_path / "experts", 2, ExpertSpec(tiny.name, "convnet[width=8]", epochs=3), progress=False
+    )
 
 
-def test_mtt_distills_and_stores_the_learned_lr(tiny, experts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_mtt_distills_and_stores_the_learned_lr(tiny, experts: Path, tmp_path: Path) -> None:
     opts = {"experts": str(experts), "syn_steps": 3, "expert_epochs": 1, "max_start_epoch": 2, "lr_lr": 1e-6}
     options = RunOptions(iterations=5, lr=10.0, model="convnet[width=8]", objective=opts)
     s = distill(tiny, "mtt", 1, tmp_path / "m", None, options, progress=False)
@@ -108,12 +109,19 @@ def test_mtt_distills_and_stores_the_learned_lr(tiny, experts: Path, tmp_path: P
     assert s.meta["config"]["objective"]["num_experts"] == 2 and s.meta["config"]["objective"]["lr_init"] == 0.01
 
 
-def test_student_must_match_the_experts(tiny, experts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_student_must_match_the_experts(tiny, experts: Path, tmp_path: Path) -> None:
     opts = {"experts": str(experts), "syn_steps": 1, "expert_epochs": 1, "max_start_epoch": 1}
 
     def attempt(model: str, objective: dict) -> None:
-        distill(tiny, "mtt", 1, tmp_path / "m", None, RunOptions(iterations=1, model=model, objective=objective),
-                progress=False)  # fmt: skip
+        distill(
+            tiny,
+            "mtt",
+            1,
+            tmp_path / "m",
+            None,
+            RunOptions(iterations=1, model=model, objective=objective),
+            progress=False,
+        )
 
     with pytest.raises(UserError, match="differ from the experts"):
         attempt("convnet[width=4]", opts)
@@ -124,13 +132,13 @@ def test_student_must_match_the_experts(tiny, experts: Path, tmp_path: Path) -> 
 
 
 # --- DCGM's regularisers: formulas checked by hand ---
-def _published(tiny, features: torch.Tensor, labels: list[int]) -> MatchContext:  # noqa: ANN001
+def _published(tiny, features: torch.Tensor, labels: list[int]) -> MatchContext:
     ctx = MatchContext(tiny, NET)
     ctx.publish_features(5, features, torch.tensor(labels))
     return ctx
 
 
-def test_intra_class_term_is_the_mean_pairwise_cosine_within_classes(tiny) -> None:  # noqa: ANN001
+def test_intra_class_term_is_the_mean_pairwise_cosine_within_classes(tiny) -> None:
     from gendistill.objectives import REGULARISERS
 
     # class 0: orthogonal pair (cos 0); class 1: the same direction twice (cos 1); class 2: one sample (skipped)
@@ -142,7 +150,7 @@ def test_intra_class_term_is_the_mean_pairwise_cosine_within_classes(tiny) -> No
     assert float(REGULARISERS.get("intra")(1.0).term(None, _published(tiny, tri, [0, 0, 0]), 5)) == pytest.approx(-0.5)
 
 
-def test_inter_class_term_is_the_mean_cosine_between_class_centres(tiny) -> None:  # noqa: ANN001
+def test_inter_class_term_is_the_mean_cosine_between_class_centres(tiny) -> None:
     from gendistill.objectives import REGULARISERS
 
     # centres of the normalised features: class 0 -> (1, 0), class 1 -> (0, 1), class 2 -> (1, 1)/2
@@ -153,7 +161,7 @@ def test_inter_class_term_is_the_mean_cosine_between_class_centres(tiny) -> None
     assert float(REGULARISERS.get("inter")(1.0).term(None, ctx, 5)) == pytest.approx(expected)
 
 
-def test_regularisers_pull_gradients_the_right_way(tiny) -> None:  # noqa: ANN001
+def test_regularisers_pull_gradients_the_right_way(tiny) -> None:
     """A step down the intra term spreads a class; a step down the inter term separates the centres."""
     from gendistill.objectives import REGULARISERS
 
@@ -166,7 +174,7 @@ def test_regularisers_pull_gradients_the_right_way(tiny) -> None:  # noqa: ANN00
         assert float(after) < float(before.detach()), name
 
 
-def test_a_regulariser_without_published_features_embeds_the_images_itself(tiny) -> None:  # noqa: ANN001
+def test_a_regulariser_without_published_features_embeds_the_images_itself(tiny) -> None:
     from gendistill.objectives import REGULARISERS
 
     params = Pixels.create(tiny, 3, "real", torch.Generator().manual_seed(0))
@@ -176,7 +184,7 @@ def test_a_regulariser_without_published_features_embeds_the_images_itself(tiny)
     assert -1.0 <= float(term.detach()) <= 1.0 and params.images.grad is not None and params.images.grad.abs().sum() > 0
 
 
-def test_classify_term_is_the_real_teachers_cross_entropy_and_descends(tiny, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_classify_term_is_the_real_teachers_cross_entropy_and_descends(tiny, tmp_path, monkeypatch) -> None:
     """The class anchor: mean cross-entropy of the cached real-data teacher on the synthetic images (checked
     against the teacher called by hand), and a step down it makes the images more their class."""
     import torch.nn.functional as F
@@ -200,7 +208,7 @@ def test_classify_term_is_the_real_teachers_cross_entropy_and_descends(tiny, tmp
     assert list((tmp_path / "teachers").iterdir())  # trained once, cached where GENDISTILL_CACHE says
 
 
-def test_dm_shares_its_rendered_images_so_regularisers_render_nothing_again(tiny) -> None:  # noqa: ANN001
+def test_dm_shares_its_rendered_images_so_regularisers_render_nothing_again(tiny) -> None:
     params = Pixels.create(tiny, 2, "real", torch.Generator().manual_seed(0))
     ctx = MatchContext(tiny, NET, seed=1, real_batch=4)
     calls = []
@@ -213,13 +221,14 @@ def test_dm_shares_its_rendered_images_so_regularisers_render_nothing_again(tiny
     assert len(calls) == 2
 
 
-def test_pool_matching_trains_its_network_on_real_data_and_redraws_it(tiny) -> None:  # noqa: ANN001
+def test_pool_matching_trains_its_network_on_real_data_and_redraws_it(tiny) -> None:
     """DiM's matching network learns online: after a few iterations it classifies the real images far
     above chance; at ``redraw_every`` a fresh network replaces it."""
     params = Pixels.create(tiny, 2, "real", torch.Generator().manual_seed(0))
     ctx = MatchContext(tiny, NET, None, seed=3, real_batch=8)
-    obj = OBJECTIVES.get("pool").from_options(2, {"pool": NET, "train_steps": 3, "train_batch": 32,
-                                                  "redraw_every": 8, "net_lr": 0.05})  # fmt: skip
+    obj = OBJECTIVES.get("pool").from_options(
+        2, {"pool": NET, "train_steps": 3, "train_batch": 32, "redraw_every": 8, "net_lr": 0.05}
+    )
     hist = run(params, obj, ctx, Schedule(iterations=8, lr=0.1), progress=False)
     assert all(torch.isfinite(torch.tensor(hist.losses)))
     with torch.no_grad():

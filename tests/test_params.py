@@ -17,7 +17,7 @@ from gendistill.priors import recommended_lr
 NET = "convnet[width=16]"
 
 
-def test_each_parameterisation_owns_a_frozen_config(tiny) -> None:  # noqa: ANN001
+def test_each_parameterisation_owns_a_frozen_config(tiny) -> None:
     import dataclasses
 
     assert PARAMS.get("glad").Config is GladConfig and PARAMS.get("hglad").Config is HGladConfig
@@ -33,7 +33,7 @@ def test_each_parameterisation_owns_a_frozen_config(tiny) -> None:  # noqa: ANN0
     assert isinstance(p.optimizer(p.param_groups(0.1)), torch.optim.SGD) and p.stages(10).every == 0
 
 
-def test_glad_renders_the_prior_and_chunked_gradients_match(tiny, tiny_prior) -> None:  # noqa: ANN001
+def test_glad_renders_the_prior_and_chunked_gradients_match(tiny, tiny_prior) -> None:
     prior = tiny_prior()
     for layer in (-1, 0, 3):
         p = GanLatents.create(tiny, 2, prior, layer, torch.Generator().manual_seed(0), 1.0, 0.01)
@@ -52,7 +52,7 @@ def test_glad_renders_the_prior_and_chunked_gradients_match(tiny, tiny_prior) ->
             assert p.ws.grad[:, : max(layer, 0)].abs().sum() == 0  # layers before k do not shape the image
 
 
-def test_advance_keeps_the_images(tiny, tiny_prior) -> None:  # noqa: ANN001
+def test_advance_keeps_the_images(tiny, tiny_prior) -> None:
     p = GanLatents.create(tiny, 1, tiny_prior(), 1, torch.Generator().manual_seed(0), 1.0, 0.01)
     before = p.render().detach()
     while p.can_advance():
@@ -61,7 +61,7 @@ def test_advance_keeps_the_images(tiny, tiny_prior) -> None:  # noqa: ANN001
     assert p.k == p.prior.num_layers - 1
 
 
-def test_hglad_walks_the_layers_and_resumes_exactly(tiny, saved_prior: Path, tmp_path: Path, killer) -> None:  # noqa: ANN001
+def test_hglad_walks_the_layers_and_resumes_exactly(tiny, saved_prior: Path, tmp_path: Path, killer) -> None:
     space = HGladConfig(str(saved_prior), select="crfd", select_every=2)
     opts = RunOptions(iterations=14, real_batch=8, model=NET, seed=1, checkpoint_every=3)
     full = distill(tiny, "dm", 2, tmp_path / "full", space, opts, progress=False)
@@ -80,7 +80,7 @@ def test_hglad_walks_the_layers_and_resumes_exactly(tiny, saved_prior: Path, tmp
 
 
 @pytest.mark.parametrize("method", ["dc", "mtt"])
-def test_glad_runs_with_other_objectives(tiny, saved_prior: Path, tmp_path: Path, method: str) -> None:  # noqa: ANN001
+def test_glad_runs_with_other_objectives(tiny, saved_prior: Path, tmp_path: Path, method: str) -> None:
     kw = {}
     if method == "mtt":
         from gendistill.experts import ExpertSpec, train_experts
@@ -95,14 +95,15 @@ def test_glad_runs_with_other_objectives(tiny, saved_prior: Path, tmp_path: Path
     assert out.images.shape == (20, 1, 28, 28) and torch.isfinite(out.images).all()
 
 
-def test_a_prior_may_carry_its_own_latent_learning_rates(tiny, tmp_path: Path, tiny_prior) -> None:  # noqa: ANN001
+def test_a_prior_may_carry_its_own_latent_learning_rates(tiny, tmp_path: Path, tiny_prior) -> None:
     tuned = tiny_prior().save_pretrained(tmp_path / "tuned", extra_config={"latent_lr": {"dm": [0.25, 0.5]}})
     assert recommended_lr(tuned, "dm") == (0.25, 0.5)
     assert recommended_lr(tuned, "dc") is None and recommended_lr(tiny_prior(), "dm") is None
 
     def used(space: GladConfig, name: str) -> dict:
-        out = distill(tiny, "dm", 1, tmp_path / name, space, RunOptions(iterations=1, real_batch=8, model=NET),
-                      progress=False)  # fmt: skip
+        out = distill(
+            tiny, "dm", 1, tmp_path / name, space, RunOptions(iterations=1, real_batch=8, model=NET), progress=False
+        )
         return out.meta["config"]["param"]["config"]
 
     param = used(GladConfig(str(tuned)), "a")
@@ -112,17 +113,18 @@ def test_a_prior_may_carry_its_own_latent_learning_rates(tiny, tmp_path: Path, t
     assert used(GladConfig(str(plain)), "d")["lr_f"] == LATENT_LR["dm"][0]  # GLaD's published default
 
 
-def test_latent_space_refuses_a_mismatched_prior(tiny, tmp_path: Path, tiny_prior) -> None:  # noqa: ANN001
+def test_latent_space_refuses_a_mismatched_prior(tiny, tmp_path: Path, tiny_prior) -> None:
     tiny_prior(size=32, channels=3).save_pretrained(tmp_path / "rgb")
     with pytest.raises(UserError, match="use a prior trained on it"):
-        distill(tiny, "dm", 2, tmp_path / "x", GladConfig(str(tmp_path / "rgb")), RunOptions(iterations=1),
-                progress=False)  # fmt: skip
+        distill(
+            tiny, "dm", 2, tmp_path / "x", GladConfig(str(tmp_path / "rgb")), RunOptions(iterations=1), progress=False
+        )
     with pytest.raises(UserError, match="layer must be in"):
         GanLatents.create(tiny, 1, tiny_prior(), 8, torch.Generator(), 1.0, 0.01)
     assert not (tmp_path / "x").exists()
 
 
-def test_glad_keeps_its_lowest_crfd_snapshot(tiny, saved_prior: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_glad_keeps_its_lowest_crfd_snapshot(tiny, saved_prior: Path, tmp_path: Path) -> None:
     space = GladConfig(str(saved_prior), layer=3, select="crfd", select_every=2)
     out = distill(
         tiny, "dm", 2, tmp_path / "g", space, RunOptions(iterations=6, real_batch=8, model=NET), progress=False
@@ -131,7 +133,7 @@ def test_glad_keeps_its_lowest_crfd_snapshot(tiny, saved_prior: Path, tmp_path: 
     assert selected["layer"] == 3 and selected["iteration"] in (2, 4, 6)
 
 
-def test_latent_rendering_under_bf16_stays_close_and_fp32_valued(tiny, tiny_prior) -> None:  # noqa: ANN001
+def test_latent_rendering_under_bf16_stays_close_and_fp32_valued(tiny, tiny_prior) -> None:
     p = GanLatents.create(tiny, 1, tiny_prior(), 2, torch.Generator().manual_seed(0), 1.0, 0.01)
     ref = p.render().detach()
     p.set_precision(torch.bfloat16)
@@ -142,14 +144,15 @@ def test_latent_rendering_under_bf16_stays_close_and_fp32_valued(tiny, tiny_prio
 
 
 # --- the generator parameterisation (DCGM) ---
-def _generator(tiny, saved_prior: Path, **config):  # noqa: ANN001, ANN202
+def _generator(tiny, saved_prior: Path, **config):
     from gendistill.params import GeneratorCodes, GeneratorConfig
 
-    return GeneratorCodes.build(tiny, 3, GeneratorConfig(prior=str(saved_prior), **config),
-                                torch.Generator().manual_seed(0))  # fmt: skip
+    return GeneratorCodes.build(
+        tiny, 3, GeneratorConfig(prior=str(saved_prior), **config), torch.Generator().manual_seed(0)
+    )
 
 
-def test_generator_renders_its_codes_and_mixes_fresh_rows_only_inside_an_iteration(tiny, saved_prior) -> None:  # noqa: ANN001
+def test_generator_renders_its_codes_and_mixes_fresh_rows_only_inside_an_iteration(tiny, saved_prior) -> None:
     params = _generator(tiny, saved_prior, fresh=0.5)
     assert params.generator.training and all(p.requires_grad for p in params.generator.parameters())
     stored = params.render().detach()
@@ -166,7 +169,7 @@ def test_generator_renders_its_codes_and_mixes_fresh_rows_only_inside_an_iterati
     assert torch.equal(params.render().detach(), stored)
 
 
-def test_generator_chunked_gradients_equal_whole_ones(tiny, saved_prior) -> None:  # noqa: ANN001
+def test_generator_chunked_gradients_equal_whole_ones(tiny, saved_prior) -> None:
     grads = []
     for chunk in (None, 7):
         params = _generator(tiny, saved_prior, chunk=chunk)
@@ -178,14 +181,14 @@ def test_generator_chunked_gradients_equal_whole_ones(tiny, saved_prior) -> None
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
 
 
-def test_generator_from_scratch_differs_from_the_prior_and_is_seeded(tiny, saved_prior) -> None:  # noqa: ANN001
+def test_generator_from_scratch_differs_from_the_prior_and_is_seeded(tiny, saved_prior) -> None:
     tuned, scratch, again = (_generator(tiny, saved_prior, from_scratch=s) for s in (False, True, True))
     w = "layers.0.weight"
     assert not torch.equal(tuned.generator.state_dict()[w], scratch.generator.state_dict()[w])
     assert torch.equal(scratch.generator.state_dict()[w], again.generator.state_dict()[w])
 
 
-def test_teacher_screened_codes_keep_each_rows_most_confident_draw(tiny, saved_prior, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_teacher_screened_codes_keep_each_rows_most_confident_draw(tiny, saved_prior, tmp_path, monkeypatch) -> None:
     """Each stored code is the candidate the real-data judge finds most like its class: never less so than
     the first candidate (the code a plain draw would have given), seeded, and with one candidate the plain
     draw itself."""
@@ -219,9 +222,13 @@ def test_teacher_screened_codes_keep_each_rows_most_confident_draw(tiny, saved_p
 def test_generator_config_refuses_bad_values() -> None:
     from gendistill.params import GeneratorConfig
 
-    for bad, match in (({"fresh": 1.0}, "fresh must be in"), ({"lr_g": 0.0}, "must be greater than 0"),
-                       ({"weights_dtype": "int8"}, "unknown weights_dtype"), ({"chunk": 0}, "chunk must"),
-                       ({"code_init": "best"}, "unknown code_init"),
-                       ({"candidates": 0}, "candidates must")):  # fmt: skip
+    for bad, match in (
+        ({"fresh": 1.0}, "fresh must be in"),
+        ({"lr_g": 0.0}, "must be greater than 0"),
+        ({"weights_dtype": "int8"}, "unknown weights_dtype"),
+        ({"chunk": 0}, "chunk must"),
+        ({"code_init": "best"}, "unknown code_init"),
+        ({"candidates": 0}, "candidates must"),
+    ):
         with pytest.raises(UserError, match=match):
             GeneratorConfig(**bad)

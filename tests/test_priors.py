@@ -16,7 +16,7 @@ from gendistill.priors.nvlabs import adapt, load_network_pickle
 from gendistill.priors.train import GanRecipe, GanTrainer
 
 
-def test_stylegan_is_hierarchical_and_splits_exactly(tiny_prior) -> None:  # noqa: ANN001
+def test_stylegan_is_hierarchical_and_splits_exactly(tiny_prior) -> None:
     prior = tiny_prior()
     assert prior.num_layers == 8  # 4x4 conv, then (up, conv) at 8, 16, 32, then to-pixels
     labels = torch.arange(10)
@@ -31,7 +31,7 @@ def test_stylegan_is_hierarchical_and_splits_exactly(tiny_prior) -> None:  # noq
     assert not torch.allclose(*prior.mapping(z, torch.tensor([0, 1])))
 
 
-def test_save_and_load_pretrained(tmp_path: Path, tiny_prior) -> None:  # noqa: ANN001
+def test_save_and_load_pretrained(tmp_path: Path, tiny_prior) -> None:
     prior = tiny_prior()
     prior.save_pretrained(tmp_path / "p32")
     prior.save_pretrained(tmp_path / "p16", dtype=torch.float16)
@@ -51,7 +51,7 @@ def test_save_and_load_pretrained(tmp_path: Path, tiny_prior) -> None:  # noqa: 
 
 
 @pytest.mark.parametrize("amp", [None, torch.bfloat16], ids=["fp32", "bf16"])
-def test_gan_training_resumes_exactly(tiny, tmp_path: Path, amp: torch.dtype | None) -> None:  # noqa: ANN001
+def test_gan_training_resumes_exactly(tiny, tmp_path: Path, amp: torch.dtype | None) -> None:
     cfg = StyleGANConfig(10, 28, 1, z_dim=8, w_dim=16, mapping_layers=2, channel_base=64, channel_max=8)
     recipe = dict(batch=8, d_channel_base=64, d_channel_max=8, checkpoint_every=2, sample_every=2, r1_every=2)
     cpu = torch.device("cpu")
@@ -74,7 +74,7 @@ def test_gan_training_resumes_exactly(tiny, tmp_path: Path, amp: torch.dtype | N
     assert straight.G_ema.state_dict()[weight].ne(untrained.G_ema.state_dict()[weight]).any()
 
 
-def test_gan_training_in_bf16_runs_in_bf16_and_stays_close(tiny) -> None:  # noqa: ANN001
+def test_gan_training_in_bf16_runs_in_bf16_and_stays_close(tiny) -> None:
     cfg = StyleGANConfig(10, 28, 1, z_dim=8, w_dim=16, mapping_layers=2, channel_base=64, channel_max=8)
     recipe = GanRecipe(steps=2, batch=8, d_channel_base=64, d_channel_max=8, r1_every=2)
     losses = {}
@@ -176,7 +176,7 @@ def test_nvlabs_pickle_adapter(nvlabs_code: Path, tmp_path: Path, kind: int) -> 
     import fake_networks
 
     torch.manual_seed(0)
-    G = fake_networks.G(kind)  # noqa: N806
+    G = fake_networks.G(kind)
     pkl = tmp_path / "network.pkl"
     pkl.write_bytes(pickle.dumps({"G_ema": G}))
     with pytest.raises(UserError, match="trust-pickle"):
@@ -202,7 +202,7 @@ def test_nvlabs_errors(tmp_path: Path) -> None:
 
 def test_shipped_name_wins_over_a_same_named_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_prior
-) -> None:  # noqa: ANN001
+) -> None:
     import gendistill.priors as priors
 
     weights = tmp_path / "weights"
@@ -216,12 +216,12 @@ def test_shipped_name_wins_over_a_same_named_folder(
         load_prior("./fashion-mnist")
 
 
-def test_load_prior_dispatches_on_the_saved_tag(tmp_path: Path, tiny_prior) -> None:  # noqa: ANN001
+def test_load_prior_dispatches_on_the_saved_tag(tmp_path: Path, tiny_prior) -> None:
     """Format 1 priors (``"class": "StyleGAN"``) still load; another family's folder, an artifact or a
     diffusers folder is one line naming what it holds."""
     import json
 
-    from gendistill import SyntheticSet
+    from gendistill import ImageSet
 
     saved = tiny_prior().save_pretrained(tmp_path / "new")
     config = json.loads((saved / "config.json").read_text())
@@ -232,10 +232,12 @@ def test_load_prior_dispatches_on_the_saved_tag(tmp_path: Path, tiny_prior) -> N
     legacy = {"class": "StyleGAN", **{k: v for k, v in config.items() if not k.startswith("_")}}
     (old / "config.json").write_text(json.dumps(legacy))
     labels = torch.arange(10)
-    torch.testing.assert_close(load_prior(old).sample(labels, torch.Generator().manual_seed(1)),
-                               load_prior(saved).sample(labels, torch.Generator().manual_seed(1)))  # fmt: skip
+    torch.testing.assert_close(
+        load_prior(old).sample(labels, torch.Generator().manual_seed(1)),
+        load_prior(saved).sample(labels, torch.Generator().manual_seed(1)),
+    )
     assert load_prior(saved).prior_family == "hierarchical-gan" and "hierarchical-gan" in FAMILIES
-    SyntheticSet(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]), {"num_classes": 2}).save(tmp_path / "art")
+    ImageSet(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]), {"num_classes": 2}).save(tmp_path / "art")
     with pytest.raises(UserError, match="holds a ImageSet, not a prior"):
         load_prior(tmp_path / "art")
     unet = tmp_path / "unet"
@@ -250,7 +252,7 @@ def test_load_prior_dispatches_on_the_saved_tag(tmp_path: Path, tiny_prior) -> N
         load_prior(foreign)
 
 
-def test_sample_scale_is_as_documented(tiny_prior) -> None:  # noqa: ANN001
+def test_sample_scale_is_as_documented(tiny_prior) -> None:
     """``sample`` is unclipped (the data range is [-1, 1], samples may overshoot); decode(draw_codes) is sample."""
     from gendistill.priors.base import decode, draw_codes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gendistill.artifacts import SyntheticSet
+from gendistill.artifacts import ImageSet
 from gendistill.data import random_subset
 from gendistill.errors import UserError
 from gendistill.evaluate import PRESETS, TrainRecipe, evaluate, train_classifier
@@ -36,13 +36,13 @@ def test_soft_protocol_recipe() -> None:
     assert p.labels == "soft" and p.temperature > 1
 
 
-def test_teacher_is_trained_once_then_loaded(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_teacher_is_trained_once_then_loaded(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = TeacherSpec(SMALL, epochs=2)
     first, record = teacher(tiny, spec, torch.device("cpu"))
     assert 0.0 <= record["test_acc"] <= 1.0 and record["train_seconds"] >= 0
     assert (cache_root() / spec.key(tiny) / "model.safetensors").is_file()
 
-    def no_training(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def no_training(*args, **kwargs) -> None:
         raise AssertionError("a cached teacher was trained again")
 
     monkeypatch.setattr(teacher_module, "train_classifier", no_training)
@@ -56,7 +56,7 @@ def test_teacher_is_trained_once_then_loaded(tiny, monkeypatch: pytest.MonkeyPat
         teacher(tiny, TeacherSpec(SMALL, epochs=3), torch.device("cpu"))
 
 
-def test_soft_labels_are_tempered_probabilities(tiny) -> None:  # noqa: ANN001
+def test_soft_labels_are_tempered_probabilities(tiny) -> None:
     model, _ = teacher(tiny, TeacherSpec(SMALL, epochs=1), torch.device("cpu"))
     x = tiny.test_images[:16]
     cold, hot = SoftLabels(model, 1.0)(x), SoftLabels(model, 8.0)(x)
@@ -74,9 +74,9 @@ def test_soft_labels_are_tempered_probabilities(tiny) -> None:  # noqa: ANN001
         SoftLabels(model, 0.0)
 
 
-def test_soft_protocol_trains_on_teacher_labels(tiny) -> None:  # noqa: ANN001
+def test_soft_protocol_trains_on_teacher_labels(tiny) -> None:
     idx = random_subset(tiny, 2, torch.Generator().manual_seed(0))
-    subset = SyntheticSet(tiny.train_images[idx], tiny.train_labels[idx])
+    subset = ImageSet(tiny.train_images[idx], tiny.train_labels[idx])
     soft = evaluate(subset, tiny, models=[SMALL], runs=1, preset="soft", epochs=3, progress=False)
     hard = evaluate(subset, tiny, models=[SMALL], runs=1, preset="eccv24", epochs=3, progress=False)
     assert soft.teacher is not None and soft.teacher["model"] == "convnet" and hard.teacher is None
@@ -84,7 +84,7 @@ def test_soft_protocol_trains_on_teacher_labels(tiny) -> None:  # noqa: ANN001
     assert soft.results[0].recipe["optimizer"] == "adamw" and hard.results[0].recipe["optimizer"] == "sgd"
 
 
-def test_relabeling_replaces_the_sets_labels(tiny) -> None:  # noqa: ANN001
+def test_relabeling_replaces_the_sets_labels(tiny) -> None:
     """A relabeler that calls every image class 3 makes a network that answers 3, whatever the set says."""
 
     class Always3:
@@ -93,10 +93,11 @@ def test_relabeling_replaces_the_sets_labels(tiny) -> None:  # noqa: ANN001
         def __call__(self, images: torch.Tensor) -> torch.Tensor:
             return torch.nn.functional.one_hot(torch.full((len(images),), 3), tiny.num_classes).float()
 
-    full = SyntheticSet(tiny.train_images, tiny.train_labels)
+    full = ImageSet(tiny.train_images, tiny.train_labels)
     torch.manual_seed(0)
     model = create_model(SMALL, tiny.channels, tiny.num_classes, tiny.image_size)
-    train_classifier(model, full, TrainRecipe(epochs=5), torch.Generator().manual_seed(0), torch.device("cpu"),
-                     relabel=Always3())  # fmt: skip
+    train_classifier(
+        model, full, TrainRecipe(epochs=5), torch.Generator().manual_seed(0), torch.device("cpu"), relabel=Always3()
+    )
     with torch.no_grad():
         assert (model.eval()(tiny.test_images).argmax(1) == 3).all()

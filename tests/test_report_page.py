@@ -20,11 +20,19 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil
 
 @pytest.fixture
 def store(tmp_path: Path, fmnist_dir: Path, net: str) -> Path:
-    raw = {"suite": "tiny", "data_dir": str(fmnist_dir), "protocols": ["quick"],
-           "defaults": {"models": [net], "runs": 1, "augment": "none"},
-           "cells": [{"method": "random", "ipc": 1}, {"method": "dm", "ipc": 1, "budget": {"iterations": 1}},
-                     {"method": "full", "budget": {"epochs": 1}}],
-           "store": "store.jsonl", "workdir": "work"}  # fmt: skip
+    raw = {
+        "suite": "tiny",
+        "data_dir": str(fmnist_dir),
+        "protocols": ["quick"],
+        "defaults": {"models": [net], "runs": 1, "augment": "none"},
+        "cells": [
+            {"method": "random", "ipc": 1},
+            {"method": "dm", "ipc": 1, "budget": {"iterations": 1}},
+            {"method": "full", "budget": {"epochs": 1}},
+        ],
+        "store": "store.jsonl",
+        "workdir": "work",
+    }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(raw))
     suite = load_suite(tmp_path / "tiny.yaml")
     run_suite(suite, ResultStore(suite.store), suite.workdir, isolate=False, echo=lambda _: None)
@@ -51,20 +59,28 @@ def test_report_refuses_an_existing_folder(store: Path, tmp_path: Path, capsys: 
     assert main(["report", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "r2")]) == 2
 
 
-@pytest.mark.skipif(BROWSER is None and not os.environ.get("GENDISTILL_REQUIRE_BROWSER"),
-                    reason="no chromium here (.ci/run installs it)")  # fmt: skip
+@pytest.mark.skipif(
+    BROWSER is None and not os.environ.get("GENDISTILL_REQUIRE_BROWSER"),
+    reason="no chromium here (.ci/run installs it)",
+)
 def test_report_in_a_headless_browser(store: Path, tmp_path: Path) -> None:
     assert BROWSER is not None, "GENDISTILL_REQUIRE_BROWSER is set but no chromium is installed"
     out = write_report(store, tmp_path / "report")
     url = (out / "index.html").resolve().as_uri()
-    flags = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--virtual-time-budget=5000", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    flags = [
+        BROWSER,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--virtual-time-budget=5000",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     body = re.search(r"<body[^>]*>", dom)
     assert body, dom[:500]
     found = dict(re.findall(r'data-(images|broken|errors)="(\d+)"', body.group(0)))
     assert int(found["images"]) == 5 and found["broken"] == "0" and found["errors"] == "0", body.group(0)
     shot = tmp_path / "shot.png"
-    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,1600", url], capture_output=True,
-                   timeout=120)  # fmt: skip
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,1600", url], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000

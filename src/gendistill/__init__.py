@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from gendistill.artifacts import EmbeddingSet, GeneratorSet, ImageSet, SyntheticSet, load  # noqa: E402
-from gendistill.data import load_dataset  # noqa: E402
-from gendistill.errors import UserError  # noqa: E402
-from gendistill.models import create_model  # noqa: E402
-from gendistill.version import __version__  # noqa: E402
+from gendistill.artifacts import EmbeddingSet, GeneratorSet, ImageSet, load
+from gendistill.data import load_dataset
+from gendistill.errors import UserError
+from gendistill.models import create_model
+from gendistill.version import __version__
 
 __all__ = [
     "EmbeddingSet",
     "GeneratorSet",
     "ImageSet",
-    "SyntheticSet",
     "UserError",
     "__version__",
     "create_model",
@@ -22,7 +21,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # noqa: ANN202 - lazy: evaluation pulls in more than loading needs
+def __getattr__(name: str):
     if name == "evaluate":
         from gendistill.evaluate import evaluate
 

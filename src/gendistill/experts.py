@@ -63,8 +63,15 @@ def unflatten(flat: torch.Tensor, layout: list[tuple[str, list[int]]]) -> dict[s
     return out
 
 
-def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, progress: bool = True,
-                  amp: torch.dtype | None = None, device: torch.device | None = None) -> Path:  # fmt: skip
+def train_experts(
+    dataset: ImageDataset,
+    out: Path,
+    num: int,
+    spec: ExpertSpec,
+    progress: bool = True,
+    amp: torch.dtype | None = None,
+    device: torch.device | None = None,
+) -> Path:
     """Train ``num`` experts into ``out`` (finished ones are kept) on ``device`` (default CPU); ``amp``: bf16
     autocast for their forwards (the saved parameters are fp32 on CPU either way). Experts already saved
     must share the precision."""
@@ -83,17 +90,25 @@ def train_experts(dataset: ImageDataset, out: Path, num: int, spec: ExpertSpec, 
             raise UserError(f"{out} holds a {old.class_name}, not expert trajectories; choose another --out")
         trained = old.config.get("precision", "fp32")
         if trained != index["precision"]:
-            raise UserError(f"{out} holds experts trained in {trained}; train the rest with --precision {trained}, "
-                            "or choose another --out")  # fmt: skip
+            raise UserError(
+                f"{out} holds experts trained in {trained}; train the rest with --precision {trained}, "
+                "or choose another --out"
+            )
         if old.config["spec"] != index["spec"]:
             raise UserError(f"{out} holds experts of another recipe ({old.config['spec']}); choose another --out")
     write_config(out, CLASS_NAME, index)
-    recipe = TrainRecipe(epochs=1, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay,
-                         batch_size=spec.batch_size, decay_at=2.0,
-                         augment=strategy_for(dataset.name) if spec.augment else "none")  # fmt: skip
-    from gendistill.artifacts import SyntheticSet
+    recipe = TrainRecipe(
+        epochs=1,
+        lr=spec.lr,
+        momentum=spec.momentum,
+        weight_decay=spec.weight_decay,
+        batch_size=spec.batch_size,
+        decay_at=2.0,
+        augment=strategy_for(dataset.name) if spec.augment else "none",
+    )
+    from gendistill.artifacts import ImageSet
 
-    real = SyntheticSet(dataset.train_images, dataset.train_labels)
+    real = ImageSet(dataset.train_images, dataset.train_labels)
     for i in progress_bar(range(num), desc="experts", disable=not progress):
         path = out / f"expert_{i:03d}.safetensors"
         if path.is_file():

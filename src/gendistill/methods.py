@@ -60,15 +60,34 @@ METHODS.register("mtt")(Method("mtt", True, 100.0, 5000, "dsa"))
 # DCGM-style: settings chosen on the validation split (benchmarks/results/dcgm_search.md: 150 iterations at
 # IPC 10, one setting changed at a time): every row from its stored code (fresh 0), the codes screened by the
 # real-data judge at the start, the class anchor at 10 (DM's loss is ~50-300, so weight-1 terms barely count).
-METHODS.register("dcgm")(Method("dm", True, 1.0, 1000, "dsa", param="generator",
-                                regularisers=(("intra", 1.0), ("inter", 1.0), ("classify", 10.0)),
-                                param_options=(("fresh", 0.0), ("code_init", "teacher"))))  # fmt: skip
+METHODS.register("dcgm")(
+    Method(
+        "dm",
+        True,
+        1.0,
+        1000,
+        "dsa",
+        param="generator",
+        regularisers=(("intra", 1.0), ("inter", 1.0), ("classify", 10.0)),
+        param_options=(("fresh", 0.0), ("code_init", "teacher")),
+    )
+)
 # DiM-style baseline (Wang et al. 2023, vimar-gu/DiM): the same generator fine-tuned with a GAN term (a critic
 # trained alongside) plus logit matching under a pool of networks trained online on real data, DSA on both
 # sides. The codes do not learn (DiM has none: every iteration renders fresh noise); the stored codes are one
 # seeded draw, the fixed set of reading (a). Iterations as DCGM's, for a comparison at equal budget.
-METHODS.register("dim")(Method("pool", True, 1.0, 1000, "dsa", param="generator", regularisers=(("gan", 1.0),),
-                               param_options=(("train_codes", False), ("fresh", 1.0))))  # fmt: skip
+METHODS.register("dim")(
+    Method(
+        "pool",
+        True,
+        1.0,
+        1000,
+        "dsa",
+        param="generator",
+        regularisers=(("gan", 1.0),),
+        param_options=(("train_codes", False), ("fresh", 1.0)),
+    )
+)
 
 COMPILE_MIN_ITERATIONS = 20  # compiling costs ~12 s once and saves ~1.5 s per DM iteration on a 2-core CPU
 
@@ -110,8 +129,9 @@ SCORES: Registry[Callable[..., Callable[[Parameterisation], float]]] = Registry(
 
 
 @SCORES.register("crfd")
-def _crfd_score(dataset: ImageDataset, model: str, seed: int, device: torch.device, classes: list[int],
-                amp: torch.dtype | None) -> Callable[[Parameterisation], float]:  # fmt: skip
+def _crfd_score(
+    dataset: ImageDataset, model: str, seed: int, device: torch.device, classes: list[int], amp: torch.dtype | None
+) -> Callable[[Parameterisation], float]:
     """CRFD over the classes this process owns, summed over processes: every rank keeps the same snapshot,
     the one a single process keeps."""
     crfd = CRFD(dataset, model, seed=seed, device=device, amp=amp)
@@ -157,8 +177,10 @@ def distill(
     gen = torch.Generator().manual_seed(options.seed)
     param_class = PARAMS.get(config_name(param))
     if options.lr is not None and not param_class.takes_image_lr:
-        raise UserError(f"--lr (the image learning rate) does not apply to --param {param_class.name}; "
-                        "set its own rates (generator: --lr-g, --lr-codes)")  # fmt: skip
+        raise UserError(
+            f"--lr (the image learning rate) does not apply to --param {param_class.name}; "
+            "set its own rates (generator: --lr-g, --lr-codes)"
+        )
     params = param_class.build(dataset, ipc, param, gen, dev, spec.objective)
     objective = OBJECTIVES.get(spec.objective).from_options(ipc, options.objective)
     augment = DSA(strategy_for(dataset.name)) if spec.augment else None
@@ -167,10 +189,20 @@ def distill(
     compiled = total >= COMPILE_MIN_ITERATIONS if options.compile == "auto" else bool(options.compile)
     amp = resolve_precision(options.precision, dev)
     params.set_precision(amp)
-    ctx = MatchContext(dataset, options.model, augment, dev, options.seed, options.real_batch, classes=classes,
-                       compile=compiled, amp=amp)  # fmt: skip
-    image_lr = options.lr if options.lr is not None else (spec.lr_high_ipc if spec.lr_high_ipc and ipc >= 100
-                                                          else spec.lr)  # fmt: skip
+    ctx = MatchContext(
+        dataset,
+        options.model,
+        augment,
+        dev,
+        options.seed,
+        options.real_batch,
+        classes=classes,
+        compile=compiled,
+        amp=amp,
+    )
+    image_lr = (
+        options.lr if options.lr is not None else (spec.lr_high_ipc if spec.lr_high_ipc and ipc >= 100 else spec.lr)
+    )
     schedule = Schedule(total, image_lr, checkpoint_every=options.checkpoint_every, eval_every=options.eval_every)
     select = getattr(params.config, "select", "none")
     selector = SCORES.get(select)(dataset, options.model, options.seed, dev, classes, amp) if select != "none" else None
@@ -181,9 +213,19 @@ def distill(
     ckpt = partial / f"rank{rank}" if size > 1 else partial
     if force and not resume and rank == 0:
         shutil.rmtree(partial, ignore_errors=True)
-    history = run(params, objective, ctx, schedule, ckpt, resume, progress and rank == 0,
-                  _with_budget(on_iteration, options.minutes), selector, regularisers,
-                  run_config={**config, "world_size": size})  # fmt: skip
+    history = run(
+        params,
+        objective,
+        ctx,
+        schedule,
+        ckpt,
+        resume,
+        progress and rank == 0,
+        _with_budget(on_iteration, options.minutes),
+        selector,
+        regularisers,
+        run_config={**config, "world_size": size},
+    )
     if size > 1:
         if not params.shared:  # shared tensors are equal on every rank already (their gradients were summed)
             distributed.merge(params, classes)
@@ -191,8 +233,12 @@ def distill(
     config["param"].update(params.describe())  # its state after the run (H-GLaD: the layer it ended at)
     meta = make_meta(method, dataset, ipc, config, options.seed)
     meta["eval_augment"] = spec.eval_augment
-    meta["history"] = {"loss": history.losses, "val": history.val, "distill_seconds": history.seconds,
-                       "selected": history.selected}  # fmt: skip
+    meta["history"] = {
+        "loss": history.losses,
+        "val": history.val,
+        "distill_seconds": history.seconds,
+        "selected": history.selected,
+    }
     meta["world_size"] = size
     synthetic = params.to_artifact(meta, lr=objective.artifact_lr())
     if rank == 0:
@@ -224,14 +270,28 @@ def method_regularisers(spec: Method, options: RunOptions) -> list[tuple[str, fl
     return list(weights.items())
 
 
-def _config(method: str, ipc: int, param_name: str, params: Parameterisation, objective, augment: DSA | None,
-            options: RunOptions, schedule: Schedule, regularisers: list[Regulariser]) -> dict:  # noqa: ANN001 # fmt: skip
+def _config(
+    method: str,
+    ipc: int,
+    param_name: str,
+    params: Parameterisation,
+    objective,
+    augment: DSA | None,
+    options: RunOptions,
+    schedule: Schedule,
+    regularisers: list[Regulariser],
+) -> dict:
     """Everything that made the set, derived from the objects that ran (nothing restated by hand). It is
     fixed before the run starts, so a checkpoint can record it and a resume compare against it."""
     run_options = {k: v for k, v in asdict(options).items() if k not in ("objective", "regularisers", "device")}
-    return {"method": method, "ipc": ipc, "run": run_options,
-            "augment": augment.strategy if augment else "none", "schedule": vars(schedule),
-            "stages": asdict(params.stages(schedule.iterations)),
-            "objective": {"name": objective.name, **objective.config()},
-            "param": {"name": param_name, "config": params.config.to_dict()},
-            "regularisers": [r.config() for r in regularisers]}  # fmt: skip
+    return {
+        "method": method,
+        "ipc": ipc,
+        "run": run_options,
+        "augment": augment.strategy if augment else "none",
+        "schedule": vars(schedule),
+        "stages": asdict(params.stages(schedule.iterations)),
+        "objective": {"name": objective.name, **objective.config()},
+        "param": {"name": param_name, "config": params.config.to_dict()},
+        "regularisers": [r.config() for r in regularisers],
+    }

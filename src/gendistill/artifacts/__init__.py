@@ -1,6 +1,6 @@
 """What a distillation leaves behind, in three kinds; ``load(DIR)`` returns the right one.
 
-- :class:`ImageSet` (alias ``SyntheticSet``): a fixed set of labeled images (pixel methods, GLaD/H-GLaD
+- :class:`ImageSet`: a fixed set of labeled images (pixel methods, GLaD/H-GLaD
   renderings, real-subset baselines).
 - :class:`GeneratorSet`: a generator's weights plus per-image codes; renders a fixed set of any IPC.
 - :class:`EmbeddingSet`: per-image conditionings plus a reference (path, hash) to the prior that decodes them.
@@ -16,13 +16,26 @@ import os
 from gendistill.artifacts.base import Artifact, check_dataset, check_fits, make_meta
 from gendistill.artifacts.embeddings import EmbeddingSet, content_hash
 from gendistill.artifacts.generator import GeneratorSet
-from gendistill.artifacts.images import GRID_FILE, TENSORS_FILE, ImageSet, SyntheticSet
+from gendistill.artifacts.images import GRID_FILE, TENSORS_FILE, ImageSet
 from gendistill.errors import UserError
 from gendistill.registry import Registry
 from gendistill.store import CONFIG_FILE, open_folder
 
-__all__ = ["CONFIG_FILE", "GRID_FILE", "KINDS", "TENSORS_FILE", "Artifact", "EmbeddingSet", "GeneratorSet", "ImageSet",
-           "SyntheticSet", "check_dataset", "check_fits", "content_hash", "load", "make_meta"]  # fmt: skip
+__all__ = [
+    "CONFIG_FILE",
+    "GRID_FILE",
+    "KINDS",
+    "TENSORS_FILE",
+    "Artifact",
+    "EmbeddingSet",
+    "GeneratorSet",
+    "ImageSet",
+    "check_dataset",
+    "check_fits",
+    "content_hash",
+    "load",
+    "make_meta",
+]
 
 KINDS: Registry[type[Artifact]] = Registry("artifact kind")
 for _kind in (ImageSet, GeneratorSet, EmbeddingSet):
@@ -36,6 +49,8 @@ def load(path: str | os.PathLike) -> Artifact:
         path = os.path.dirname(path) or "."
     stored = open_folder(path, "artifact")
     if stored.class_name not in KINDS:
-        raise UserError(f"{path} holds a {stored.class_name}, not an artifact (artifacts are one of "
-                        f"{', '.join(KINDS.names())}); pass a folder written by distill or select")  # fmt: skip
+        raise UserError(
+            f"{path} holds a {stored.class_name}, not an artifact (artifacts are one of "
+            f"{', '.join(KINDS.names())}); pass a folder written by distill or select"
+        )
     return KINDS.get(stored.class_name).from_stored(stored)

@@ -9,8 +9,8 @@ An artifact is a saved folder (:mod:`gendistill.store`) of one of the kinds in
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +18,10 @@ from gendistill.errors import UserError
 from gendistill.store import write_folder
 
 if TYPE_CHECKING:
-    from gendistill.artifacts.images import SyntheticSet
+    from gendistill.artifacts.images import ImageSet
     from gendistill.data import ImageDataset
+
+logger = logging.getLogger(__name__)
 
 
 GRID_FILE = "grid.png"
@@ -31,7 +33,7 @@ class Artifact:
     class_name = "Artifact"
     meta: dict
 
-    def training_set(self) -> SyntheticSet:
+    def training_set(self) -> ImageSet:
         """The fixed labeled image set the evaluator trains on (its "reading (a)")."""
         raise UserError(f"a {self.class_name} holds no images to train on")
 
@@ -46,8 +48,9 @@ class Artifact:
         meta.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         return meta
 
-    def write(self, path: str | os.PathLike, force: bool, described: dict, tensors: dict,
-              grid: SyntheticSet | None = None) -> Path:  # fmt: skip
+    def write(
+        self, path: str | os.PathLike, force: bool, described: dict, tensors: dict, grid: ImageSet | None = None
+    ) -> Path:
         """Save as a store folder: the stamped meta plus ``described``, the tensor files, and ``grid``'s
         class grid; missing parent folders are created, an existing folder needs ``force``."""
         meta = {**self.stamp(), **described}
@@ -85,18 +88,21 @@ def check_dataset(meta: dict, dataset: ImageDataset, explicit: bool = False) -> 
         problem = f"it was made on {made} but is being evaluated on {dataset.name}"
     elif ident.get("fingerprint") and ident["fingerprint"] != dataset.fingerprint():
         where = ident.get("source") or "an unrecorded folder"
-        problem = (f"it was made on {made} from {where}, whose contents differ from {dataset.source} "
-                   f"(fingerprint {ident['fingerprint']} vs {dataset.fingerprint()})")  # fmt: skip
+        problem = (
+            f"it was made on {made} from {where}, whose contents differ from {dataset.source} "
+            f"(fingerprint {ident['fingerprint']} vs {dataset.fingerprint()})"
+        )
     if problem is None:
         return
     if explicit:
-        print(f"warning: {problem}; going on because --dataset was given", file=sys.stderr)
+        logger.warning("%s; going on because --dataset was given", problem)
         return
-    raise UserError(f"{problem}; pass --data-dir with the original data, or --dataset to evaluate on another "
-                    "dataset knowingly")  # fmt: skip
+    raise UserError(
+        f"{problem}; pass --data-dir with the original data, or --dataset to evaluate on another dataset knowingly"
+    )
 
 
-def check_fits(images: SyntheticSet, dataset: ImageDataset) -> None:
+def check_fits(images: ImageSet, dataset: ImageDataset) -> None:
     """Refuse an image set whose shape or classes cannot be trained and tested on ``dataset``."""
     if images.image_shape != dataset.image_shape:
         raise UserError(

@@ -58,8 +58,14 @@ class EmbeddingSet(Artifact):
             raise ValueError(f"{len(self.embeddings)} embeddings but {len(self.labels)} labels")
 
     @classmethod
-    def for_prior(cls, embeddings: torch.Tensor, labels: torch.Tensor, prior_dir: str | os.PathLike,
-                  meta: dict | None = None, indices: torch.Tensor | None = None) -> EmbeddingSet:  # fmt: skip
+    def for_prior(
+        cls,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        prior_dir: str | os.PathLike,
+        meta: dict | None = None,
+        indices: torch.Tensor | None = None,
+    ) -> EmbeddingSet:
         ref = {"path": str(Path(prior_dir).resolve()), "sha256": content_hash(prior_dir)}
         return cls(embeddings, labels, ref, meta or {}, indices)
 
@@ -77,23 +83,32 @@ class EmbeddingSet(Artifact):
         """The prior folder these embeddings belong to (the recorded one, or ``prior_dir``), if unchanged."""
         path = Path(prior_dir or self.prior["path"])
         if not path.is_dir():
-            raise UserError(f"the embeddings were inverted with the prior in {self.prior['path']}, which is gone; "
-                            "pass the folder it moved to")  # fmt: skip
+            raise UserError(
+                f"the embeddings were inverted with the prior in {self.prior['path']}, which is gone; "
+                "pass the folder it moved to"
+            )
         if content_hash(path) != self.prior["sha256"]:
-            raise UserError(f"the prior in {path} is not the one these embeddings were inverted with (its weights "
-                            "differ); use that prior, or invert again with this one")  # fmt: skip
+            raise UserError(
+                f"the prior in {path} is not the one these embeddings were inverted with (its weights "
+                "differ); use that prior, or invert again with this one"
+            )
         return path
 
-    def training_set(self):  # noqa: ANN201
-        raise UserError("an embedding set holds conditionings, not images; make images from it first: "
-                        "gendistill generate DIR --per-image K --out IMAGES, then evaluate IMAGES")  # fmt: skip
+    def training_set(self):
+        raise UserError(
+            "an embedding set holds conditionings, not images; make images from it first: "
+            "gendistill generate DIR --per-image K --out IMAGES, then evaluate IMAGES"
+        )
 
     def storage_bytes(self) -> int:
         return self.embeddings.numel() * self.embeddings.element_size() + self.labels.numel() * 8
 
     def save(self, path: str | os.PathLike, force: bool = False) -> Path:
-        described = {"num_embeddings": len(self.labels), "embedding_shape": list(self.embeddings.shape[1:]),
-                     "prior": self.prior}  # fmt: skip
+        described = {
+            "num_embeddings": len(self.labels),
+            "embedding_shape": list(self.embeddings.shape[1:]),
+            "prior": self.prior,
+        }
         tensors = {"embeddings": self.embeddings, "labels": self.labels}
         if self.indices is not None:
             tensors["indices"] = self.indices

@@ -60,8 +60,10 @@ class GeneratorSet(Artifact):
         norm = self.meta.get("normalization", {})
         c = self.generator.image_channels
         mean, std = tuple(norm.get("mean", [0.5] * c)), tuple(norm.get("std", [0.5] * c))
-        out = [decode(self.generator, codes[i : i + chunk], labels[i : i + chunk]).float().cpu()
-               for i in range(0, len(codes), chunk)]  # fmt: skip
+        out = [
+            decode(self.generator, codes[i : i + chunk], labels[i : i + chunk]).float().cpu()
+            for i in range(0, len(codes), chunk)
+        ]
         return to_normalized(torch.cat(out), mean, std)
 
     def sample(self, ipc: int, seed: int = 0) -> ImageSet:
@@ -98,10 +100,17 @@ class GeneratorSet(Artifact):
         fixed = self.training_set()
         weights = {k: v.detach().to(self.weights_dtype) for k, v in self.generator.state_dict().items()}
         config = {"_class_name": type(self.generator).__name__, **self.generator.config_dict()}
-        described = {"num_images": len(self.labels), "image_shape": list(fixed.image_shape), "generator": config,
-                     "weights_dtype": str(self.weights_dtype).removeprefix("torch.")}  # fmt: skip
-        tensors = {GENERATOR: weights, CODE_TABLE: {"codes": self.codes, "labels": self.labels},
-                   TENSORS: {"images": fixed.images, "labels": fixed.labels}}  # fmt: skip
+        described = {
+            "num_images": len(self.labels),
+            "image_shape": list(fixed.image_shape),
+            "generator": config,
+            "weights_dtype": str(self.weights_dtype).removeprefix("torch."),
+        }
+        tensors = {
+            GENERATOR: weights,
+            CODE_TABLE: {"codes": self.codes, "labels": self.labels},
+            TENSORS: {"images": fixed.images, "labels": fixed.labels},
+        }
         return self.write(path, force, described, tensors, grid=fixed)
 
     @classmethod

@@ -28,7 +28,7 @@ from gendistill.store import Stored
 
 TENSORS = "synthetic"  # synthetic.safetensors
 TENSORS_FILE = f"{TENSORS}.safetensors"
-__all__ = ["GRID_FILE", "TENSORS", "TENSORS_FILE", "ImageSet", "SyntheticSet"]
+__all__ = ["GRID_FILE", "TENSORS", "TENSORS_FILE", "ImageSet"]
 
 
 @dataclass
@@ -120,12 +120,9 @@ class ImageSet(Dataset, Artifact):
         c = self.images.shape[1]
         return to_uint8(self.images, tuple(norm.get("mean", [0.0] * c)), tuple(norm.get("std", [1.0] * c)))
 
-    def grid(self):  # noqa: ANN201
+    def grid(self):
         """A PIL image, one row per class."""
         from gendistill.report import class_grid
 
         k = self.meta.get("num_classes") or (int(self.labels.max()) + 1 if len(self) else 1)
         return class_grid(self.pixels(), self.labels.numpy(), k)
-
-
-SyntheticSet = ImageSet  # the name of gendistill 0.1's API

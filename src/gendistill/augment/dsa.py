@@ -104,7 +104,7 @@ class DSA:
         d = {k: v.to(x.device) for k, v in d.items()}
         return getattr(self, f"_{op}")(x, **d)
 
-    def _color(self, x, brightness, saturation, contrast):  # noqa: ANN001, ANN202
+    def _color(self, x, brightness, saturation, contrast):
         p, view = self.p, (-1, 1, 1, 1)
         x = x + (brightness.view(view) - 0.5) * p.brightness
         mean = x.mean(dim=1, keepdim=True)
@@ -112,7 +112,7 @@ class DSA:
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         return (x - mean) * (contrast.view(view) + p.contrast) + mean
 
-    def _crop(self, x, shift):  # noqa: ANN001, ANN202
+    def _crop(self, x, shift):
         """Translate by whole pixels, filling with zeros: one gather, differentiable w.r.t. x."""
         n, _, h, w = x.shape
         rows = (torch.arange(h, device=x.device).view(1, h) - shift[:, :1]).clamp_(-1, h)  # [n, h]
@@ -122,7 +122,7 @@ class DSA:
         flat = padded.flatten(2)
         return flat.gather(2, idx.expand(n, x.shape[1], h, w).flatten(2)).view_as(x)
 
-    def _cutout(self, x, center):  # noqa: ANN001, ANN202
+    def _cutout(self, x, center):
         """Zero a square of side ``cutout * size`` around a random centre (clipped at the border)."""
         n, _, h, w = x.shape
         side = int(h * self.p.cutout + 0.5)
@@ -133,20 +133,21 @@ class DSA:
         inside = (ys >= top) & (ys < top + side) & (xs >= left) & (xs < left + side)
         return x * (~inside).unsqueeze(1).to(x.dtype)
 
-    def _flip(self, x, flip):  # noqa: ANN001, ANN202
+    def _flip(self, x, flip):
         return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
 
     def _affine(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=True)
         return F.grid_sample(x, grid, align_corners=True)
 
-    def _scale(self, x, scale):  # noqa: ANN001, ANN202
+    def _scale(self, x, scale):
         theta = torch.zeros(len(x), 2, 3, device=x.device)
         theta[:, 0, 0], theta[:, 1, 1] = scale[:, 0], scale[:, 1]
         return self._affine(x, theta)
 
-    def _rotate(self, x, angle):  # noqa: ANN001, ANN202
+    def _rotate(self, x, angle):
         cos, sin = torch.cos(angle), torch.sin(angle)
-        theta = torch.stack([torch.stack([cos, sin, torch.zeros_like(cos)], 1),
-                             torch.stack([-sin, cos, torch.zeros_like(cos)], 1)], 1)  # fmt: skip
+        theta = torch.stack(
+            [torch.stack([cos, sin, torch.zeros_like(cos)], 1), torch.stack([-sin, cos, torch.zeros_like(cos)], 1)], 1
+        )
         return self._affine(x, theta)

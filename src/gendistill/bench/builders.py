@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from gendistill.artifacts import SyntheticSet, load
+from gendistill.artifacts import ImageSet, load
 from gendistill.bench.suite import Cell
 from gendistill.data import ImageDataset
 from gendistill.errors import UserError
@@ -54,8 +54,13 @@ def distill_settings(cell: Cell) -> tuple[object, object]:
     _known(cell, "options", options, {f.name for f in fields(RunOptions)} - {"iterations", "minutes", "seed"})
     if "regularisers" in options:  # YAML gives {intra: 1.0}; RunOptions takes ((name, weight), ...)
         options["regularisers"] = tuple(dict(options["regularisers"]).items())
-    run = RunOptions(iterations=cell.budget.iterations, minutes=cell.budget.minutes, seed=cell.seed,
-                     checkpoint_every=options.pop("checkpoint_every", 10), **options)  # fmt: skip
+    run = RunOptions(
+        iterations=cell.budget.iterations,
+        minutes=cell.budget.minutes,
+        seed=cell.seed,
+        checkpoint_every=options.pop("checkpoint_every", 10),
+        **options,
+    )
     objective = OBJECTIVES.get(METHODS.get(cell.method).objective)
     _known(cell, "options.objective", run.objective, {f.name for f in fields(objective.Config)})
     objective.Config(**run.objective)
@@ -76,11 +81,15 @@ def _distill(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = Fals
     partial = partial_dir(out)
     # the folder is the bench's own (named by the cell's key): one left whole but not adopted is remade
     resume = partial.exists()
-    artifact = distill(dataset, cell.method, cell.ipc, out, param, run, resume=resume, force=not resume,
-                       progress=progress)  # fmt: skip
+    artifact = distill(
+        dataset, cell.method, cell.ipc, out, param, run, resume=resume, force=not resume, progress=progress
+    )
     hist = artifact.meta.get("history", {})
-    return {"distill_seconds": hist.get("distill_seconds"), "iterations": len(hist.get("loss", [])),
-            "stored_bytes": artifact.storage_bytes()}  # fmt: skip
+    return {
+        "distill_seconds": hist.get("distill_seconds"),
+        "iterations": len(hist.get("loss", [])),
+        "stored_bytes": artifact.storage_bytes(),
+    }
 
 
 def _select(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = False) -> dict:
@@ -116,15 +125,19 @@ def _diffusion_inversion(cell: Cell, dataset: ImageDataset, out: Path, progress:
     t0 = time.perf_counter()
     if not (embeddings_dir / "config.json").is_file():
         resume = partial_dir(embeddings_dir).exists()
-        invert(prior_spec, dataset, inv_config, embeddings_dir, device=device, amp=amp, resume=resume,
-               progress=progress)  # fmt: skip
+        invert(
+            prior_spec, dataset, inv_config, embeddings_dir, device=device, amp=amp, resume=resume, progress=progress
+        )
     inverted = load(embeddings_dir)
     invert_seconds = time.perf_counter() - t0
     prior, _ = load_diffusion_prior(prior_spec, dataset, "diffusion-inversion", device=device)
     images = generate(prior, inverted, gen_config, amp, progress=progress)
     images.save(out, force=True)
-    return {"distill_seconds": round(invert_seconds + images.meta["generate_seconds"], 2),
-            "iterations": inv_config.steps, "stored_bytes": images.storage_bytes()}  # fmt: skip
+    return {
+        "distill_seconds": round(invert_seconds + images.meta["generate_seconds"], 2),
+        "iterations": inv_config.steps,
+        "stored_bytes": images.storage_bytes(),
+    }
 
 
 def inversion_settings(cell: Cell) -> tuple[str, object, object, dict]:
@@ -140,8 +153,9 @@ def inversion_settings(cell: Cell) -> tuple[str, object, object, dict]:
     steps = {"steps": cell.budget.iterations} if cell.budget.iterations else {}
     for part, config_class in (("invert", InversionConfig), ("generate", GenerateConfig)):
         _known(cell, f"options.{part}", options.get(part, {}), {f.name for f in fields(config_class)})
-    inv_config = InversionConfig(**{"per_class": options.get("per_class", 100), **steps,
-                                    **options.get("invert", {}), "seed": cell.seed})  # fmt: skip
+    inv_config = InversionConfig(
+        **{"per_class": options.get("per_class", 100), **steps, **options.get("invert", {}), "seed": cell.seed}
+    )
     gen_config = GenerateConfig(**{**options.get("generate", {}), "ipc": cell.ipc, "seed": cell.seed})
     inv_config.check()
     gen_config.check()
@@ -157,7 +171,7 @@ def _full(cell: Cell, dataset: ImageDataset, out: Path, progress: bool = False) 
 def training_data(cell: Cell, dataset: ImageDataset, out: Path) -> tuple[TrainingData, dict]:
     """What the cell's protocols train on, and its artifact's meta (empty for ``full``)."""
     if cell.method == "full":
-        return SyntheticSet(dataset.train_images, dataset.train_labels), {}
+        return ImageSet(dataset.train_images, dataset.train_labels), {}
     from gendistill.evaluate.readings import training_data as fixed_set
 
     artifact = load(out)

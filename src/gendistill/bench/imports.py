@@ -28,8 +28,13 @@ def describe_entry(key: str, entry: dict, source: str = "") -> dict:
     method = key.split("-ipc")[0] if match else key.split("-")[0]
     if key.startswith("ipc"):
         method = str(entry.get("subset", "")).split(",")[0] or source.removesuffix(".json") or "set"
-    return {"method": entry.get("method", method), "ipc": ipc, "protocol": report.get("preset"),
-            "dataset": report.get("dataset"), "inferred": "method" not in entry}  # fmt: skip
+    return {
+        "method": entry.get("method", method),
+        "ipc": ipc,
+        "protocol": report.get("preset"),
+        "dataset": report.get("dataset"),
+        "inferred": "method" not in entry,
+    }
 
 
 def import_file(path: Path, store: ResultStore) -> int:
@@ -44,11 +49,18 @@ def import_file(path: Path, store: ResultStore) -> int:
             continue
         if (path.name, key) in known and known[(path.name, key)] == entry.get("finished"):
             continue
-        store.append({"type": "imported", "source": path.name, "key": key, **describe_entry(key, entry, path.name),
-                      "entry": entry})  # fmt: skip
+        store.append(
+            {
+                "type": "imported",
+                "source": path.name,
+                "key": key,
+                **describe_entry(key, entry, path.name),
+                "entry": entry,
+            }
+        )
         added += 1
     return added
 
 
-def import_results(suite, store: ResultStore) -> int:  # noqa: ANN001
+def import_results(suite, store: ResultStore) -> int:
     return sum(import_file(p, store) for p in suite.imports)

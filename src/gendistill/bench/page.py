@@ -25,9 +25,11 @@ from gendistill.io import atomic_dir
 from gendistill.report.plots import line_plot
 from gendistill.report.table import render_table
 
-PLOTS = {"acc_vs_ipc.png": "accuracy against images per class",
-         "acc_vs_time.png": "accuracy against distillation time (time to accuracy)",
-         "acc_vs_bytes.png": "accuracy against stored bytes"}  # fmt: skip
+PLOTS = {
+    "acc_vs_ipc.png": "accuracy against images per class",
+    "acc_vs_time.png": "accuracy against distillation time (time to accuracy)",
+    "acc_vs_bytes.png": "accuracy against stored bytes",
+}
 
 _CHECK = """<script>
 window.__errors = [];
@@ -61,15 +63,27 @@ def table_rows(rows: list[Row], imported: bool = False) -> list[dict]:
     """The report's table as plain rows (for markdown and the README)."""
     out = []
     for r in rows:
-        row = {"source" if imported else "suite": r.source.removesuffix(".json") if imported else r.suite,
-               "cell": r.name, "method": r.method, "ipc": r.ipc if r.ipc is not None else "all",
-               "protocol": r.protocol, "network": r.model, "acc %": f"{100 * r.mean:.2f} ± {100 * r.std:.2f}",
-               "runs": r.runs}  # fmt: skip
+        row = {
+            "source" if imported else "suite": r.source.removesuffix(".json") if imported else r.suite,
+            "cell": r.name,
+            "method": r.method,
+            "ipc": r.ipc if r.ipc is not None else "all",
+            "protocol": r.protocol,
+            "network": r.model,
+            "acc %": f"{100 * r.mean:.2f} ± {100 * r.std:.2f}",
+            "runs": r.runs,
+        }
         if not imported:
-            row.update({"IOR": _pct(r.ior, True), "HLR": _pct(r.hlr), "score": "" if r.score is None else
-                        f"{r.score:.3f}"})  # fmt: skip
-        row.update({"budget": r.budget, "distill s": "" if r.distill_seconds is None else f"{r.distill_seconds:.0f}",
-                    "stored bytes": "" if r.stored_bytes is None else f"{r.stored_bytes:,}"})  # fmt: skip
+            row.update(
+                {"IOR": _pct(r.ior, True), "HLR": _pct(r.hlr), "score": "" if r.score is None else f"{r.score:.3f}"}
+            )
+        row.update(
+            {
+                "budget": r.budget,
+                "distill s": "" if r.distill_seconds is None else f"{r.distill_seconds:.0f}",
+                "stored bytes": "" if r.stored_bytes is None else f"{r.stored_bytes:,}",
+            }
+        )
         if not imported:
             row["peak MB"] = "" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f}"
         row.update({"machine": r.machine, "commit": r.commit})
@@ -141,40 +155,57 @@ def _settings(rows: list[Row]) -> str:
             continue
         seen.add(r.anchor)
         text = html.escape(json.dumps(r.settings, indent=1, default=str))
-        parts.append(f'<details id="{r.anchor}"><summary>{html.escape(r.source)} / {html.escape(r.suite)} / '
-                     f"{html.escape(r.name)}</summary><pre>{text}</pre></details>")  # fmt: skip
+        parts.append(
+            f'<details id="{r.anchor}"><summary>{html.escape(r.source)} / {html.escape(r.suite)} / '
+            f"{html.escape(r.name)}</summary><pre>{text}</pre></details>"
+        )
     return "".join(parts)
 
 
 def render_html(title: str, bench: list[Row], imported: list[Row], grids: dict[str, str]) -> str:
     plots = "".join(f'<img src="{f}" alt="{html.escape(t)}" title="{html.escape(t)}">' for f, t in PLOTS.items())
-    gallery = "".join(f'<figure><img src="{p}" alt="{a}"><figcaption>{html.escape(a)}</figcaption></figure>'
-                      for a, p in grids.items()) or "<p class=muted>no cell with an image grid</p>"  # fmt: skip
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>{_CHECK}"
-            f"{_STYLE}</head><body><h1>{html.escape(title)}</h1>"
-            "<p>Accuracy is the final-epoch test accuracy (mean ± std over runs). IOR: the set's accuracy minus a "
-            "random subset's of the same size under the same protocol; HLR: full real data's hard-label accuracy "
-            "minus the set's; score: DD-Ranking's label-robust score (weight 0.5). Empty: the store lacks the "
-            "reference. Click a cell for its settings.</p>"
-            f"<h2>Suites</h2>{_html_table(table_rows(bench), [r.anchor for r in bench])}"
-            f"<h2>Plots</h2><div class=plots>{plots}</div>"
-            f"<h2>Image grids</h2><div class=grids>{gallery}</div>"
-            f"<h2>Imported results</h2><p>Committed by the benchmark scripts before the store existed; carried "
-            f"over as they were.</p>{_html_table(table_rows(imported, True), [r.anchor for r in imported])}"
-            f"<h2>Settings</h2>{_settings(bench + imported)}</body></html>")  # fmt: skip
+    gallery = (
+        "".join(
+            f'<figure><img src="{p}" alt="{a}"><figcaption>{html.escape(a)}</figcaption></figure>'
+            for a, p in grids.items()
+        )
+        or "<p class=muted>no cell with an image grid</p>"
+    )
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>{_CHECK}"
+        f"{_STYLE}</head><body><h1>{html.escape(title)}</h1>"
+        "<p>Accuracy is the final-epoch test accuracy (mean ± std over runs). IOR: the set's accuracy minus a "
+        "random subset's of the same size under the same protocol; HLR: full real data's hard-label accuracy "
+        "minus the set's; score: DD-Ranking's label-robust score (weight 0.5). Empty: the store lacks the "
+        "reference. Click a cell for its settings.</p>"
+        f"<h2>Suites</h2>{_html_table(table_rows(bench), [r.anchor for r in bench])}"
+        f"<h2>Plots</h2><div class=plots>{plots}</div>"
+        f"<h2>Image grids</h2><div class=grids>{gallery}</div>"
+        f"<h2>Imported results</h2><p>Committed by the benchmark scripts before the store existed; carried "
+        f"over as they were.</p>{_html_table(table_rows(imported, True), [r.anchor for r in imported])}"
+        f"<h2>Settings</h2>{_settings(bench + imported)}</body></html>"
+    )
 
 
 def render_markdown(title: str, bench: list[Row], imported: list[Row], grids: dict[str, str]) -> str:
-    parts = [f"# {title}\n", "Open index.html for the settings of every cell.\n", "## Suites\n",
-             render_table(table_rows(bench), markdown=True) if bench else "none", "\n## Plots\n",
-             *(f"![{t}]({f})\n" for f, t in PLOTS.items()), "\n## Image grids\n",
-             *(f"![{a}]({p})\n" for a, p in grids.items()), "\n## Imported results\n",
-             render_table(table_rows(imported, True), markdown=True) if imported else "none"]  # fmt: skip
+    parts = [
+        f"# {title}\n",
+        "Open index.html for the settings of every cell.\n",
+        "## Suites\n",
+        render_table(table_rows(bench), markdown=True) if bench else "none",
+        "\n## Plots\n",
+        *(f"![{t}]({f})\n" for f, t in PLOTS.items()),
+        "\n## Image grids\n",
+        *(f"![{a}]({p})\n" for a, p in grids.items()),
+        "\n## Imported results\n",
+        render_table(table_rows(imported, True), markdown=True) if imported else "none",
+    ]
     return "\n".join(parts) + "\n"
 
 
-def write_report(store: str | os.PathLike, out: str | os.PathLike, force: bool = False,
-                 title: str = "gendistill results") -> Path:  # fmt: skip
+def write_report(
+    store: str | os.PathLike, out: str | os.PathLike, force: bool = False, title: str = "gendistill results"
+) -> Path:
     """Render ``store`` into the folder ``out`` (created whole, or not at all)."""
     results = ResultStore(store)
     if not results.records():

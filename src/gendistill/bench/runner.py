@@ -56,8 +56,10 @@ def check_unchanged(suite: Suite, store: ResultStore) -> None:
         if old is not None and _comparable(old["config"]) != _comparable(cell.config()):
             new, was = _comparable(cell.config()), _comparable(old["config"])
             changed = sorted(k for k in new if was.get(k) != new[k])
-            raise UserError(f"cell {cell.name!r} of suite {suite.name!r} changed ({', '.join(changed)}) since "
-                            f"{store.path} recorded it; give the changed cell a new name to keep both")  # fmt: skip
+            raise UserError(
+                f"cell {cell.name!r} of suite {suite.name!r} changed ({', '.join(changed)}) since "
+                f"{store.path} recorded it; give the changed cell a new name to keep both"
+            )
 
 
 def committed_record(cell: Cell, store: ResultStore) -> dict | None:
@@ -129,8 +131,14 @@ def adopt(cell: Cell, out: Path) -> dict | None:
     }
 
 
-def _worker(config: dict, data_dir: str | None, out: str, queue: multiprocessing.Queue, progress: bool = False,
-            parent: int | None = None) -> None:  # fmt: skip
+def _worker(
+    config: dict,
+    data_dir: str | None,
+    out: str,
+    queue: multiprocessing.Queue,
+    progress: bool = False,
+    parent: int | None = None,
+) -> None:
     if parent is not None:
         exit_with_parent(parent)
     try:
@@ -149,8 +157,7 @@ def build_isolated(cell: Cell, data_dir: str | None, out: Path, progress: bool =
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     config = {**dataclasses.asdict(cell), "name": cell.name}
-    proc = ctx.Process(target=_worker, args=(config, data_dir, str(out), queue, progress, os.getpid()),
-                       daemon=False)  # fmt: skip
+    proc = ctx.Process(target=_worker, args=(config, data_dir, str(out), queue, progress, os.getpid()), daemon=False)
     proc.start()
     result = None
     try:
@@ -165,8 +172,9 @@ def build_isolated(cell: Cell, data_dir: str | None, out: Path, progress: bool =
             proc.terminate()
         proc.join()
     if result is None:
-        raise RuntimeError(f"cell {cell.name}: its worker process died (exit code {proc.exitcode}); "
-                           "rerun the suite to resume it")  # fmt: skip
+        raise RuntimeError(
+            f"cell {cell.name}: its worker process died (exit code {proc.exitcode}); rerun the suite to resume it"
+        )
     status, payload = result
     if status == "user":
         raise UserError(f"cell {cell.name}: {payload}")
@@ -189,21 +197,46 @@ class _Eta:
         return f"[bench] {self.done}/{self.total} cells done ({name}: {took:.0f} s), {left} left{eta}"
 
 
-def _evaluate(cell: Cell, protocol: str, data, meta: dict, dataset: ImageDataset, device: str | None,  # noqa: ANN001
-              progress: bool = False) -> dict:  # fmt: skip
+def _evaluate(
+    cell: Cell,
+    protocol: str,
+    data,
+    meta: dict,
+    dataset: ImageDataset,
+    device: str | None,
+    progress: bool = False,
+) -> dict:
     augment = meta.get("eval_augment", "dsa") if cell.augment == "method" else cell.augment
     runs = cell.runs or PRESETS.get(protocol).runs
     epochs = cell.budget.epochs if cell.method == "full" else cell.eval_epochs
     t0 = time.perf_counter()
-    report = evaluate(data, dataset, models=list(cell.models), runs=runs, preset=protocol, augment=augment,
-                      seed=cell.seed, device=device, epochs=epochs, progress=progress)  # fmt: skip
+    report = evaluate(
+        data,
+        dataset,
+        models=list(cell.models),
+        runs=runs,
+        preset=protocol,
+        augment=augment,
+        seed=cell.seed,
+        device=device,
+        epochs=epochs,
+        progress=progress,
+    )
     report.stored_bytes = meta.get("storage_bytes")
     return {"report": report.to_dict(), "wall_s": round(time.perf_counter() - t0, 2)}
 
 
-def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, device: str | None = None,
-              isolate: bool = True, only: list[str] | None = None, echo: Echo | None = None,
-              progress: bool = False) -> int:  # fmt: skip
+def run_suite(
+    suite: Suite,
+    store: ResultStore,
+    workdir: str | os.PathLike,
+    *,
+    device: str | None = None,
+    isolate: bool = True,
+    only: list[str] | None = None,
+    echo: Echo | None = None,
+    progress: bool = False,
+) -> int:
     """Run what the store does not hold yet; return the number of results appended.
 
     ``workdir`` keeps each cell's artifact (``<workdir>/<suite>/<cell>-<key>``), so later protocols and the
@@ -223,8 +256,10 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
     pending = {c.name: [p for p in c.protocols if store.find("eval", key=c.eval_key(p)) is None] for c in cells}
     todo = [c for c in cells if pending[c.name] or store.find("cell", key=c.key(), name=c.name) is None]
     committed = f" ({held} by committed results)" if held else ""
-    echo(f"[bench] suite {suite.name}: {len(chosen)} cells, {len(chosen) - len(todo)} done{committed}, "
-         f"{len(todo)} to run")  # fmt: skip
+    echo(
+        f"[bench] suite {suite.name}: {len(chosen)} cells, {len(chosen) - len(todo)} done{committed}, "
+        f"{len(todo)} to run"
+    )
     eta, datasets = _Eta(len(todo)), {}
     for cell in todo:
         t0 = time.perf_counter()
@@ -234,19 +269,34 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
         if record is None or needs_files:
             info = adopt(cell, out) if record is None else None
             if info is not None:
-                echo(f"[bench] {cell.name}: adopting the finished set in {out} (its run ended before the store "
-                     "recorded it)")  # fmt: skip
+                echo(
+                    f"[bench] {cell.name}: adopting the finished set in {out} (its run ended before the store "
+                    "recorded it)"
+                )
             else:
                 echo(f"[bench] {cell.name}: making its set ({cell.method}, budget {cell.budget_label()})")
                 build = build_isolated if isolate else _build
                 info = build(cell, suite.data_dir, out, progress)
             if record is None:
-                record = store.append({"type": "cell", "suite": suite.name, "name": cell.name, "key": cell.key(),
-                                       "method": cell.method, "dataset": cell.dataset, "ipc": cell.ipc,
-                                       "seed": cell.seed, "budget": dataclasses.asdict(cell.budget),
-                                       "config": cell.config(), "code_version": __version__,
-                                       "artifact": str(out) if cell.method != "full" else None,
-                                       "wall_s": round(time.perf_counter() - t0, 2), **info, **stamp()})  # fmt: skip
+                record = store.append(
+                    {
+                        "type": "cell",
+                        "suite": suite.name,
+                        "name": cell.name,
+                        "key": cell.key(),
+                        "method": cell.method,
+                        "dataset": cell.dataset,
+                        "ipc": cell.ipc,
+                        "seed": cell.seed,
+                        "budget": dataclasses.asdict(cell.budget),
+                        "config": cell.config(),
+                        "code_version": __version__,
+                        "artifact": str(out) if cell.method != "full" else None,
+                        "wall_s": round(time.perf_counter() - t0, 2),
+                        **info,
+                        **stamp(),
+                    }
+                )
                 added += 1
         if cell.dataset not in datasets:
             datasets[cell.dataset] = load_dataset(cell.dataset, suite.data_dir, seed=0)
@@ -257,8 +307,18 @@ def run_suite(suite: Suite, store: ResultStore, workdir: str | os.PathLike, *, d
             r = result["report"]["results"]
             accs = ", ".join(f"{x['model']} {100 * x['mean']:.2f} ± {100 * x['std']:.2f}" for x in r)
             echo(f"[bench] {cell.name} under {protocol}: {accs}")
-            store.append({"type": "eval", "suite": suite.name, "name": cell.name, "cell_key": cell.key(),
-                          "key": cell.eval_key(protocol), "protocol": protocol, **result, **stamp()})  # fmt: skip
+            store.append(
+                {
+                    "type": "eval",
+                    "suite": suite.name,
+                    "name": cell.name,
+                    "cell_key": cell.key(),
+                    "key": cell.eval_key(protocol),
+                    "protocol": protocol,
+                    **result,
+                    **stamp(),
+                }
+            )
             added += 1
         echo(eta.line(cell.name, time.perf_counter() - t0))
     sys.stdout.flush()

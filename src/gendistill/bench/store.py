@@ -20,12 +20,14 @@ Every record carries ``format``; a store written by a newer gendistill (a higher
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 from pathlib import Path
 
 from gendistill.errors import UserError
 from gendistill.io import dumps
+
+logger = logging.getLogger(__name__)
 
 FORMAT = 1
 
@@ -56,17 +58,21 @@ class ResultStore:
             if not isinstance(record, dict) or "type" not in record:
                 raise UserError(f"{self.path} line {number} is not a store record")
             if record.get("format", 0) > FORMAT:
-                raise UserError(f"{self.path} was written by a newer gendistill (store format {record['format']}, "
-                                f"this one reads up to {FORMAT}); upgrade gendistill to use it")  # fmt: skip
+                raise UserError(
+                    f"{self.path} was written by a newer gendistill (store format {record['format']}, "
+                    f"this one reads up to {FORMAT}); upgrade gendistill to use it"
+                )
             records.append(record)
         if cut and not records:
-            raise UserError(f"{self.path} holds no store record (line {cut[0]} is not JSON); pass a .jsonl store "
-                            "written by gendistill bench")  # fmt: skip
+            raise UserError(
+                f"{self.path} holds no store record (line {cut[0]} is not JSON); pass a .jsonl store "
+                "written by gendistill bench"
+            )
         for number in cut:
-            print(f"warning: {self.path} line {number} is cut off (an interrupted write); skipped", file=sys.stderr)
+            logger.warning("%s line %d is cut off (an interrupted write); skipped", self.path, number)
         return records
 
-    def records(self, type: str | None = None) -> list[dict]:  # noqa: A002
+    def records(self, type: str | None = None) -> list[dict]:
         return [r for r in self._records if type is None or r["type"] == type]
 
     def append(self, record: dict) -> dict:
@@ -85,7 +91,7 @@ class ResultStore:
         self._records.append(record)
         return record
 
-    def find(self, type: str, **match: object) -> dict | None:  # noqa: A002
+    def find(self, type: str, **match: object) -> dict | None:
         """The newest record of ``type`` whose fields equal ``match``."""
         for r in reversed(self._records):
             if r["type"] == type and all(r.get(k) == v for k, v in match.items()):

@@ -75,8 +75,11 @@ class Budget:
         check_fields(self)
 
     def label(self) -> str:
-        parts = [f"{self.iterations}it" if self.iterations else "", f"{self.minutes:g}min" if self.minutes else "",
-                 f"{self.epochs}ep" if self.epochs else ""]  # fmt: skip
+        parts = [
+            f"{self.iterations}it" if self.iterations else "",
+            f"{self.minutes:g}min" if self.minutes else "",
+            f"{self.epochs}ep" if self.epochs else "",
+        ]
         return "+".join(p for p in parts if p) or "paper"
 
 
@@ -121,8 +124,11 @@ class Cell:
 
     def key(self, what: dict | None = None) -> str:
         """The cache key: the hash of a config and the code version (a new release re-runs every cell)."""
-        body = json.dumps({"config": what if what is not None else self.make_config(), "code": __version__},
-                          sort_keys=True, default=str)  # fmt: skip
+        body = json.dumps(
+            {"config": what if what is not None else self.make_config(), "code": __version__},
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
     def eval_key(self, protocol: str) -> str:
@@ -218,20 +224,33 @@ def _make_cell(raw: dict, defaults: dict, where: str, protocols: tuple[str, ...]
         if not isinstance(merged.get(k, {}), dict):
             raise UserError(f"{where}: {k} must be a mapping")
     eval_epochs = merged.get("eval_epochs")
-    if eval_epochs is not None and (not isinstance(eval_epochs, int) or isinstance(eval_epochs, bool)
-                                    or eval_epochs < 1 or method == "full"):  # fmt: skip
-        raise UserError(f"{where}: eval_epochs must be a whole number >= 1 (full-data cells: budget epochs), "
-                        f"got {eval_epochs!r}")  # fmt: skip
+    if eval_epochs is not None and (
+        not isinstance(eval_epochs, int) or isinstance(eval_epochs, bool) or eval_epochs < 1 or method == "full"
+    ):
+        raise UserError(
+            f"{where}: eval_epochs must be a whole number >= 1 (full-data cells: budget epochs), got {eval_epochs!r}"
+        )
     committed = merged.get("committed")
     if committed is not None and (not isinstance(committed, str) or ":" not in committed):
         raise UserError(f"{where}: committed must be FILE:KEY, e.g. methods.json:dm-ipc10, got {committed!r}")
     name = merged.get("name") or default_name(method, ipc, budget, int(merged.get("seed", 0)))
     seed = int(merged.get("seed", 0))
-    return Cell(name=str(name), method=method, dataset=str(merged["dataset"]), ipc=ipc, seed=seed, budget=budget,
-                param=dict(merged.get("param", {})), options=dict(merged.get("options", {})),
-                protocols=cell_protocols, models=models, runs=runs,
-                augment=str(merged.get("augment", "dsa")), eval_epochs=eval_epochs,
-                committed=committed)  # fmt: skip
+    return Cell(
+        name=str(name),
+        method=method,
+        dataset=str(merged["dataset"]),
+        ipc=ipc,
+        seed=seed,
+        budget=budget,
+        param=dict(merged.get("param", {})),
+        options=dict(merged.get("options", {})),
+        protocols=cell_protocols,
+        models=models,
+        runs=runs,
+        augment=str(merged.get("augment", "dsa")),
+        eval_epochs=eval_epochs,
+        committed=committed,
+    )
 
 
 def _check_committed(cells: list[Cell], imports: tuple[Path, ...], where: str) -> None:
@@ -243,8 +262,9 @@ def _check_committed(cells: list[Cell], imports: tuple[Path, ...], where: str) -
             continue
         name, key = c.committed.split(":", 1)
         if name not in files:
-            raise UserError(f"{where}: cell {c.name!r} is committed in {name}, which the suite does not import; "
-                            f"add it to 'import:'")  # fmt: skip
+            raise UserError(
+                f"{where}: cell {c.name!r} is committed in {name}, which the suite does not import; add it to 'import:'"
+            )
         if name not in entries:
             entries[name] = json.loads(files[name].read_text()).get("entries", {})
         if key not in entries[name]:
@@ -306,8 +326,17 @@ def parse_suite(raw: object, source: Path | None = None) -> Suite:
     data_dir = raw.get("data_dir")
     store = Path(os.path.normpath(base / raw["store"])) if raw.get("store") else base / f"{name}.jsonl"
     workdir = Path(os.path.normpath(base / raw["workdir"])) if raw.get("workdir") else Path("runs/bench")
-    return Suite(str(name), tuple(cells), protocols, source, os.fspath(base / data_dir) if data_dir else None,
-                 str(raw.get("description", "")), imports, store, workdir)  # fmt: skip
+    return Suite(
+        str(name),
+        tuple(cells),
+        protocols,
+        source,
+        os.fspath(base / data_dir) if data_dir else None,
+        str(raw.get("description", "")),
+        imports,
+        store,
+        workdir,
+    )
 
 
 def _resolve_paths(cell: Cell, base: Path) -> Cell:

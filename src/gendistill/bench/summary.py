@@ -75,18 +75,41 @@ def bench_rows(store: ResultStore) -> list[Row]:
         if cell is None:
             continue
         budget = cell.get("budget") or {}
-        label = "+".join(f"{v:g}{u}" for k, u in (("iterations", "it"), ("minutes", "min"), ("epochs", "ep"))
-                         if (v := budget.get(k)))  # fmt: skip
+        label = "+".join(
+            f"{v:g}{u}" for k, u in (("iterations", "it"), ("minutes", "min"), ("epochs", "ep")) if (v := budget.get(k))
+        )
         label = label or ("" if cell["method"] in ("random", "herding") else "paper")
         for res in ev["report"]["results"]:
-            rows.append(Row(ev["suite"], ev["name"], cell["method"], cell["dataset"], cell.get("ipc"), ev["protocol"],
-                            res["model"], res["mean"], res["std"], len(res["accuracies"]), label,
-                            cell.get("distill_seconds"), cell.get("iterations"), cell.get("stored_bytes"),
-                            cell.get("peak_rss_mb"), _machine(ev.get("machine", {})), ev.get("commit", ""),
-                            grid=cell.get("artifact"),
-                            settings={"cell": cell["config"], "recipe": res.get("recipe"),
-                                      "teacher": ev["report"].get("teacher"), "accuracies": res["accuracies"],
-                                      "key": cell["key"], "eval_key": ev["key"]}))  # fmt: skip
+            rows.append(
+                Row(
+                    ev["suite"],
+                    ev["name"],
+                    cell["method"],
+                    cell["dataset"],
+                    cell.get("ipc"),
+                    ev["protocol"],
+                    res["model"],
+                    res["mean"],
+                    res["std"],
+                    len(res["accuracies"]),
+                    label,
+                    cell.get("distill_seconds"),
+                    cell.get("iterations"),
+                    cell.get("stored_bytes"),
+                    cell.get("peak_rss_mb"),
+                    _machine(ev.get("machine", {})),
+                    ev.get("commit", ""),
+                    grid=cell.get("artifact"),
+                    settings={
+                        "cell": cell["config"],
+                        "recipe": res.get("recipe"),
+                        "teacher": ev["report"].get("teacher"),
+                        "accuracies": res["accuracies"],
+                        "key": cell["key"],
+                        "eval_key": ev["key"],
+                    },
+                )
+            )
     _score(rows)
     return rows
 
@@ -101,11 +124,23 @@ def _score(rows: list[Row]) -> None:
         if r.method in ("random", "full"):
             continue
         rnd = find(r.suite, method="random", dataset=r.dataset, ipc=r.ipc, protocol=r.protocol, model=r.model)
-        hard = r if _is_hard(r.protocol) else next(
-            (o for o in rows if o.suite == r.suite and o.name == r.name and o.model == r.model
-             and _is_hard(o.protocol)), None)  # fmt: skip
-        fulls = [o for o in rows if o.method == "full" and o.dataset == r.dataset and o.model == r.model
-                 and _is_hard(o.protocol)]  # fmt: skip
+        hard = (
+            r
+            if _is_hard(r.protocol)
+            else next(
+                (
+                    o
+                    for o in rows
+                    if o.suite == r.suite and o.name == r.name and o.model == r.model and _is_hard(o.protocol)
+                ),
+                None,
+            )
+        )
+        fulls = [
+            o
+            for o in rows
+            if o.method == "full" and o.dataset == r.dataset and o.model == r.model and _is_hard(o.protocol)
+        ]
         # the closest full-data figure: same suite and protocol, then same suite, then same protocol
         full = min(fulls, key=lambda o: (o.suite != r.suite, o.protocol != r.protocol), default=None)
         if rnd is not None:
@@ -131,13 +166,31 @@ def imported_rows(store: ResultStore) -> list[Row]:
         extra = {k: v for k, v in entry.items() if k not in ("report", "convnet", "cross", "machine")}
         for report in _entry_reports(entry):
             for res in report["results"]:
-                rows.append(Row(rec["source"].removesuffix(".json"), rec["key"], what["method"],
-                                report.get("dataset", ""), what["ipc"], report.get("preset", ""), res["model"],
-                                res["mean"], res["std"], len(res["accuracies"]),
-                                f"{entry['budget_minutes']:g}min" if entry.get("budget_minutes") else "",
-                                entry.get("distill_seconds"), entry.get("iterations"), report.get("stored_bytes"),
-                                machine=_machine(entry.get("machine", {})), commit=entry.get("commit", ""),
-                                source=rec["source"],
-                                settings={"entry": extra, "recipe": res.get("recipe"),
-                                          "accuracies": res["accuracies"], "inferred": what["inferred"]}))  # fmt: skip
+                rows.append(
+                    Row(
+                        rec["source"].removesuffix(".json"),
+                        rec["key"],
+                        what["method"],
+                        report.get("dataset", ""),
+                        what["ipc"],
+                        report.get("preset", ""),
+                        res["model"],
+                        res["mean"],
+                        res["std"],
+                        len(res["accuracies"]),
+                        f"{entry['budget_minutes']:g}min" if entry.get("budget_minutes") else "",
+                        entry.get("distill_seconds"),
+                        entry.get("iterations"),
+                        report.get("stored_bytes"),
+                        machine=_machine(entry.get("machine", {})),
+                        commit=entry.get("commit", ""),
+                        source=rec["source"],
+                        settings={
+                            "entry": extra,
+                            "recipe": res.get("recipe"),
+                            "accuracies": res["accuracies"],
+                            "inferred": what["inferred"],
+                        },
+                    )
+                )
     return rows

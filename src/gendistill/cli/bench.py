@@ -18,10 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "by the hash of its config and the code version; a killed run resumes where it stopped.",
     )
     p.add_argument("suite", help="the suite's YAML file (see benchmarks/suites/)")
-    p.add_argument("--store", help="the result store, a .jsonl file (default: SUITE's store: key, else "
-                   "<suite>.jsonl beside it)")  # fmt: skip
-    p.add_argument("--workdir", help="where cells' artifacts go (default: SUITE's workdir: key, else "
-                   "runs/bench)")  # fmt: skip
+    p.add_argument(
+        "--store", help="the result store, a .jsonl file (default: SUITE's store: key, else <suite>.jsonl beside it)"
+    )
+    p.add_argument("--workdir", help="where cells' artifacts go (default: SUITE's workdir: key, else runs/bench)")
     p.add_argument("--only", nargs="+", metavar="CELL", help="run these cells only")
     p.add_argument("--list", action="store_true", help="list the cells and whether the store holds them; run nothing")
     p.add_argument("--report", metavar="DIR", help="then render the store's report into DIR (replacing it)")
@@ -43,16 +43,25 @@ def run(args: argparse.Namespace) -> int:
             done = sum(store.find("eval", key=cell.eval_key(p)) is not None for p in cell.protocols)
             held = ""
             if cell.committed:
-                held = f"committed: {cell.committed}" + ("" if committed_record(cell, store) else
-                                                         " (run the suite once to import it)")  # fmt: skip
+                held = f"committed: {cell.committed}" + (
+                    "" if committed_record(cell, store) else " (run the suite once to import it)"
+                )
             status = held or f"{done}/{len(cell.protocols)} protocols in the store"
-            print(f"{cell.name:32s} {cell.method:8s} ipc {cell.ipc or 'all':>4} budget {cell.budget_label():10s} "
-                  f"{status}")  # fmt: skip
+            print(
+                f"{cell.name:32s} {cell.method:8s} ipc {cell.ipc or 'all':>4} budget {cell.budget_label():10s} {status}"
+            )
         return 0
     check_writable(store.path)
     check_writable(Path(args.workdir or suite.workdir) / suite.name)
-    added = run_suite(suite, store, args.workdir or suite.workdir, device=args.device, isolate=not args.in_process,
-                      only=args.only, progress=not args.quiet)  # fmt: skip
+    added = run_suite(
+        suite,
+        store,
+        args.workdir or suite.workdir,
+        device=args.device,
+        isolate=not args.in_process,
+        only=args.only,
+        progress=not args.quiet,
+    )
     print(f"[bench] {added} new result(s) in {store.path}")
     if args.report:
         from gendistill.bench.page import write_report

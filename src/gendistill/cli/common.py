@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from gendistill.artifacts import Artifact, ImageSet, check_dataset, check_fits, load
@@ -10,6 +11,8 @@ from gendistill.data import DATASETS, ImageDataset, load_dataset
 from gendistill.errors import UserError
 from gendistill.evaluate import EvalReport
 from gendistill.report import render_table
+
+logger = logging.getLogger(__name__)
 
 
 def positive_int(text: str) -> int:
@@ -51,9 +54,12 @@ def add_dataset_args(p: argparse.ArgumentParser, default: str | None = "fashion-
 
 
 def add_precision_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="auto: bf16 autocast where the hardware runs it fast (CUDA, AMX, AVX512-BF16), "
-                   "else fp32")  # fmt: skip
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="auto: bf16 autocast where the hardware runs it fast (CUDA, AMX, AVX512-BF16), else fp32",
+    )
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
@@ -87,8 +93,10 @@ def dataset_of_artifact(args: argparse.Namespace, meta: dict) -> ImageDataset:
         return dataset_from_args(args, name)
     if Path(recorded).is_dir():
         return dataset_from_args(argparse.Namespace(**{**vars(args), "data_dir": recorded}), name)
-    gone = UserError(f"the artifact was made from {name} in {recorded}, which is gone; pass --data-dir with the "
-                     "folder the dataset is in now")  # fmt: skip
+    gone = UserError(
+        f"the artifact was made from {name} in {recorded}, which is gone; pass --data-dir with the "
+        "folder the dataset is in now"
+    )
     try:
         dataset = dataset_from_args(args, name)
     except UserError:
@@ -126,4 +134,4 @@ def print_report(report: EvalReport) -> None:
         )
     print(render_table(report.rows()))
     for line in report.warnings():
-        print(line)
+        logger.warning(line)

@@ -9,8 +9,11 @@ from gendistill.cli.common import add_dataset_args, add_precision_arg, artifact_
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("crfd", help="class-relevant feature distance of a synthetic set (H-GLaD's metric)",
-                       description="CRFD of an artifact against its dataset's real class feature means.")  # fmt: skip
+    p = sub.add_parser(
+        "crfd",
+        help="class-relevant feature distance of a synthetic set (H-GLaD's metric)",
+        description="CRFD of an artifact against its dataset's real class feature means.",
+    )
     p.add_argument("artifact", help="a folder written by select or distill")
     p.add_argument("--nets", type=positive_int, default=4, help="random networks averaged (default: %(default)s)")
     p.add_argument("--real-per-class", type=positive_int, default=256)

@@ -23,8 +23,14 @@ def run(args: argparse.Namespace) -> int:
     for name in DATASETS.names():
         where = locate(name, args.data_dir)
         hint = DATASETS.get(name).hint
-        rows.append({"dataset": name, "status": "found" if where else "missing",
-                     "location": str(where) if where else f"looked in {len(search_paths(name, args.data_dir))} "
-                     f"places; {hint}"})  # fmt: skip
+        rows.append(
+            {
+                "dataset": name,
+                "status": "found" if where else "missing",
+                "location": str(where)
+                if where
+                else f"looked in {len(search_paths(name, args.data_dir))} places; {hint}",
+            }
+        )
     print(render_table(rows))
     return 0

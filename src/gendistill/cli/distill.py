@@ -42,40 +42,72 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, default=0, help="iterations between validation-split evaluations")
     p.add_argument("--resume", action="store_true", help="continue from <out>.partial/")
     p.add_argument("--experts", help="MTT: folder of expert trajectories from 'gendistill experts'")
-    p.add_argument("--reg", action="append", default=[], metavar="NAME=WEIGHT",
-                   help=f"add a regulariser to the loss ({', '.join(REGULARISERS.names())}); repeatable; "
-                   "replaces the method's weight for that name; 0 switches it off")  # fmt: skip
+    p.add_argument(
+        "--reg",
+        action="append",
+        default=[],
+        metavar="NAME=WEIGHT",
+        help=f"add a regulariser to the loss ({', '.join(REGULARISERS.names())}); repeatable; "
+        "replaces the method's weight for that name; 0 switches it off",
+    )
     g = p.add_argument_group("latent spaces and generators (GLaD, H-GLaD, DCGM)")
-    g.add_argument("--param", choices=PARAMS.names(),
-                   help="where the synthetic set lives: pixels, one layer of a GAN (glad), the GAN's layers walked "
-                   "from the latent space toward pixels (hglad), or a generator's weights plus one code per "
-                   "image (generator); default: the method's (pixels; dcgm: generator)")  # fmt: skip
-    g.add_argument("--prior", help="a shipped prior, a folder from 'gendistill prior train', or an NVlabs .pkl "
-                   "(default: the prior shipped for the dataset)")  # fmt: skip
-    g.add_argument("--layer", type=int, help="glad: the layer to optimise (-1: w+ only; default 2); "
-                   "hglad: the first layer of the walk (default 1)")  # fmt: skip
+    g.add_argument(
+        "--param",
+        choices=PARAMS.names(),
+        help="where the synthetic set lives: pixels, one layer of a GAN (glad), the GAN's layers walked "
+        "from the latent space toward pixels (hglad), or a generator's weights plus one code per "
+        "image (generator); default: the method's (pixels; dcgm: generator)",
+    )
+    g.add_argument(
+        "--prior",
+        help="a shipped prior, a folder from 'gendistill prior train', or an NVlabs .pkl "
+        "(default: the prior shipped for the dataset)",
+    )
+    g.add_argument(
+        "--layer",
+        type=int,
+        help="glad: the layer to optimise (-1: w+ only; default 2); hglad: the first layer of the walk (default 1)",
+    )
     g.add_argument("--chunk", type=positive_int, help="render this many samples at a time to bound memory")
     g.add_argument("--lr-f", type=float, help="learning rate of the feature maps (default: GLaD's per objective)")
     g.add_argument("--lr-w", type=float, help="learning rate of w+ (default: GLaD's per objective)")
-    g.add_argument("--select", default="none", choices=["none", "crfd"],
-                   help="hglad: keep each layer's snapshot with the lowest CRFD")  # fmt: skip
+    g.add_argument(
+        "--select",
+        default="none",
+        choices=["none", "crfd"],
+        help="hglad: keep each layer's snapshot with the lowest CRFD",
+    )
     g.add_argument("--select-every", type=int, default=0, help="iterations between CRFD scores (default: 5 a layer)")
     g.add_argument("--from-scratch", action="store_true", help="generator: the prior's architecture, random weights")
     g.add_argument("--fresh", type=float, help="generator: fraction of rows drawn from fresh codes per iteration")
     g.add_argument("--lr-g", type=float, help="generator: Adam learning rate of its weights")
     g.add_argument("--lr-codes", type=float, help="generator: Adam learning rate of the codes")
-    g.add_argument("--code-init", choices=["random", "teacher"],
-                   help="generator: stored codes from the prior's draw, or the best of --candidates by a real-data "
-                   "classifier's probability of their class")  # fmt: skip
+    g.add_argument(
+        "--code-init",
+        choices=["random", "teacher"],
+        help="generator: stored codes from the prior's draw, or the best of --candidates by a real-data "
+        "classifier's probability of their class",
+    )
     g.add_argument("--candidates", type=int, help="generator, --code-init teacher: draws screened per code (8)")
-    g.add_argument("--weights-dtype", choices=["float16", "bfloat16", "float32"],
-                   help="generator: how the artifact stores the weights (default float16)")  # fmt: skip
+    g.add_argument(
+        "--weights-dtype",
+        choices=["float16", "bfloat16", "float32"],
+        help="generator: how the artifact stores the weights (default float16)",
+    )
     g.add_argument("--code-dir", help="NVlabs .pkl priors: the checkout of the code that wrote the pickle")
     g.add_argument("--trust-pickle", action="store_true", help="NVlabs .pkl priors: allow unpickling (runs code)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="an objective option, e.g. --set syn_steps=10 --set outer_loop=5 (repeatable)")  # fmt: skip
-    p.add_argument("--recipe", help="YAML file of these options (keys as the long option names, - or _); "
-                   "options given on the command line win")  # fmt: skip
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an objective option, e.g. --set syn_steps=10 --set outer_loop=5 (repeatable)",
+    )
+    p.add_argument(
+        "--recipe",
+        help="YAML file of these options (keys as the long option names, - or _); "
+        "options given on the command line win",
+    )
     add_dataset_args(p)
     add_runtime_args(p)
     p.set_defaults(run=run, parser=p)
@@ -91,9 +123,25 @@ def objective_options(args: argparse.Namespace) -> dict:
     return options
 
 
-PARAM_FLAGS = ("init", "prior", "layer", "chunk", "lr_f", "lr_w", "select", "select_every", "code_dir",
-               "trust_pickle", "from_scratch", "fresh", "lr_g", "lr_codes", "weights_dtype", "code_init",
-               "candidates")  # fmt: skip
+PARAM_FLAGS = (
+    "init",
+    "prior",
+    "layer",
+    "chunk",
+    "lr_f",
+    "lr_w",
+    "select",
+    "select_every",
+    "code_dir",
+    "trust_pickle",
+    "from_scratch",
+    "fresh",
+    "lr_g",
+    "lr_codes",
+    "weights_dtype",
+    "code_init",
+    "candidates",
+)
 UNSET = {"init": "real", "select": "none", "select_every": 0, "trust_pickle": False, "from_scratch": False}
 
 
@@ -135,15 +183,33 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume:
         check_new_dir(args.out, args.force, create_parents=True)
     param = param_config(args)
-    options = RunOptions(iterations=args.iterations, minutes=args.minutes, lr=args.lr, model=args.model,
-                         real_batch=args.real_batch,
-                         seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
-                         eval_every=args.eval_every, compile=False if args.no_compile else "auto",
-                         precision=args.precision, objective=objective_options(args),
-                         regularisers=regularisers(args))  # fmt: skip
+    options = RunOptions(
+        iterations=args.iterations,
+        minutes=args.minutes,
+        lr=args.lr,
+        model=args.model,
+        real_batch=args.real_batch,
+        seed=args.seed,
+        device=args.device,
+        checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every,
+        compile=False if args.no_compile else "auto",
+        precision=args.precision,
+        objective=objective_options(args),
+        regularisers=regularisers(args),
+    )
     dataset = dataset_from_args(args)
-    synthetic = distill(dataset, args.method, args.ipc, args.out, param, options, resume=args.resume,
-                        force=args.force, progress=not args.quiet)  # fmt: skip
+    synthetic = distill(
+        dataset,
+        args.method,
+        args.ipc,
+        args.out,
+        param,
+        options,
+        resume=args.resume,
+        force=args.force,
+        progress=not args.quiet,
+    )
     hist = synthetic.meta["history"]
     took = f"{len(hist['loss'])} iterations in {hist['distill_seconds']:.0f} s, final loss {hist['loss'][-1]:.4g}"
     kind = f"{synthetic.class_name}, {synthetic.storage_bytes():,} bytes stored"

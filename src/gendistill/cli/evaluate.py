@@ -51,16 +51,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epochs", type=positive_int, help="override the preset's epochs")
     p.add_argument("--split", default="test", choices=["test", "val"], help="test on the real test or validation split")
-    p.add_argument("--reading", default="fixed", choices=READINGS,
-                   help="generator sets: fixed (a): one set sampled once, the primary number; fresh (b): new "
-                   "class-balanced samples every epoch, the same iterations")  # fmt: skip
+    p.add_argument(
+        "--reading",
+        default="fixed",
+        choices=READINGS,
+        help="generator sets: fixed (a): one set sampled once, the primary number; fresh (b): new "
+        "class-balanced samples every epoch, the same iterations",
+    )
     p.add_argument("--ipc", type=positive_int, help="generator sets: sample this IPC (default: the stored one)")
-    p.add_argument("--train-on", choices=MIXES,
-                   help="sets from gendistill generate: train on the generated images, the real images they were "
-                   "made from, or both (see --steps)")  # fmt: skip
-    p.add_argument("--steps", type=positive_int,
-                   help="a fixed budget of SGD steps (full batches from a seeded shuffle stream) instead of the "
-                   "preset's epochs, so a larger set is not given more steps")  # fmt: skip
+    p.add_argument(
+        "--train-on",
+        choices=MIXES,
+        help="sets from gendistill generate: train on the generated images, the real images they were "
+        "made from, or both (see --steps)",
+    )
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        help="a fixed budget of SGD steps (full batches from a seeded shuffle stream) instead of the "
+        "preset's epochs, so a larger set is not given more steps",
+    )
     add_dataset_args(p, default=None)
     add_runtime_args(p)
     p.set_defaults(run=run)
@@ -84,11 +94,21 @@ def run(args: argparse.Namespace) -> int:
             data, epochs = fixed_steps(data, TrainRecipe.batch_size, args.seed), args.steps
             label["steps"] = args.steps
     report = evaluate(
-        data, dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], runs=args.runs,
-        preset=args.preset, augment=augment, seed=args.seed, device=args.device, precision=args.precision,
-        compile=False if args.no_compile else "auto", split=args.split, epochs=epochs, progress=not args.quiet,
+        data,
+        dataset,
+        models=[m.strip() for m in args.models.split(",") if m.strip()],
+        runs=args.runs,
+        preset=args.preset,
+        augment=augment,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+        compile=False if args.no_compile else "auto",
+        split=args.split,
+        epochs=epochs,
+        progress=not args.quiet,
         per_arch=not args.same_recipe,
-    )  # fmt: skip
+    )
     report.stored_bytes = artifact.storage_bytes()
     report.reading = describe(label, report.stored_bytes, dataset)
     print_report(report)

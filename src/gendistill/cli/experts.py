@@ -34,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_writable(Path(args.out) / "x")
     dataset = dataset_from_args(args)
-    spec = ExpertSpec(dataset.name, args.model, epochs=args.epochs, lr=args.lr, augment=not args.no_augment,
-                      seed=args.seed)  # fmt: skip
+    spec = ExpertSpec(
+        dataset.name, args.model, epochs=args.epochs, lr=args.lr, augment=not args.no_augment, seed=args.seed
+    )
     device = pick_device(args.device)
     amp = resolve_precision(args.precision, device)
     out = train_experts(dataset, Path(args.out), args.num, spec, progress=not args.quiet, amp=amp, device=device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gendistill.artifacts import SyntheticSet
+from gendistill.artifacts import ImageSet
 from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_from_args, positive_int, print_report
 from gendistill.evaluate import evaluate
 from gendistill.io import check_writable, write_json
@@ -30,12 +30,20 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         check_writable(args.json)
     dataset = dataset_from_args(args)
-    full = SyntheticSet(dataset.train_images, dataset.train_labels)
+    full = ImageSet(dataset.train_images, dataset.train_labels)
     report = evaluate(
-        full, dataset, models=args.models.split(","), runs=args.runs, augment=args.augment, epochs=args.epochs,
-        seed=args.seed, device=args.device, precision=args.precision,
-        compile=False if args.no_compile else "auto", progress=not args.quiet,
-    )  # fmt: skip
+        full,
+        dataset,
+        models=args.models.split(","),
+        runs=args.runs,
+        augment=args.augment,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+        compile=False if args.no_compile else "auto",
+        progress=not args.quiet,
+    )
     print_report(report)
     if args.json:
         write_json(args.json, report.to_dict())

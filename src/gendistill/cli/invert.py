@@ -8,21 +8,36 @@ from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_f
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("invert", help="invert real images into a diffusion prior's conditioning space",
-                       description="Learn one conditioning (tokens x the cross-attention width) per real image, "
-                       "class-balanced, by the prior's denoising loss over random timesteps (Diffusion "
-                       "Inversion). Resumable; under torchrun each rank inverts its own classes.")  # fmt: skip
-    p.add_argument("--prior", required=True, help="a diffusers model folder (unet/, scheduler/, optional vae/), "
-                   "e.g. one written by gendistill prior train --kind diffusion")  # fmt: skip
+    p = sub.add_parser(
+        "invert",
+        help="invert real images into a diffusion prior's conditioning space",
+        description="Learn one conditioning (tokens x the cross-attention width) per real image, "
+        "class-balanced, by the prior's denoising loss over random timesteps (Diffusion "
+        "Inversion). Resumable; under torchrun each rank inverts its own classes.",
+    )
+    p.add_argument(
+        "--prior",
+        required=True,
+        help="a diffusers model folder (unet/, scheduler/, optional vae/), "
+        "e.g. one written by gendistill prior train --kind diffusion",
+    )
     p.add_argument("--out", required=True, help="embedding set folder to create")
     p.add_argument("--per-class", type=positive_int, default=100, help="real images per class (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=200, help="optimisation steps (default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-2, help="AdamW learning rate (default: %(default)s)")
-    p.add_argument("--init", default="encoder", choices=["encoder", "random", "zeros"],
-                   help="where embeddings start: the image's encoder tokens (default), N(0, 1), zeros")  # fmt: skip
+    p.add_argument(
+        "--init",
+        default="encoder",
+        choices=["encoder", "random", "zeros"],
+        help="where embeddings start: the image's encoder tokens (default), N(0, 1), zeros",
+    )
     p.add_argument("--chunk", type=positive_int, default=250, help="images per UNet pass (memory only)")
-    p.add_argument("--split", default="train", choices=["train", "val"],
-                   help="invert training images (default) or held-out validation images")  # fmt: skip
+    p.add_argument(
+        "--split",
+        default="train",
+        choices=["train", "val"],
+        help="invert training images (default) or held-out validation images",
+    )
     p.add_argument("--checkpoint-every", type=positive_int, default=25)
     p.add_argument("--resume", action="store_true", help="continue from <out>.partial/")
     p.add_argument("--force", action="store_true", help="replace --out and any partial run")
@@ -39,18 +54,36 @@ def run(args: argparse.Namespace) -> int:
     from gendistill.inversion import InversionConfig, invert
     from gendistill.runtime import pick_device, resolve_precision
 
-    config = InversionConfig(per_class=args.per_class, steps=args.steps, lr=args.lr, init=args.init,
-                             chunk=args.chunk, split=args.split, seed=args.seed,
-                             checkpoint_every=args.checkpoint_every)  # fmt: skip
+    config = InversionConfig(
+        per_class=args.per_class,
+        steps=args.steps,
+        lr=args.lr,
+        init=args.init,
+        chunk=args.chunk,
+        split=args.split,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+    )
     config.check()
     dataset = dataset_from_args(args)
     device = pick_device(args.device)
-    result = invert(args.prior, dataset, config, args.out, device=device, amp=resolve_precision(args.precision, device),
-                    resume=args.resume, force=args.force, trust_pickle=args.trust_pickle,
-                    progress=not args.quiet)  # fmt: skip
+    result = invert(
+        args.prior,
+        dataset,
+        config,
+        args.out,
+        device=device,
+        amp=resolve_precision(args.precision, device),
+        resume=args.resume,
+        force=args.force,
+        trust_pickle=args.trust_pickle,
+        progress=not args.quiet,
+    )
     if result is not None:
         m = result.meta
         shape = list(result.embeddings.shape[1:])
-        print(f"wrote {args.out} ({len(result.labels)} embeddings of {shape}; {m['seconds']:.0f} s, "
-              f"{m['images_per_minute']:.0f} images/min; final loss {m['loss'][-1]:.4f})")  # fmt: skip
+        print(
+            f"wrote {args.out} ({len(result.labels)} embeddings of {shape}; {m['seconds']:.0f} s, "
+            f"{m['images_per_minute']:.0f} images/min; final loss {m['loss'][-1]:.4f})"
+        )
     return 0

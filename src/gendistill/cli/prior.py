@@ -14,15 +14,21 @@ from gendistill.store.checkpoint import check_partial
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prior", help="train or assess a generative prior",
-                       description="Train the built-in class-conditional StyleGAN, or measure a prior.")  # fmt: skip
+    p = sub.add_parser(
+        "prior",
+        help="train or assess a generative prior",
+        description="Train the built-in class-conditional StyleGAN, or measure a prior.",
+    )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    t = actions.add_parser("train", help="train a prior: the built-in StyleGAN, or a diffusion model (resumable)",
-                           description="Train a prior on a dataset: --kind gan, the class-conditional StyleGAN "
-                           "(H-GLaD, GLaD, DCGM); --kind diffusion, a diffusers UNet2DConditionModel on the "
-                           "training images without their labels, conditioned on tokens from an image encoder "
-                           "trained with it (Diffusion Inversion). Checkpoints and sample grids go to "
-                           "<out>.partial/ until it finishes.")  # fmt: skip
+    t = actions.add_parser(
+        "train",
+        help="train a prior: the built-in StyleGAN, or a diffusion model (resumable)",
+        description="Train a prior on a dataset: --kind gan, the class-conditional StyleGAN "
+        "(H-GLaD, GLaD, DCGM); --kind diffusion, a diffusers UNet2DConditionModel on the "
+        "training images without their labels, conditioned on tokens from an image encoder "
+        "trained with it (Diffusion Inversion). Checkpoints and sample grids go to "
+        "<out>.partial/ until it finishes.",
+    )
     t.add_argument("--kind", default="gan", choices=sorted(KINDS), help="what to train (default: %(default)s)")
     t.add_argument("--out", required=True, help="folder for the trained prior")
     t.add_argument("--steps", type=positive_int, help="training steps (default: gan 4000, diffusion 20000)")
@@ -35,10 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--channel-max", type=positive_int, help="gan: the channel cap (default: 64)")
     t.add_argument("--z-dim", type=positive_int, help="gan: size of the latent z (default: 64)")
     t.add_argument("--w-dim", type=positive_int, help="gan: size of the style code w (default: 128)")
-    t.add_argument("--mapping-layers", type=positive_int,
-                   help="gan: layers of the mapping network z -> w (default: 4)")  # fmt: skip
-    t.add_argument("--channels", type=_channels,
-                   help="diffusion: the UNet's channels per level, comma-separated (default: 32,64,64)")  # fmt: skip
+    t.add_argument("--mapping-layers", type=positive_int, help="gan: layers of the mapping network z -> w (default: 4)")
+    t.add_argument(
+        "--channels",
+        type=_channels,
+        help="diffusion: the UNet's channels per level, comma-separated (default: 32,64,64)",
+    )
     t.add_argument("--tokens", type=positive_int, help="diffusion: conditioning tokens (default: 5)")
     t.add_argument("--width", type=positive_int, help="diffusion: cross-attention width (default: 64)")
     t.add_argument("--lr", type=float, help="learning rate (default: gan 2e-3, diffusion 5e-4)")
@@ -50,8 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_precision_arg(t)
     _common(t)
     t.set_defaults(run=train)
-    e = actions.add_parser("eval", help="a prior's sample accuracy and Fréchet distance under a real-data ConvNet",
-                           description="Judge a prior by a ConvNet-3 trained on real data.")  # fmt: skip
+    e = actions.add_parser(
+        "eval",
+        help="a prior's sample accuracy and Fréchet distance under a real-data ConvNet",
+        description="Judge a prior by a ConvNet-3 trained on real data.",
+    )
     e.add_argument("prior", help="a shipped prior's name, a saved prior folder, or an NVlabs .pkl")
     e.add_argument("--classifier-epochs", type=positive_int, default=2)
     e.add_argument("--per-class", type=positive_int, default=1000, help="samples per class")
@@ -84,20 +95,23 @@ def _given(args: argparse.Namespace, *names: str) -> dict:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-def _train_gan(args: argparse.Namespace, dataset, device, amp, partial: Path):  # noqa: ANN001, ANN202
+def _train_gan(args: argparse.Namespace, dataset, device, amp, partial: Path):
     from gendistill.priors.stylegan import StyleGANConfig
     from gendistill.priors.train import GanRecipe, GanTrainer
 
     shape = _given(args, *GAN_ONLY)
     cfg = StyleGANConfig(dataset.num_classes, dataset.image_size, dataset.channels, **shape)
-    recipe = GanRecipe(d_channel_base=cfg.channel_base, d_channel_max=cfg.channel_max,
-                       **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))  # fmt: skip
+    recipe = GanRecipe(
+        d_channel_base=cfg.channel_base,
+        d_channel_max=cfg.channel_max,
+        **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"),
+    )
     trainer = GanTrainer(dataset, cfg, recipe, args.seed, device, amp)
     history = trainer.run(partial, progress=not args.quiet)
     return trainer, history, lambda out, dtype, extra: trainer.G_ema.save_pretrained(out, dtype, True, extra)
 
 
-def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Path):  # noqa: ANN001, ANN202
+def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Path):
     from gendistill.priors.diffusion_train import DiffusionRecipe, DiffusionTrainer
 
     shape = _given(args, *DIFFUSION_ONLY)
@@ -107,7 +121,7 @@ def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Pa
     trainer = DiffusionTrainer(dataset, recipe, args.seed, device, amp)
     history = trainer.run(partial, progress=not args.quiet)
 
-    def save(out: Path, dtype, extra: dict) -> Path:  # noqa: ANN001
+    def save(out: Path, dtype, extra: dict) -> Path:
         # the trainer reads the images only, and the prior records it
         return trainer.exported().save_pretrained(out, dtype, True, {**extra, "labels_used": False})
 
@@ -141,11 +155,14 @@ def train(args: argparse.Namespace) -> int:
     check_partial(partial, args.resume, args.force)
     dataset = dataset_from_args(args)
     device = pick_device(args.device)
-    trainer, history, save = KINDS[args.kind](args, dataset, device, resolve_precision(args.precision, device),
-                                              partial)  # fmt: skip
+    trainer, history, save = KINDS[args.kind](args, dataset, device, resolve_precision(args.precision, device), partial)
     dtype = torch.float16 if args.fp16 else torch.float32
-    extra = {"dataset": dataset.name, "steps": trainer.step, "train_seconds": round(trainer.seconds, 1),
-             "precision": trainer.precision}  # fmt: skip
+    extra = {
+        "dataset": dataset.name,
+        "steps": trainer.step,
+        "train_seconds": round(trainer.seconds, 1),
+        "precision": trainer.precision,
+    }
     save(out, dtype, extra)
     write_json(out / "history.json", history)
     shutil.copytree(partial / "samples", out / "samples", dirs_exist_ok=True)

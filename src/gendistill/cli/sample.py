@@ -29,11 +29,15 @@ def run(args: argparse.Namespace) -> int:
     check_new_dir(args.out, args.force, create_parents=True)
     artifact = load(args.artifact)
     if not isinstance(artifact, GeneratorSet):
-        raise UserError(f"{args.artifact} is a {artifact.class_name}, a fixed set with nothing to sample from; "
-                        "sample from a generator set (distill --method dcgm)")  # fmt: skip
+        raise UserError(
+            f"{args.artifact} is a {artifact.class_name}, a fixed set with nothing to sample from; "
+            "sample from a generator set (distill --method dcgm)"
+        )
     images = artifact.sample(args.ipc, args.seed)
     images.save(args.out, force=args.force)
     stored = images.meta["sampled_from"]
-    print(f"wrote {args.out} ({len(images)} images, {args.ipc} per class; {min(args.ipc, stored['stored_ipc'] or 0)} "
-          f"per class from stored codes, the rest fresh from seed {args.seed})")  # fmt: skip
+    print(
+        f"wrote {args.out} ({len(images)} images, {args.ipc} per class; {min(args.ipc, stored['stored_ipc'] or 0)} "
+        f"per class from stored codes, the rest fresh from seed {args.seed})"
+    )
     return 0

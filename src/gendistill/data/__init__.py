@@ -24,16 +24,34 @@ from gendistill.data.container import (
 )
 from gendistill.data.folder import has_folder, read_folder
 from gendistill.data.idx import has_idx, read_idx_splits
-from gendistill.data.subsets import check_ipc, random_subset  # noqa: E402
+from gendistill.data.subsets import check_ipc, random_subset
 from gendistill.data.svhn import has_svhn, read_svhn
 from gendistill.errors import UserError
 from gendistill.registry import Registry
 
-__all__ = ["DATASETS", "DatasetSpec", "ImageDataset", "check_ipc", "load_dataset", "locate", "random_subset",
-           "search_paths"]  # fmt: skip
+__all__ = [
+    "DATASETS",
+    "DatasetSpec",
+    "ImageDataset",
+    "check_ipc",
+    "load_dataset",
+    "locate",
+    "random_subset",
+    "search_paths",
+]
 
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot"]  # fmt: skip
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 @dataclass(frozen=True)
@@ -57,34 +75,67 @@ def _add(spec: DatasetSpec) -> None:
     DATASETS.register(spec.name)(spec)
 
 
-_add(DatasetSpec(
-    "fashion-mnist", has_idx, lambda root: read_idx_splits(root, FASHION_CLASSES),
-    "install Debian's package dataset-fashion-mnist, or put train-/t10k-{images-idx3,labels-idx1}-ubyte(.gz) "
-    "in a folder and pass --data-dir", (0.2861,), (0.3530,),
-))  # fmt: skip
-_add(DatasetSpec(
-    "mnist", has_idx, lambda root: read_idx_splits(root, [str(i) for i in range(10)]),
-    "put train-/t10k-{images-idx3,labels-idx1}-ubyte(.gz) in a folder and pass --data-dir", (0.1307,), (0.3081,),
-))  # fmt: skip
-_add(DatasetSpec(
-    "cifar10", has_cifar10, read_cifar10,
-    "extract cifar-10-python.tar.gz (the python version) and pass its folder as --data-dir",
-    (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
-))  # fmt: skip
-_add(DatasetSpec(
-    "cifar100", has_cifar100, read_cifar100,
-    "extract cifar-100-python.tar.gz (the python version) and pass its folder as --data-dir",
-    (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762),
-))  # fmt: skip
-_add(DatasetSpec(
-    "svhn", has_svhn, read_svhn, "put train_32x32.mat and test_32x32.mat in a folder and pass --data-dir",
-    (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
-))  # fmt: skip
-_add(DatasetSpec(
-    "imagefolder", has_folder, read_folder,
-    "pass --data-dir ROOT where ROOT/<class>/*.png (or ROOT/train/<class>, ROOT/test/<class>)",
-    searchable=False, options=("image_size", "test_fraction"),
-))  # fmt: skip
+_add(
+    DatasetSpec(
+        "fashion-mnist",
+        has_idx,
+        lambda root: read_idx_splits(root, FASHION_CLASSES),
+        "install Debian's package dataset-fashion-mnist, or put train-/t10k-{images-idx3,labels-idx1}-ubyte(.gz) "
+        "in a folder and pass --data-dir",
+        (0.2861,),
+        (0.3530,),
+    )
+)
+_add(
+    DatasetSpec(
+        "mnist",
+        has_idx,
+        lambda root: read_idx_splits(root, [str(i) for i in range(10)]),
+        "put train-/t10k-{images-idx3,labels-idx1}-ubyte(.gz) in a folder and pass --data-dir",
+        (0.1307,),
+        (0.3081,),
+    )
+)
+_add(
+    DatasetSpec(
+        "cifar10",
+        has_cifar10,
+        read_cifar10,
+        "extract cifar-10-python.tar.gz (the python version) and pass its folder as --data-dir",
+        (0.4914, 0.4822, 0.4465),
+        (0.2023, 0.1994, 0.2010),
+    )
+)
+_add(
+    DatasetSpec(
+        "cifar100",
+        has_cifar100,
+        read_cifar100,
+        "extract cifar-100-python.tar.gz (the python version) and pass its folder as --data-dir",
+        (0.5071, 0.4866, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+    )
+)
+_add(
+    DatasetSpec(
+        "svhn",
+        has_svhn,
+        read_svhn,
+        "put train_32x32.mat and test_32x32.mat in a folder and pass --data-dir",
+        (0.4377, 0.4438, 0.4728),
+        (0.1980, 0.2010, 0.1970),
+    )
+)
+_add(
+    DatasetSpec(
+        "imagefolder",
+        has_folder,
+        read_folder,
+        "pass --data-dir ROOT where ROOT/<class>/*.png (or ROOT/train/<class>, ROOT/test/<class>)",
+        searchable=False,
+        options=("image_size", "test_fraction"),
+    )
+)
 
 
 def search_paths(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -149,8 +200,10 @@ def _assemble(
 ) -> ImageDataset:
     classes = raw.classes
     if len(classes) < 2:
-        raise UserError(f"{name} in {source} has {len(classes)} class(es); distillation and its evaluation need at "
-                        "least two (a one-class set scores 100% without learning anything)")  # fmt: skip
+        raise UserError(
+            f"{name} in {source} has {len(classes)} class(es); distillation and its evaluation need at "
+            "least two (a one-class set scores 100% without learning anything)"
+        )
     for split, labels in (("train", raw.train_labels), ("test", raw.test_labels)):
         if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
             raise UserError(f"{name}: {split} labels fall outside 0..{len(classes) - 1}; the files are damaged")

@@ -88,9 +88,18 @@ class _Best:
 def _validate(params: Parameterisation, ctx: MatchContext, schedule: Schedule, iteration: int) -> dict:
     from gendistill.evaluate import evaluate
 
-    report = evaluate(params.to_synthetic_set({}), ctx.dataset, models=[schedule.eval_model], runs=1,
-                      preset="quick", epochs=schedule.eval_epochs, split="val", seed=ctx.seed,
-                      augment="dsa" if ctx.augment else "none", progress=False)  # fmt: skip
+    report = evaluate(
+        params.to_image_set({}),
+        ctx.dataset,
+        models=[schedule.eval_model],
+        runs=1,
+        preset="quick",
+        epochs=schedule.eval_epochs,
+        split="val",
+        seed=ctx.seed,
+        augment="dsa" if ctx.augment else "none",
+        progress=False,
+    )
     return {"iteration": iteration, "val_acc": report.results[0].mean}
 
 
@@ -135,19 +144,26 @@ def run(
     opt = _optimizer(params, objective, schedule)
     if resumed is not None:
         restore_optimizer(opt, resumed[0], resumed[1]["optimizer"])
-    bar = progress_bar(range(start, schedule.iterations), initial=start, total=schedule.iterations, desc="distill",
-                       disable=not progress)  # fmt: skip
-    loop = _Loop(params, objective, ctx, schedule, stages, opt, best, history, list(regularisers), checkpoint_dir,
-                 run_config)  # fmt: skip
+    bar = progress_bar(
+        range(start, schedule.iterations),
+        initial=start,
+        total=schedule.iterations,
+        desc="distill",
+        disable=not progress,
+    )
+    loop = _Loop(
+        params, objective, ctx, schedule, stages, opt, best, history, list(regularisers), checkpoint_dir, run_config
+    )
     try:
         loop.run(bar, on_iteration, selector)
     except RuntimeError as e:  # torch.OutOfMemoryError is one too
         if not _out_of_memory(e):
             raise
-        raise UserError(f"out of memory at iteration {len(history.losses) + 1} ({str(e).splitlines()[0][:120]}); "
-                        "lower what one step holds: --chunk K renders K samples at a time (glad/hglad), or a "
-                        "smaller --real-batch or --ipc; checkpoints so far are kept for --resume"
-                        ) from None  # fmt: skip
+        raise UserError(
+            f"out of memory at iteration {len(history.losses) + 1} ({str(e).splitlines()[0][:120]}); "
+            "lower what one step holds: --chunk K renders K samples at a time (glad/hglad), or a "
+            "smaller --real-batch or --ipc; checkpoints so far are kept for --resume"
+        ) from None
     finally:
         bar.close()
     return history
@@ -202,8 +218,17 @@ class _Loop:
         _end_stage(params, self.best, history)
 
     def save(self, done: int) -> None:
-        _save(self.checkpoint_dir, self.params, self.objective, self.regularisers, self.opt, done, self.history,
-              self.best, self.run_config)  # fmt: skip
+        _save(
+            self.checkpoint_dir,
+            self.params,
+            self.objective,
+            self.regularisers,
+            self.opt,
+            done,
+            self.history,
+            self.best,
+            self.run_config,
+        )
 
     def diverged(self, it: int, what: str) -> UserError:
         kept = self.checkpoint_dir if self.checkpoint_dir is not None and self.checkpoint_dir.is_dir() else None
@@ -253,9 +278,17 @@ def _stateful(objective: Objective, regularisers: Iterable[Regulariser]) -> list
     return [("state.objective.", objective)] + [(f"state.reg{i}.{r.name}.", r) for i, r in enumerate(regularisers)]
 
 
-def _save(path: Path, params: Parameterisation, objective: Objective, regularisers: list[Regulariser],
-          opt: torch.optim.Optimizer, iteration: int, history: History, best: _Best,
-          run_config: dict | None) -> None:  # fmt: skip
+def _save(
+    path: Path,
+    params: Parameterisation,
+    objective: Objective,
+    regularisers: list[Regulariser],
+    opt: torch.optim.Optimizer,
+    iteration: int,
+    history: History,
+    best: _Best,
+    run_config: dict | None,
+) -> None:
     opt_tensors, opt_info = optimizer_tensors(opt)
     tensors = {f"params.{k}": v for k, v in params.state_dict().items()}
     tensors.update({f"objective.{name}": p for name, p, _ in objective.learnables()})
@@ -263,5 +296,14 @@ def _save(path: Path, params: Parameterisation, objective: Objective, regularise
         tensors.update({prefix + k: v for k, v in holder.carried_state().items()})
     tensors.update(opt_tensors)
     tensors.update(best.tensors())
-    save_checkpoint(path, tensors, {"iteration": iteration, "optimizer": opt_info, "history": asdict(history),
-                                    "best": best.info(), "run_config": run_config})  # fmt: skip
+    save_checkpoint(
+        path,
+        tensors,
+        {
+            "iteration": iteration,
+            "optimizer": opt_info,
+            "history": asdict(history),
+            "best": best.info(),
+            "run_config": run_config,
+        },
+    )

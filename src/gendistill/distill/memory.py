@@ -30,8 +30,9 @@ def step_bytes(params: Parameterisation, objective: Objective, ctx: MatchContext
     return held * render + n * matching * objective.graphs_per_image
 
 
-def check_fits_in_memory(params: Parameterisation, objective: Objective, ctx: MatchContext,
-                         free: int | None = None) -> int:  # fmt: skip
+def check_fits_in_memory(
+    params: Parameterisation, objective: Objective, ctx: MatchContext, free: int | None = None
+) -> int:
     """Refuse, in one line with the estimate and the knobs, a run whose step cannot fit in ``free`` bytes
     (default: what the device has available now); return the estimate."""
     need = step_bytes(params, objective, ctx)

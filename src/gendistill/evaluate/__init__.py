@@ -5,5 +5,16 @@ from gendistill.evaluate.protocol import EvalReport, ModelResult, evaluate
 from gendistill.evaluate.recipe import PRESETS, Preset, TrainRecipe
 from gendistill.evaluate.trainer import TrainingData, accuracy, train_classifier
 
-__all__ = ["PRESETS", "SELECTORS", "EvalReport", "ModelResult", "Preset", "TrainRecipe", "TrainingData",
-           "accuracy", "evaluate", "select", "train_classifier"]  # fmt: skip
+__all__ = [
+    "PRESETS",
+    "SELECTORS",
+    "EvalReport",
+    "ModelResult",
+    "Preset",
+    "TrainRecipe",
+    "TrainingData",
+    "accuracy",
+    "evaluate",
+    "select",
+    "train_classifier",
+]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from gendistill.artifacts import SyntheticSet, make_meta
+from gendistill.artifacts import ImageSet, make_meta
 from gendistill.data import ImageDataset, check_ipc, random_subset
 from gendistill.errors import UserError
 from gendistill.registry import Registry
@@ -34,7 +34,7 @@ def _embedder(dataset: ImageDataset, features: str, generator: torch.Generator, 
     torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
     net = create_model("convnet", dataset.channels, dataset.num_classes, dataset.image_size).to(device)
     if features == "trained":
-        full = SyntheticSet(dataset.train_images, dataset.train_labels)
+        full = ImageSet(dataset.train_images, dataset.train_labels)
         train_classifier(net, full, TrainRecipe(epochs=epochs, decay_at=1.0), generator, device)
     elif features != "random":
         raise UserError(f"unknown herding features {features!r}; use trained, random or pixels")
@@ -75,7 +75,7 @@ def herding(
     return torch.cat(picks)
 
 
-def select(dataset: ImageDataset, method: str, ipc: int, seed: int = 0, **options) -> SyntheticSet:
+def select(dataset: ImageDataset, method: str, ipc: int, seed: int = 0, **options) -> ImageSet:
     """A real subset of ``ipc`` images per class, as an artifact like any distilled set."""
     selector = SELECTORS.get(method)
     options = selector_settings(method, selector, options)
@@ -86,7 +86,7 @@ def select(dataset: ImageDataset, method: str, ipc: int, seed: int = 0, **option
     meta = make_meta(method, dataset, ipc, config, seed)
     meta["eval_augment"] = "none"  # the published baselines are trained without augmentation
     meta["train_indices_sha"] = _digest(idx)
-    return SyntheticSet(dataset.train_images[idx].clone(), dataset.train_labels[idx].clone(), meta)
+    return ImageSet(dataset.train_images[idx].clone(), dataset.train_labels[idx].clone(), meta)
 
 
 def selector_settings(method: str, selector: Callable, options: dict) -> dict:

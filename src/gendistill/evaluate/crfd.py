@@ -22,9 +22,17 @@ from gendistill.runtime import autocast, derived_seed
 
 
 class CRFD:
-    def __init__(self, dataset: ImageDataset, model: str = "convnet", nets: int = 4, real_per_class: int = 256,
-                 seed: int = 0, device: torch.device | None = None, augment: bool = True,
-                 amp: torch.dtype | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        model: str = "convnet",
+        nets: int = 4,
+        real_per_class: int = 256,
+        seed: int = 0,
+        device: torch.device | None = None,
+        augment: bool = True,
+        amp: torch.dtype | None = None,
+    ) -> None:
         self.dataset, self.model, self.seed, self.amp = dataset, model, seed, amp
         self.device = device or torch.device("cpu")
         self.augment = DSA(strategy_for(dataset.name)) if augment else None
@@ -33,8 +41,9 @@ class CRFD:
         g = torch.Generator().manual_seed(derived_seed(seed, -7))
         picks = [idx[torch.randperm(len(idx), generator=g)[:real_per_class]] for idx in index]
         # real_means[n][c] = list over blocks of the mean feature map of class c under net n
-        self.real_means = [[self._means(net, dataset.train_images[p], c) for c, p in enumerate(picks)]
-                           for net in self.nets]  # fmt: skip
+        self.real_means = [
+            [self._means(net, dataset.train_images[p], c) for c, p in enumerate(picks)] for net in self.nets
+        ]
 
     def _net(self, n: int) -> torch.nn.Module:
         with torch.random.fork_rng(devices=[]):
@@ -64,7 +73,7 @@ class CRFD:
                     total += float((r - s).square().sum())
         return total / len(self.nets)
 
-    def of(self, params, classes: list[int] | None = None) -> float:  # noqa: ANN001
+    def of(self, params, classes: list[int] | None = None) -> float:
         """CRFD of a parameterisation's current images (the engine's snapshot selector), over ``classes``."""
         with torch.no_grad():
             if classes is None:

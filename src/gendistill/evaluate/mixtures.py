@@ -44,8 +44,11 @@ class StepStream:
 
     def _perm(self, r: int) -> torch.Tensor:
         if r not in self._perms:
-            self._perms = {r: torch.randperm(len(self.images), generator=torch.Generator().manual_seed(
-                derived_seed(self.seed, r, 23)))}  # fmt: skip
+            self._perms = {
+                r: torch.randperm(
+                    len(self.images), generator=torch.Generator().manual_seed(derived_seed(self.seed, r, 23))
+                )
+            }
         return self._perms[r]
 
     def epoch(self, epoch: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,11 +64,15 @@ def real_part(images: ImageSet, dataset: ImageDataset) -> ImageSet:
     """The real images a generated set was made from (the training split's recorded indices)."""
     indices = images.extra.get("real_indices")
     if indices is None:
-        raise UserError("this set records no real images it was made from (only sets written by gendistill "
-                        "generate do); drop --train-on")  # fmt: skip
+        raise UserError(
+            "this set records no real images it was made from (only sets written by gendistill "
+            "generate do); drop --train-on"
+        )
     if int(indices.max()) >= len(dataset.train_images):
-        raise UserError(f"the set's real indices reach {int(indices.max())}, beyond {dataset.name}'s training split; "
-                        "evaluate with the --val-fraction the inversion used")  # fmt: skip
+        raise UserError(
+            f"the set's real indices reach {int(indices.max())}, beyond {dataset.name}'s training split; "
+            "evaluate with the --val-fraction the inversion used"
+        )
     return real_subset(dataset, indices, images.meta)
 
 

@@ -53,8 +53,9 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean.real))
 
 
-def class_diversity(images: torch.Tensor, labels: torch.Tensor, embed: nn.Module,
-                    device: torch.device | None = None) -> dict[int, float]:  # fmt: skip
+def class_diversity(
+    images: torch.Tensor, labels: torch.Tensor, embed: nn.Module, device: torch.device | None = None
+) -> dict[int, float]:
     """Per class, the mean Euclidean distance between the embeddings of two distinct samples of it.
 
     ``embed`` is a real-data classifier (:func:`real_classifier`): distances in its feature space measure
@@ -69,8 +70,14 @@ def class_diversity(images: torch.Tensor, labels: torch.Tensor, embed: nn.Module
     return out
 
 
-def prior_quality(prior: nn.Module, dataset: ImageDataset, classifier_epochs: int = 2, per_class: int = 1000,
-                  seed: int = 0, device: torch.device | None = None) -> dict:  # fmt: skip
+def prior_quality(
+    prior: nn.Module,
+    dataset: ImageDataset,
+    classifier_epochs: int = 2,
+    per_class: int = 1000,
+    seed: int = 0,
+    device: torch.device | None = None,
+) -> dict:
     device = device or torch.device("cpu")
     clf = real_classifier(dataset, classifier_epochs, seed, device)
     fake_x, fake_y = samples(prior, dataset, per_class, seed)
@@ -89,8 +96,9 @@ def prior_quality(prior: nn.Module, dataset: ImageDataset, classifier_epochs: in
 
 
 @torch.no_grad()
-def _denoise(prior: nn.Module, cond: torch.Tensor, dataset: ImageDataset, seed: int, steps: int,
-             batch: int = 250) -> torch.Tensor:  # fmt: skip
+def _denoise(
+    prior: nn.Module, cond: torch.Tensor, dataset: ImageDataset, seed: int, steps: int, batch: int = 250
+) -> torch.Tensor:
     """Samples of a diffusion prior under conditionings ``cond`` (seeded noise, no guidance), normalised."""
     g = torch.Generator().manual_seed(seed)
     out = []
@@ -101,8 +109,15 @@ def _denoise(prior: nn.Module, cond: torch.Tensor, dataset: ImageDataset, seed: 
     return to_normalized(torch.cat(out), dataset.mean, dataset.std)
 
 
-def diffusion_quality(prior: nn.Module, dataset: ImageDataset, classifier_epochs: int = 2, samples: int = 2000,
-                      seed: int = 0, device: torch.device | None = None, steps: int = 20) -> dict:  # fmt: skip
+def diffusion_quality(
+    prior: nn.Module,
+    dataset: ImageDataset,
+    classifier_epochs: int = 2,
+    samples: int = 2000,
+    seed: int = 0,
+    device: torch.device | None = None,
+    steps: int = 20,
+) -> dict:
     """A label-free diffusion prior judged by the same real-data ConvNet as a GAN prior:
 
     - the Fréchet distance of unconditional samples (the null conditioning) to the test images;
@@ -128,12 +143,21 @@ def diffusion_quality(prior: nn.Module, dataset: ImageDataset, classifier_epochs
     if prior.encoder is not None and len(dataset.val_images):
         real = dataset.val_images[:n]
         with torch.no_grad():
-            tokens = torch.cat([prior.encoder(from_normalized(part, dataset.mean, dataset.std).to(device)).cpu()
-                                for part in real.split(250)])  # fmt: skip
+            tokens = torch.cat(
+                [
+                    prior.encoder(from_normalized(part, dataset.mean, dataset.std).to(device)).cpu()
+                    for part in real.split(250)
+                ]
+            )
         recon = _denoise(prior, tokens, dataset, seed + 1, steps)
         pixels = (dataset.denormalize(recon) - dataset.denormalize(real)).square().mean()
-        q.update({"val_images": len(real), "recon_mse": float(pixels),
-                  "recon_acc": accuracy(clf, recon, dataset.val_labels[:n], device),
-                  "val_acc": accuracy(clf, real, dataset.val_labels[:n], device),
-                  "fd_recon_vs_test": frechet(_embed(clf, recon, device), test_emb)})  # fmt: skip
+        q.update(
+            {
+                "val_images": len(real),
+                "recon_mse": float(pixels),
+                "recon_acc": accuracy(clf, recon, dataset.val_labels[:n], device),
+                "val_acc": accuracy(clf, real, dataset.val_labels[:n], device),
+                "fd_recon_vs_test": frechet(_embed(clf, recon, device), test_emb),
+            }
+        )
     return q

@@ -60,8 +60,10 @@ class EvalReport:
     teacher: dict | None = None  # the soft-label protocol's teacher: its spec, test accuracy, training time
 
     def to_dict(self) -> dict:
-        out = {**{k: v for k, v in asdict(self).items() if k != "results"},
-               "results": [r.to_dict() for r in self.results]}  # fmt: skip
+        out = {
+            **{k: v for k, v in asdict(self).items() if k != "results"},
+            "results": [r.to_dict() for r in self.results],
+        }
         if len(self.results) > 1:
             out["over_networks"] = self.over_networks()
         return out
@@ -71,25 +73,47 @@ class EvalReport:
         (run i of every network shares a seed), so it says how much the mean itself moves between runs."""
         runs = min(len(r.accuracies) for r in self.results)
         per_run = [statistics.fmean(r.accuracies[i] for r in self.results) for i in range(runs)]
-        return {"models": [r.model for r in self.results], "mean": statistics.fmean(r.mean for r in self.results),
-                "std": statistics.pstdev(per_run) if runs > 1 else 0.0, "per_run": per_run}  # fmt: skip
+        return {
+            "models": [r.model for r in self.results],
+            "mean": statistics.fmean(r.mean for r in self.results),
+            "std": statistics.pstdev(per_run) if runs > 1 else 0.0,
+            "per_run": per_run,
+        }
 
     def rows(self) -> list[dict]:
-        rows = [{"model": r.model, "acc %": f"{100 * r.mean:.2f} ± {100 * r.std:.2f}", "runs": len(r.accuracies),
-                 "near chance": f"{len(r.near_chance)} of {len(r.accuracies)}" if r.near_chance else "",
-                 "epochs": r.recipe["epochs"], "augment": r.recipe["augment"], "schedule": r.recipe["schedule"],
-                 "s/run": f"{statistics.fmean(r.seconds):.1f}"} for r in self.results]  # fmt: skip
+        rows = [
+            {
+                "model": r.model,
+                "acc %": f"{100 * r.mean:.2f} ± {100 * r.std:.2f}",
+                "runs": len(r.accuracies),
+                "near chance": f"{len(r.near_chance)} of {len(r.accuracies)}" if r.near_chance else "",
+                "epochs": r.recipe["epochs"],
+                "augment": r.recipe["augment"],
+                "schedule": r.recipe["schedule"],
+                "s/run": f"{statistics.fmean(r.seconds):.1f}",
+            }
+            for r in self.results
+        ]
         if len(self.results) > 1:
             over = self.over_networks()
-            rows.append({"model": f"mean of {len(self.results)}", "acc %": f"{100 * over['mean']:.2f} ± "
-                         f"{100 * over['std']:.2f}", "runs": len(over["per_run"])})  # fmt: skip
+            rows.append(
+                {
+                    "model": f"mean of {len(self.results)}",
+                    "acc %": f"{100 * over['mean']:.2f} ± {100 * over['std']:.2f}",
+                    "runs": len(over["per_run"]),
+                }
+            )
         return rows
 
     def warnings(self) -> list[str]:
         """One line per run that ended near chance: such a run is a failed training, not a low score."""
-        return [f"warning: {r.model} run {i + 1} ended at {100 * r.accuracies[i]:.2f}%, within "
-                f"{100 * NEAR_CHANCE:.0f} points of chance ({100 * r.chance:.1f}%): it did not train; it is kept "
-                f"in the mean and marked" for r in self.results for i in r.near_chance]  # fmt: skip
+        return [
+            f"{r.model} run {i + 1} ended at {100 * r.accuracies[i]:.2f}%, within "
+            f"{100 * NEAR_CHANCE:.0f} points of chance ({100 * r.chance:.1f}%): it did not train; it is kept "
+            f"in the mean and marked"
+            for r in self.results
+            for i in r.near_chance
+        ]
 
 
 def resolve_augment(augment: str, dataset: ImageDataset) -> str:
@@ -100,9 +124,9 @@ def resolve_augment(augment: str, dataset: ImageDataset) -> str:
 def _learned_lr_for(model_recipe: TrainRecipe, preset: TrainRecipe, learned: float | None) -> float | None:
     """A learned learning rate (MTT's) is an SGD step size, learned for SGD training: it applies to the
     networks a preset trains with SGD, never to one whose own recipe sets its optimiser or rate (AlexNet's
-    AdamW at lr 1e-3 diverges to chance under MTT's learned SGD rate of ~0.01-0.03: measured, issue 15),
+    AdamW at lr 1e-3 diverges to chance under MTT's learned SGD rate of ~0.01-0.03, measured),
     nor to a preset that trains with another optimiser (``soft``'s AdamW at 1e-3 took MTT's set from
-    ~86% to 82.3% under a learned 0.016: measured, issue 19)."""
+    ~86% to 82.3% under a learned 0.016, measured)."""
     own = model_recipe.optimizer != preset.optimizer or model_recipe.lr != preset.lr
     return None if own or model_recipe.optimizer != "sgd" else learned
 
@@ -175,8 +199,18 @@ def evaluate(
                 bar.set_postfix_str(f"{spec} run {run + 1}/{runs}", refresh=False)
                 t0 = time.perf_counter()
                 forward = maybe_compile(model, compile, model_recipe, num_images, dev)
-                tested = train_classifier(model, data, model_recipe, gen, dev, amp, base_lr, forward,
-                                          on_epoch=lambda _: bar.update(), relabel=relabel)  # fmt: skip
+                tested = train_classifier(
+                    model,
+                    data,
+                    model_recipe,
+                    gen,
+                    dev,
+                    amp,
+                    base_lr,
+                    forward,
+                    on_epoch=lambda _: bar.update(),
+                    relabel=relabel,
+                )
                 accs.append(accuracy(tested, test_x, test_y, dev, amp))
                 secs.append(time.perf_counter() - t0)
             used = {**model_recipe.to_dict(), "lr": base_lr if base_lr is not None else model_recipe.lr}

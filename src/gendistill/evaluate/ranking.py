@@ -54,8 +54,9 @@ def label_robust_score(alpha: float) -> float:
     return (math.exp(alpha) - math.exp(-1.0)) / (math.e - math.exp(-1.0))
 
 
-def ranking_scores(set_acc: float, random_acc: float, full_acc: float, set_hard_acc: float | None = None,
-                   weight: float = 0.5) -> RankingScores:  # fmt: skip
+def ranking_scores(
+    set_acc: float, random_acc: float, full_acc: float, set_hard_acc: float | None = None, weight: float = 0.5
+) -> RankingScores:
     """All of DD-Ranking's scores; ``set_hard_acc`` defaults to ``set_acc`` (a hard-label protocol)."""
     if not 0.0 <= weight <= 1.0:
         raise UserError(f"the IOR weight must be in [0, 1], got {weight}")

@@ -46,8 +46,9 @@ def storage_ipc(stored_bytes: int, dataset: ImageDataset) -> float:
     return stored_bytes / (math.prod(dataset.image_shape) * dataset.num_classes)
 
 
-def training_data(artifact: Artifact, reading: str = "fixed", ipc: int | None = None,
-                  seed: int = 0) -> tuple[TrainingData, dict]:  # fmt: skip
+def training_data(
+    artifact: Artifact, reading: str = "fixed", ipc: int | None = None, seed: int = 0
+) -> tuple[TrainingData, dict]:
     """The data to train on under ``reading``, and the label that says what it was.
 
     ``ipc``: for a model, the IPC to sample (default: the IPC it was distilled with); an image set serves
@@ -58,11 +59,15 @@ def training_data(artifact: Artifact, reading: str = "fixed", ipc: int | None = 
     own = artifact.meta.get("ipc")
     if not isinstance(artifact, GeneratorSet):
         if reading != "fixed":
-            raise UserError(f"reading {reading} draws new samples, which needs a generator set; "
-                            f"this artifact is a {artifact.class_name} (a fixed set): drop --reading")  # fmt: skip
+            raise UserError(
+                f"reading {reading} draws new samples, which needs a generator set; "
+                f"this artifact is a {artifact.class_name} (a fixed set): drop --reading"
+            )
         if ipc is not None and ipc != own:
-            raise UserError(f"a {artifact.class_name} holds {own} image(s) per class and cannot serve ipc {ipc}; "
-                            "drop --ipc, or distil a generator set (--method dcgm) to sample any IPC")  # fmt: skip
+            raise UserError(
+                f"a {artifact.class_name} holds {own} image(s) per class and cannot serve ipc {ipc}; "
+                "drop --ipc, or distil a generator set (--method dcgm) to sample any IPC"
+            )
         data = artifact.training_set()
         return data, {"reading": "fixed", "ipc": own, "images": len(data)}
     ipc = ipc if ipc is not None else own
@@ -86,6 +91,8 @@ def describe(label: dict, stored_bytes: int | None, dataset: ImageDataset) -> st
     if label.get("steps"):
         text += f"; a fixed budget of {label['steps']} steps"
     if stored_bytes:
-        text += (f"; stored {stored_bytes:,} bytes = storage-equivalent IPC "
-                 f"{storage_ipc(stored_bytes, dataset):.1f} (reading c)")  # fmt: skip
+        text += (
+            f"; stored {stored_bytes:,} bytes = storage-equivalent IPC "
+            f"{storage_ipc(stored_bytes, dataset):.1f} (reading c)"
+        )
     return text

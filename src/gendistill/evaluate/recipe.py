@@ -160,16 +160,35 @@ class Preset:
 
 PRESETS: Registry[Preset] = Registry("protocol")
 for _p in (
-    Preset("paper", 300, 1000, "the published protocol: 300 epochs plain, 1000 with DSA augmentation",
-           "DC/DSA/DM/MTT's evaluator (VICO-UoE/DatasetCondensation, GeorgeCazenavette/mtt-distillation)"),
+    Preset(
+        "paper",
+        300,
+        1000,
+        "the published protocol: 300 epochs plain, 1000 with DSA augmentation",
+        "DC/DSA/DM/MTT's evaluator (VICO-UoE/DatasetCondensation, GeorgeCazenavette/mtt-distillation)",
+    ),
     Preset("quick", 30, 100, "a smoke check, NOT comparable with published numbers: 30 epochs plain, 100 with DSA"),
-    Preset("eccv24", 100, 100, "the ECCV 2024 challenge's: 100 epochs with DSA color_crop_cutout_flip_scale_rotate, "
-           "lr x0.1 at epoch 51, 3 rounds", "the ECCV 2024 dataset-distillation challenge's evaluator",
-           augment="color_crop_cutout_flip_scale_rotate"),
-    Preset("soft", 300, 300, "soft labels of a teacher trained on real data for every augmented batch; AdamW lr "
-           "1e-3 wd 0.01, cosine, 300 epochs, temperature 4; teacher ConvNet-3, 5 epochs (RDED's is ResNet-18: "
-           "a CPU budget)", "RDED (Sun et al. 2024) and SRe2L's soft-label evaluation",
-           overrides=(("optimizer", "adamw"), ("lr", 1e-3), ("weight_decay", 0.01), ("schedule", "cosine")),
-           labels="soft", teacher=(("model", "convnet"), ("epochs", 5)), temperature=4.0),
-):  # fmt: skip
+    Preset(
+        "eccv24",
+        100,
+        100,
+        "the ECCV 2024 challenge's: 100 epochs with DSA color_crop_cutout_flip_scale_rotate, "
+        "lr x0.1 at epoch 51, 3 rounds",
+        "the ECCV 2024 dataset-distillation challenge's evaluator",
+        augment="color_crop_cutout_flip_scale_rotate",
+    ),
+    Preset(
+        "soft",
+        300,
+        300,
+        "soft labels of a teacher trained on real data for every augmented batch; AdamW lr "
+        "1e-3 wd 0.01, cosine, 300 epochs, temperature 4; teacher ConvNet-3, 5 epochs (RDED's is ResNet-18: "
+        "a CPU budget)",
+        "RDED (Sun et al. 2024) and SRe2L's soft-label evaluation",
+        overrides=(("optimizer", "adamw"), ("lr", 1e-3), ("weight_decay", 0.01), ("schedule", "cosine")),
+        labels="soft",
+        teacher=(("model", "convnet"), ("epochs", 5)),
+        temperature=4.0,
+    ),
+):
     PRESETS.register(_p.name)(_p)

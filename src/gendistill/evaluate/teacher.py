@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gendistill.artifacts import SyntheticSet
+from gendistill.artifacts import ImageSet
 from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.evaluate.recipe import TrainRecipe
@@ -51,8 +51,9 @@ class TeacherSpec:
 
     def key(self, dataset: ImageDataset) -> str:
         """The cache folder's name: readable, and unique for (dataset files, spec, recipe)."""
-        body = json.dumps({"dataset": dataset.fingerprint(), **asdict(self), "recipe": self.recipe().to_dict()},
-                          sort_keys=True)  # fmt: skip
+        body = json.dumps(
+            {"dataset": dataset.fingerprint(), **asdict(self), "recipe": self.recipe().to_dict()}, sort_keys=True
+        )
         digest = hashlib.sha256(body.encode()).hexdigest()[:12]
         return f"{dataset.name}-{self.model.replace('[', '(').replace(']', ')')}-{self.epochs}ep-{digest}"
 
@@ -63,8 +64,13 @@ class TeacherSpec:
 JUDGE = TeacherSpec("convnet", 2)
 
 
-def teacher(dataset: ImageDataset, spec: TeacherSpec, device: torch.device, cache: Path | None = None,
-            amp: torch.dtype | None = None) -> tuple[nn.Module, dict]:  # fmt: skip
+def teacher(
+    dataset: ImageDataset,
+    spec: TeacherSpec,
+    device: torch.device,
+    cache: Path | None = None,
+    amp: torch.dtype | None = None,
+) -> tuple[nn.Module, dict]:
     """The trained teacher (eval mode, on ``device``) and its record (spec, test accuracy, training time).
 
     Under torchrun every rank asks at the same point: rank 0 trains (or loads) it first while the others
@@ -81,8 +87,9 @@ def teacher(dataset: ImageDataset, spec: TeacherSpec, device: torch.device, cach
             dist.barrier()
 
 
-def _teacher(dataset: ImageDataset, spec: TeacherSpec, device: torch.device, cache: Path | None,
-             amp: torch.dtype | None) -> tuple[nn.Module, dict]:  # fmt: skip
+def _teacher(
+    dataset: ImageDataset, spec: TeacherSpec, device: torch.device, cache: Path | None, amp: torch.dtype | None
+) -> tuple[nn.Module, dict]:
     folder = (cache or cache_root()) / spec.key(dataset)
     torch.manual_seed(spec.seed)
     model = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size)
@@ -93,10 +100,14 @@ def _teacher(dataset: ImageDataset, spec: TeacherSpec, device: torch.device, cac
         model.load_state_dict(stored.tensors("model"))
         return model.to(device).eval(), stored.settings()
     t0 = time.perf_counter()
-    full = SyntheticSet(dataset.train_images, dataset.train_labels)
+    full = ImageSet(dataset.train_images, dataset.train_labels)
     train_classifier(model, full, spec.recipe(), torch.Generator().manual_seed(spec.seed), device, amp)
-    record = {**asdict(spec), "dataset": dataset.identity(), "train_seconds": round(time.perf_counter() - t0, 1),
-              "test_acc": accuracy(model, dataset.test_images, dataset.test_labels, device, amp)}  # fmt: skip
+    record = {
+        **asdict(spec),
+        "dataset": dataset.identity(),
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "test_acc": accuracy(model, dataset.test_images, dataset.test_labels, device, amp),
+    }
     write_folder(folder, CLASS_NAME, record, {"model": model.state_dict()}, force=True)
     return model.eval(), record
 

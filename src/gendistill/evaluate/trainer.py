@@ -52,8 +52,9 @@ def should_compile(setting: bool | str, steps: int, batch: int, device: torch.de
     return bool(setting)
 
 
-def maybe_compile(model: nn.Module, setting: bool | str, recipe: TrainRecipe, num_images: int,
-                  device: torch.device) -> nn.Module:  # fmt: skip
+def maybe_compile(
+    model: nn.Module, setting: bool | str, recipe: TrainRecipe, num_images: int, device: torch.device
+) -> nn.Module:
     """The module to call: ``torch.compile(model)`` (sharing its parameters) or ``model`` itself.
 
     New instances of the same architecture reuse the compiled code, so the cost is paid once a process.

@@ -100,8 +100,10 @@ def _class_mean(e: torch.Tensor, ipc: int, g: torch.Generator) -> torch.Tensor:
 def _kmeans(e: torch.Tensor, ipc: int, g: torch.Generator, iterations: int = 25) -> torch.Tensor:
     """Lloyd's k-means on the flattened embeddings, started from ``ipc`` distinct random members."""
     if ipc > len(e):
-        raise UserError(f"--ipc {ipc} asks for more modes than the class has inverted images ({len(e)}); invert "
-                        "more per class or lower --ipc")  # fmt: skip
+        raise UserError(
+            f"--ipc {ipc} asks for more modes than the class has inverted images ({len(e)}); invert "
+            "more per class or lower --ipc"
+        )
     x = e.flatten(1).double()
     centres = x[torch.randperm(len(x), generator=g)[:ipc]].clone()
     for _ in range(iterations):
@@ -137,9 +139,18 @@ def unconditional(prior: DiffusionPrior, embeddings: torch.Tensor, how: str) -> 
 
 
 @torch.no_grad()
-def sample_plan(prior: DiffusionPrior, plan: Plan, uncond: torch.Tensor, config: GenerateConfig, size: int,
-                out_size: int, channels: int, rows: torch.Tensor | None = None, amp: torch.dtype | None = None,
-                progress: bool = True) -> torch.Tensor:  # fmt: skip
+def sample_plan(
+    prior: DiffusionPrior,
+    plan: Plan,
+    uncond: torch.Tensor,
+    config: GenerateConfig,
+    size: int,
+    out_size: int,
+    channels: int,
+    rows: torch.Tensor | None = None,
+    amp: torch.dtype | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
     """Images in [-1, 1] (``out_size`` px, ``channels``) for the plan's ``rows`` (default: all)."""
     rows = torch.arange(len(plan.labels)) if rows is None else rows
     device = prior.device
@@ -147,19 +158,31 @@ def sample_plan(prior: DiffusionPrior, plan: Plan, uncond: torch.Tensor, config:
     out = []
     bar = progress_bar(total=len(rows), desc="generate", disable=not progress)
     for part in rows.split(config.batch):
-        noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(plan.seeds[r]))
-                             for r in part.tolist()]).to(device)  # fmt: skip
+        noise = torch.stack(
+            [torch.randn(shape, generator=torch.Generator().manual_seed(plan.seeds[r])) for r in part.tolist()]
+        ).to(device)
         with autocast(device, amp):
-            z = prior.sample(noise, plan.conditionings[part].to(device), uncond.to(device), config.guidance,
-                             config.steps, config.scheduler)  # fmt: skip
+            z = prior.sample(
+                noise,
+                plan.conditionings[part].to(device),
+                uncond.to(device),
+                config.guidance,
+                config.steps,
+                config.scheduler,
+            )
             out.append(prior.to_pixels(z.float(), out_size, channels).clamp(-1, 1).float().cpu())
         bar.update(len(part))
     bar.close()
     return torch.cat(out) if out else torch.zeros(0, channels, out_size, out_size)
 
 
-def generate(prior: DiffusionPrior, embeddings: EmbeddingSet, config: GenerateConfig, amp: torch.dtype | None = None,
-             progress: bool = True) -> ImageSet | None:  # fmt: skip
+def generate(
+    prior: DiffusionPrior,
+    embeddings: EmbeddingSet,
+    config: GenerateConfig,
+    amp: torch.dtype | None = None,
+    progress: bool = True,
+) -> ImageSet | None:
     """The image set of ``config`` from ``embeddings``, in the normalisation and at the resolution of the
     dataset they came from. Under torchrun each rank samples the images of its own classes and every rank
     returns the merged set (identical to a one-process run: each image has its own seed)."""
@@ -170,16 +193,19 @@ def generate(prior: DiffusionPrior, embeddings: EmbeddingSet, config: GenerateCo
     channels, out_size = meta["image_shape"][0], meta["image_shape"][1]
     norm = meta["normalization"]
     if embeddings.embeddings.shape[-1] != prior.width:
-        raise UserError(f"the embeddings are {embeddings.embeddings.shape[-1]} wide but the prior's cross-attention "
-                        f"is {prior.width} wide; use the prior they were inverted with")  # fmt: skip
+        raise UserError(
+            f"the embeddings are {embeddings.embeddings.shape[-1]} wide but the prior's cross-attention "
+            f"is {prior.width} wide; use the prior they were inverted with"
+        )
     plan = (class_plan if config.ipc else per_image_plan)(embeddings.embeddings, embeddings.labels, config)
     uncond = unconditional(prior, embeddings.embeddings, config.uncond)
     rank, size = dd.world()
     mine = torch.isin(plan.labels, torch.tensor(dd.owned_classes(int(meta["num_classes"]), rank, size)))
     rows = torch.nonzero(mine, as_tuple=True)[0]
     t0 = time.perf_counter()
-    local = sample_plan(prior, plan, uncond, config, config.size or out_size, out_size, channels, rows, amp,
-                        progress and rank == 0)  # fmt: skip
+    local = sample_plan(
+        prior, plan, uncond, config, config.size or out_size, out_size, channels, rows, amp, progress and rank == 0
+    )
     seconds = time.perf_counter() - t0
     pixels = torch.zeros(len(plan.labels), *local.shape[1:])
     pixels[rows] = local
@@ -189,16 +215,30 @@ def generate(prior: DiffusionPrior, embeddings: EmbeddingSet, config: GenerateCo
     return image_set(pixels, plan, embeddings, config, seconds, norm)
 
 
-def image_set(pixels: torch.Tensor, plan: Plan, embeddings: EmbeddingSet, config: GenerateConfig, seconds: float,
-              norm: dict) -> ImageSet:  # fmt: skip
-    meta = {k: embeddings.meta[k] for k in ("dataset", "dataset_identity", "classes", "num_classes", "normalization")
-            if k in embeddings.meta}  # fmt: skip
+def image_set(
+    pixels: torch.Tensor, plan: Plan, embeddings: EmbeddingSet, config: GenerateConfig, seconds: float, norm: dict
+) -> ImageSet:
+    meta = {
+        k: embeddings.meta[k]
+        for k in ("dataset", "dataset_identity", "classes", "num_classes", "normalization")
+        if k in embeddings.meta
+    }
     ipc = config.ipc or int(torch.bincount(plan.labels).max())
-    meta.update({"method": "diffusion-inversion", "ipc": ipc, "seed": config.seed,
-                 "config": {"generate": asdict(config), "inversion": embeddings.meta.get("config", {}),
-                            "prior": embeddings.prior, "size": config.size or embeddings.meta["image_shape"][1]},
-                 "generate_seconds": round(seconds, 2),
-                 "images_per_second": round(len(plan.labels) / max(seconds, 1e-9), 2)})  # fmt: skip
+    meta.update(
+        {
+            "method": "diffusion-inversion",
+            "ipc": ipc,
+            "seed": config.seed,
+            "config": {
+                "generate": asdict(config),
+                "inversion": embeddings.meta.get("config", {}),
+                "prior": embeddings.prior,
+                "size": config.size or embeddings.meta["image_shape"][1],
+            },
+            "generate_seconds": round(seconds, 2),
+            "images_per_second": round(len(plan.labels) / max(seconds, 1e-9), 2),
+        }
+    )
     images = to_normalized(pixels, tuple(norm["mean"]), tuple(norm["std"]))
     extra = {"source": plan.sources.clone()}
     if embeddings.indices is not None and embeddings.meta.get("split", "train") == "train":

@@ -72,18 +72,21 @@ INITS: Registry = Registry("inversion start")
 @INITS.register("encoder")
 def _from_encoder(prior: DiffusionPrior, images: torch.Tensor, keys: list[int], seed: int) -> torch.Tensor:
     if prior.encoder is None:
-        raise UserError(f"the prior in {prior.source} has no image encoder to start from; use --init random or "
-                        "--init zeros")  # fmt: skip
+        raise UserError(
+            f"the prior in {prior.source} has no image encoder to start from; use --init random or --init zeros"
+        )
     with torch.no_grad():
-        return torch.cat([prior.encoder(images[i : i + 256].to(prior.device)).float().cpu()
-                          for i in range(0, len(images), 256)])  # fmt: skip
+        return torch.cat(
+            [prior.encoder(images[i : i + 256].to(prior.device)).float().cpu() for i in range(0, len(images), 256)]
+        )
 
 
 @INITS.register("random")
 def _random(prior: DiffusionPrior, images: torch.Tensor, keys: list[int], seed: int) -> torch.Tensor:
     shape = (prior.tokens, prior.width)
-    return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(derived_seed(seed, "init", k)))
-                        for k in keys])  # fmt: skip
+    return torch.stack(
+        [torch.randn(shape, generator=torch.Generator().manual_seed(derived_seed(seed, "init", k))) for k in keys]
+    )
 
 
 @INITS.register("zeros")
@@ -97,8 +100,10 @@ def choose(dataset: ImageDataset, per_class: int, split: str, seed: int) -> torc
     picks = []
     for c, idx in enumerate(dataset.class_indices(split)):
         if len(idx) < per_class:
-            raise UserError(f"class {dataset.classes[c]} has {len(idx)} {split} images, fewer than --per-class "
-                            f"{per_class}; lower it")  # fmt: skip
+            raise UserError(
+                f"class {dataset.classes[c]} has {len(idx)} {split} images, fewer than --per-class "
+                f"{per_class}; lower it"
+            )
         picks.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
     return torch.cat(picks)
 
@@ -112,9 +117,16 @@ class Inverter:
     with ``per_class`` n (the same images are chosen, see :func:`choose`).
     """
 
-    def __init__(self, prior: DiffusionPrior, images: torch.Tensor, labels: torch.Tensor, config: InversionConfig,
-                 classes: list[int] | None = None, amp: torch.dtype | None = None,
-                 keys: torch.Tensor | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        prior: DiffusionPrior,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        config: InversionConfig,
+        classes: list[int] | None = None,
+        amp: torch.dtype | None = None,
+        keys: torch.Tensor | None = None,
+    ) -> None:
         """``images``: the whole set mapped to [-1, 1]; ``keys``: each image's index in its split."""
         self.prior, self.config, self.amp = prior, config, amp
         self.labels = labels
@@ -166,13 +178,23 @@ class Inverter:
     def run_config(self) -> dict:
         """What a resume must share with the run it continues (more steps are fine)."""
         inversion = {k: v for k, v in asdict(self.config).items() if k not in ("steps", "checkpoint_every")}
-        return {"inversion": inversion, "classes": self.classes, "rows": len(self.rows),
-                "prior": self.prior.source, "precision": "fp32" if self.amp is None else "bf16"}  # fmt: skip
+        return {
+            "inversion": inversion,
+            "classes": self.classes,
+            "rows": len(self.rows),
+            "prior": self.prior.source,
+            "precision": "fp32" if self.amp is None else "bf16",
+        }
 
     def save(self, folder: Path) -> None:
         opt_tensors, opt_info = optimizer_tensors(self.opt, "opt")
-        info = {"step": self.step, "seconds": self.seconds, "history": self.history, "opt": opt_info,
-                "run_config": self.run_config()}  # fmt: skip
+        info = {
+            "step": self.step,
+            "seconds": self.seconds,
+            "history": self.history,
+            "opt": opt_info,
+            "run_config": self.run_config(),
+        }
         save_checkpoint(folder, {"embeddings": self.embeddings.detach(), **opt_tensors}, info)
 
     def restore(self, folder: Path) -> None:
@@ -196,8 +218,9 @@ class Inverter:
             self.history.append(total)  # summed over this rank's images: ranks' histories add up
             bar.update(1)
             bar.set_postfix_str(f"loss {total / max(1, len(self.rows)):.4f}", refresh=False)
-            if checkpoint is not None and (self.step % self.config.checkpoint_every == 0 or
-                                           self.step == self.config.steps):  # fmt: skip
+            if checkpoint is not None and (
+                self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps
+            ):
                 self.save(checkpoint)
         bar.close()
         return self.embeddings.detach().clone()
@@ -210,9 +233,19 @@ def real_images(dataset: ImageDataset, split: str, indices: torch.Tensor) -> tup
     return from_normalized(images, dataset.mean, dataset.std).clamp(-1, 1), labels
 
 
-def invert(prior_spec: str, dataset: ImageDataset, config: InversionConfig, out: str | Path, *,
-           device: torch.device, amp: torch.dtype | None = None, resume: bool = False, force: bool = False,
-           trust_pickle: bool = False, progress: bool = True) -> EmbeddingSet | None:  # fmt: skip
+def invert(
+    prior_spec: str,
+    dataset: ImageDataset,
+    config: InversionConfig,
+    out: str | Path,
+    *,
+    device: torch.device,
+    amp: torch.dtype | None = None,
+    resume: bool = False,
+    force: bool = False,
+    trust_pickle: bool = False,
+    progress: bool = True,
+) -> EmbeddingSet | None:
     """Invert ``per_class`` images of each class into an embedding set at ``out`` (rank 0 writes it; under
     torchrun every rank inverts its own classes). Checkpoints go to ``<out>.partial/rank<r>of<n>/``."""
     from gendistill.distill import distributed as dd
@@ -240,10 +273,17 @@ def invert(prior_spec: str, dataset: ImageDataset, config: InversionConfig, out:
     result = None
     if rank == 0:
         meta = make_meta("diffusion-inversion", dataset, config.per_class, asdict(config), config.seed)
-        meta.update({"split": config.split, "image_shape": list(dataset.image_shape), "processes": size,
-                     "seconds": round(seconds, 1), "images_per_minute": round(60 * len(labels) / max(seconds, 1e-9), 1),
-                     "loss": [round(v / len(labels), 6) for v in history],
-                     "precision": "fp32" if amp is None else "bf16"})  # fmt: skip
+        meta.update(
+            {
+                "split": config.split,
+                "image_shape": list(dataset.image_shape),
+                "processes": size,
+                "seconds": round(seconds, 1),
+                "images_per_minute": round(60 * len(labels) / max(seconds, 1e-9), 1),
+                "loss": [round(v / len(labels), 6) for v in history],
+                "precision": "fp32" if amp is None else "bf16",
+            }
+        )
         result = EmbeddingSet.for_prior(full.cpu(), labels, folder, meta, indices)
         result.save(out, force=True)
         shutil.rmtree(partial, ignore_errors=True)

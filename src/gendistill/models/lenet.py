@@ -23,5 +23,5 @@ class LeNet(Classifier):
         self.head = nn.Linear(84, num_classes)
         self.embed_dim = 84
 
-    def pool(self, h):  # noqa: ANN001, ANN201
+    def pool(self, h):
         return self.mlp(h.flatten(1))

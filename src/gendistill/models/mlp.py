@@ -17,5 +17,5 @@ class MLP(Classifier):
         self.head = nn.Linear(width, num_classes)
         self.embed_dim = width
 
-    def stem(self, x):  # noqa: ANN001, ANN201
+    def stem(self, x):
         return x.flatten(1)

@@ -12,8 +12,21 @@ from gendistill.objectives.pool import PoolConfig, PoolMatching
 from gendistill.objectives.regularisers import REGULARISERS, Regulariser, regularised
 from gendistill.registry import Registry
 
-__all__ = ["OBJECTIVES", "REGULARISERS", "AdversarialRealism", "ClassAnchor", "DCConfig", "MTTConfig", "MatchContext",
-           "Objective", "ObjectiveConfig", "PoolConfig", "PoolMatching", "Regulariser", "regularised"]  # fmt: skip
+__all__ = [
+    "OBJECTIVES",
+    "REGULARISERS",
+    "AdversarialRealism",
+    "ClassAnchor",
+    "DCConfig",
+    "MTTConfig",
+    "MatchContext",
+    "Objective",
+    "ObjectiveConfig",
+    "PoolConfig",
+    "PoolMatching",
+    "Regulariser",
+    "regularised",
+]
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 OBJECTIVES.register("dc")(GradientMatching)

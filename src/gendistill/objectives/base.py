@@ -122,7 +122,7 @@ def _embed(net: Classifier, x: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
-def _compiled_embed():  # noqa: ANN202
+def _compiled_embed():
     return torch.compile(_embed, dynamic=False)
 
 

@@ -54,8 +54,9 @@ class GradientMatching(Objective):
     def __init__(self, ipc: int = 10, config: DCConfig | None = None) -> None:
         config = config or DCConfig()
         outer, inner = default_loops(ipc)
-        super().__init__(ipc, replace(config, outer_loop=config.outer_loop or outer,
-                                      inner_loop=config.inner_loop or inner))  # fmt: skip
+        super().__init__(
+            ipc, replace(config, outer_loop=config.outer_loop or outer, inner_loop=config.inner_loop or inner)
+        )
         self.outer, self.inner = self.settings.outer_loop, self.settings.inner_loop
         self.net_lr, self.net_batch = self.settings.net_lr, self.settings.net_batch
 
@@ -85,7 +86,7 @@ class GradientMatching(Objective):
                 break
             self._train_net(net, net_opt, params, ctx, iteration, outer)
 
-    def _train_net(self, net, opt, params: Parameterisation, ctx: MatchContext, iteration: int, outer: int) -> None:  # noqa: ANN001
+    def _train_net(self, net, opt, params: Parameterisation, ctx: MatchContext, iteration: int, outer: int) -> None:
         """``inner`` epochs of plain training on the current synthetic images (no graph to them)."""
         with torch.no_grad():
             x_all, y_all = params.render().detach(), params.labels

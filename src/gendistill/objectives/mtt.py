@@ -49,8 +49,10 @@ class TrajectoryMatching(Objective):
             raise UserError("MTT needs expert trajectories: pass --experts DIR (made by 'gendistill experts')")
         self.trajectories = Trajectories(experts)
         if max_start_epoch + expert_epochs > self.trajectories.epochs:
-            raise UserError(f"max_start_epoch {max_start_epoch} + expert_epochs {expert_epochs} exceeds the "
-                            f"{self.trajectories.epochs} epochs the experts were trained for")  # fmt: skip
+            raise UserError(
+                f"max_start_epoch {max_start_epoch} + expert_epochs {expert_epochs} exceeds the "
+                f"{self.trajectories.epochs} epochs the experts were trained for"
+            )
         self.syn_steps, self.expert_epochs, self.max_start = syn_steps, expert_epochs, max_start_epoch
         self.batch_syn, self.lr_lr = batch_syn, lr_lr
         self.syn_lr = nn.Parameter(torch.tensor(float(lr_init)))
@@ -70,8 +72,10 @@ class TrajectoryMatching(Objective):
         """Student and experts must agree on the order and shape of every parameter."""
         mine = [(n, list(s)) for n, s in param_layout(net)]
         if mine != self.trajectories.layout:
-            raise UserError(f"the matching network's parameters differ from the experts' ({self.experts_dir}); "
-                            "use the model the experts were trained with")  # fmt: skip
+            raise UserError(
+                f"the matching network's parameters differ from the experts' ({self.experts_dir}); "
+                "use the model the experts were trained with"
+            )
 
     def losses(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> Iterator[torch.Tensor]:
         g = ctx.rng(iteration)

@@ -49,8 +49,9 @@ class Regulariser:
 REGULARISERS: Registry[type[Regulariser]] = Registry("regulariser")
 
 
-def regularised(loss: torch.Tensor, regularisers: list[Regulariser], params: Parameterisation, ctx: MatchContext,
-                iteration: int) -> torch.Tensor:  # fmt: skip
+def regularised(
+    loss: torch.Tensor, regularisers: list[Regulariser], params: Parameterisation, ctx: MatchContext, iteration: int
+) -> torch.Tensor:
     """``loss`` plus every regulariser's weighted term; weight-0 terms are skipped, not multiplied by 0."""
     for reg in regularisers:
         if reg.weight:

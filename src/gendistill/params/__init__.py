@@ -19,6 +19,20 @@ def config_name(config: ParamConfig) -> str:
     return next(n for n in PARAMS.names() if type(config) is PARAMS.get(n).Config)
 
 
-__all__ = ["PARAMS", "GanLatents", "GeneratorCodes", "GeneratorConfig", "Glad", "GladConfig", "HGlad", "HGladConfig",
-           "LatentConfig", "ParamConfig", "Parameterisation", "Pixels", "PixelsConfig", "Stages",
-           "config_name"]  # fmt: skip
+__all__ = [
+    "PARAMS",
+    "GanLatents",
+    "GeneratorCodes",
+    "GeneratorConfig",
+    "Glad",
+    "GladConfig",
+    "HGlad",
+    "HGladConfig",
+    "LatentConfig",
+    "ParamConfig",
+    "Parameterisation",
+    "Pixels",
+    "PixelsConfig",
+    "Stages",
+    "config_name",
+]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from gendistill.artifacts import Artifact, SyntheticSet
+from gendistill.artifacts import Artifact, ImageSet
 from gendistill.validate import check_fields
 
 if TYPE_CHECKING:
@@ -39,8 +39,10 @@ class ParamConfig:
         check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__
-                for k, v in asdict(self).items()}  # fmt: skip
+        return {
+            k: v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__
+            for k, v in asdict(self).items()
+        }
 
 
 class Parameterisation(nn.Module):
@@ -63,8 +65,15 @@ class Parameterisation(nn.Module):
     amp: torch.dtype | None = None
 
     @classmethod
-    def build(cls, dataset: ImageDataset, ipc: int, config: ParamConfig, generator: torch.Generator,
-              device: torch.device, objective: str) -> Parameterisation:  # fmt: skip
+    def build(
+        cls,
+        dataset: ImageDataset,
+        ipc: int,
+        config: ParamConfig,
+        generator: torch.Generator,
+        device: torch.device,
+        objective: str,
+    ) -> Parameterisation:
         """The parameterisation of ``ipc`` images per class of ``dataset``; ``objective`` may pick defaults."""
         raise NotImplementedError
 
@@ -147,11 +156,11 @@ class Parameterisation(nn.Module):
         return self.to_artifact({}).storage_bytes()
 
     @torch.no_grad()
-    def to_synthetic_set(self, meta: dict, lr: torch.Tensor | None = None) -> SyntheticSet:
+    def to_image_set(self, meta: dict, lr: torch.Tensor | None = None) -> ImageSet:
         """The rendered images as a fixed image set (what validation trains on)."""
         images = self.render().detach().float().cpu()
-        return SyntheticSet(images, self.labels.cpu(), meta, lr=lr, extra=self.extra_tensors())
+        return ImageSet(images, self.labels.cpu(), meta, lr=lr, extra=self.extra_tensors())
 
     def to_artifact(self, meta: dict, lr: torch.Tensor | None = None) -> Artifact:
         """What the run leaves behind: the rendered images, unless the parameterisation is a model."""
-        return self.to_synthetic_set(meta, lr)
+        return self.to_image_set(meta, lr)

@@ -36,14 +36,21 @@ from gendistill.runtime import autocast, derived_seed
 from gendistill.validate import limit
 
 
-def random_codes(prior: nn.Module, labels: torch.Tensor, dataset: ImageDataset, candidates: int,
-                 generator: torch.Generator) -> torch.Tensor:  # fmt: skip
+def random_codes(
+    prior: nn.Module, labels: torch.Tensor, dataset: ImageDataset, candidates: int, generator: torch.Generator
+) -> torch.Tensor:
     """The prior's own draw, one code per row."""
     return draw_codes(prior, len(labels), generator)
 
 
-def teacher_screened_codes(prior: nn.Module, labels: torch.Tensor, dataset: ImageDataset, candidates: int,
-                           generator: torch.Generator, batch: int = 500) -> torch.Tensor:  # fmt: skip
+def teacher_screened_codes(
+    prior: nn.Module,
+    labels: torch.Tensor,
+    dataset: ImageDataset,
+    candidates: int,
+    generator: torch.Generator,
+    batch: int = 500,
+) -> torch.Tensor:
     """For each row, the best of ``candidates`` codes by the probability a real-data classifier (the
     cached 2-epoch ConvNet-3 teacher, as the ``classify`` regulariser's) gives the row's class.
 
@@ -100,8 +107,10 @@ class GeneratorConfig(ParamConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.fresh == 1.0 and self.train_codes:
-            raise UserError(f"fresh must be in [0, 1), got {self.fresh} (1 would never train the stored codes; "
-                            "it is allowed with train_codes=False)")  # fmt: skip
+            raise UserError(
+                f"fresh must be in [0, 1), got {self.fresh} (1 would never train the stored codes; "
+                "it is allowed with train_codes=False)"
+            )
         if self.code_init not in CODE_INITS:
             raise UserError(f"unknown code_init {self.code_init!r}; use {', '.join(CODE_INITS)}")
         if self.weights_dtype not in WEIGHT_DTYPES:
@@ -121,9 +130,17 @@ class GeneratorCodes(ChunkedRendering, Parameterisation):
     shared = True
     takes_image_lr = False  # its weights and codes have their own rates (lr_g, lr_codes)
 
-    def __init__(self, generator: nn.Module, codes: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                 mean: tuple[float, ...], std: tuple[float, ...], config: GeneratorConfig,
-                 seed: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        generator: nn.Module,
+        codes: torch.Tensor,
+        labels: torch.Tensor,
+        num_classes: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        config: GeneratorConfig,
+        seed: int,
+    ) -> None:
         super().__init__(labels, num_classes)
         require(generator, CODES, "--param generator")
         self.generator = generator.train().requires_grad_(True)
@@ -133,8 +150,15 @@ class GeneratorCodes(ChunkedRendering, Parameterisation):
         self._fresh: tuple[torch.Tensor, torch.Tensor] | None = None  # (row mask, codes) inside an iteration
 
     @classmethod
-    def build(cls, dataset: ImageDataset, ipc: int, config: GeneratorConfig, generator: torch.Generator,
-              device: torch.device | None = None, objective: str = "dm") -> GeneratorCodes:  # fmt: skip
+    def build(
+        cls,
+        dataset: ImageDataset,
+        ipc: int,
+        config: GeneratorConfig,
+        generator: torch.Generator,
+        device: torch.device | None = None,
+        objective: str = "dm",
+    ) -> GeneratorCodes:
         check_ipc(dataset, ipc)
         config = replace(config, prior=config.prior if config.prior is not None else dataset.name)
         prior = load_prior(config.prior, image_size=dataset.image_size)
@@ -197,16 +221,23 @@ class GeneratorCodes(ChunkedRendering, Parameterisation):
             if t.is_floating_point():
                 t.copy_(t.to(dtype).float())
         meta = {**meta, "normalization": meta.get("normalization", {"mean": list(self.mean), "std": list(self.std)})}
-        return GeneratorSet(generator, self.codes.detach().cpu().clone(), self.labels.cpu().clone(), meta,
-                            weights_dtype=WEIGHT_DTYPES[self.config.weights_dtype])  # fmt: skip
+        return GeneratorSet(
+            generator,
+            self.codes.detach().cpu().clone(),
+            self.labels.cpu().clone(),
+            meta,
+            weights_dtype=WEIGHT_DTYPES[self.config.weights_dtype],
+        )
 
 
 def _from_scratch(prior: nn.Module, seed: int) -> nn.Module:
     """The prior's architecture with fresh weights, seeded; needs a class built from its ``config``."""
     config = getattr(prior, "config", None)
     if config is None:
-        raise UserError(f"--from-scratch needs a generator class built from its config (the built-in StyleGAN); "
-                        f"{type(prior).__name__} is not")  # fmt: skip
+        raise UserError(
+            f"--from-scratch needs a generator class built from its config (the built-in StyleGAN); "
+            f"{type(prior).__name__} is not"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = type(prior)(config)

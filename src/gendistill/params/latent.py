@@ -81,8 +81,13 @@ class LatentConfig(ParamConfig):
                 + ")"
             )
         lr_f, lr_w = rates or (self.lr_f, self.lr_w)
-        return replace(self, prior=prior, layer=self.first_layer(), lr_f=self.lr_f if self.lr_f is not None else lr_f,
-                       lr_w=self.lr_w if self.lr_w is not None else lr_w)  # fmt: skip
+        return replace(
+            self,
+            prior=prior,
+            layer=self.first_layer(),
+            lr_f=self.lr_f if self.lr_f is not None else lr_f,
+            lr_w=self.lr_w if self.lr_w is not None else lr_w,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "prior": self.prior_ref()}
@@ -104,9 +109,19 @@ class GanLatents(ChunkedRendering, Parameterisation):
     name = "glad"
     config: LatentConfig
 
-    def __init__(self, prior: nn.Module, ws: torch.Tensor, labels: torch.Tensor, num_classes: int, layer: int,
-                 mean: tuple[float, ...], std: tuple[float, ...], lr_f: float, lr_w: float,
-                 chunk: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        prior: nn.Module,
+        ws: torch.Tensor,
+        labels: torch.Tensor,
+        num_classes: int,
+        layer: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        lr_f: float,
+        lr_w: float,
+        chunk: int | None = None,
+    ) -> None:
         super().__init__(labels, num_classes)
         # kept out of the module tree: the prior is frozen and must not enter checkpoints or state_dict
         self.__dict__["prior"] = prior
@@ -120,8 +135,18 @@ class GanLatents(ChunkedRendering, Parameterisation):
     Config = GladConfig
 
     @classmethod
-    def create(cls, dataset: ImageDataset, ipc: int, prior: nn.Module, layer: int, generator: torch.Generator,
-               lr_f: float, lr_w: float, chunk: int | None = None, truncation: float = 1.0) -> GanLatents:  # fmt: skip
+    def create(
+        cls,
+        dataset: ImageDataset,
+        ipc: int,
+        prior: nn.Module,
+        layer: int,
+        generator: torch.Generator,
+        lr_f: float,
+        lr_w: float,
+        chunk: int | None = None,
+        truncation: float = 1.0,
+    ) -> GanLatents:
         """w from the prior's class-conditional mapping of random z (GLaD's init), ``f`` from those w."""
         check_ipc(dataset, ipc)
         check_fits(prior, dataset)
@@ -134,20 +159,36 @@ class GanLatents(ChunkedRendering, Parameterisation):
             ws = prior.mapping(z, labels.to(device), truncation)
         return cls(prior, ws, labels, dataset.num_classes, layer, dataset.mean, dataset.std, lr_f, lr_w, chunk)
 
-    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202
+    def _apply(self, fn, recurse: bool = True):
         """``.to(device)`` moves the prior too, though it is not a submodule."""
         self.prior._apply(fn)
         return super()._apply(fn, recurse)
 
     @classmethod
-    def build(cls, dataset: ImageDataset, ipc: int, config: LatentConfig, generator: torch.Generator,
-              device: torch.device | None = None, objective: str = "dm") -> GanLatents:  # fmt: skip
+    def build(
+        cls,
+        dataset: ImageDataset,
+        ipc: int,
+        config: LatentConfig,
+        generator: torch.Generator,
+        device: torch.device | None = None,
+        objective: str = "dm",
+    ) -> GanLatents:
         config = config.resolved(dataset, objective)
         prior = load_prior(config.prior, config.code_dir, config.trust_pickle, dataset.image_size)
         require(prior, LAYERS, f"--param {cls.name}")
         prior.to(device or torch.device("cpu"))
-        params = cls.create(dataset, ipc, prior, config.first_layer(), generator, config.lr_f, config.lr_w,
-                            config.chunk, config.truncation)  # fmt: skip
+        params = cls.create(
+            dataset,
+            ipc,
+            prior,
+            config.first_layer(),
+            generator,
+            config.lr_f,
+            config.lr_w,
+            config.chunk,
+            config.truncation,
+        )
         params.config = config
         return params
 
@@ -160,8 +201,9 @@ class GanLatents(ChunkedRendering, Parameterisation):
         count = self._stage_count()
         per_stage = max(1, iterations // count)
         select_every = self.config.select_every or max(1, per_stage // 5)
-        return Stages(every=per_stage if count > 1 else 0,
-                      select_every=select_every if self.config.select != "none" else 0)  # fmt: skip
+        return Stages(
+            every=per_stage if count > 1 else 0, select_every=select_every if self.config.select != "none" else 0
+        )
 
     def stage_info(self) -> dict:
         return {"layer": self.k}
@@ -207,7 +249,7 @@ class GanLatents(ChunkedRendering, Parameterisation):
         self.f = nn.Parameter(f)
         self.layer.fill_(k + 1)
 
-    def load_state_dict(self, state: dict, strict: bool = True):  # noqa: ANN201
+    def load_state_dict(self, state: dict, strict: bool = True):
         """Resume at whatever layer the state was saved: ``f`` takes the saved shape first."""
         if "f" in state:
             self.f = nn.Parameter(torch.empty_like(state["f"], device=self.ws.device))

@@ -30,8 +30,9 @@ class Pixels(Parameterisation):
     name = "pixels"
     Config = PixelsConfig
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                 config: PixelsConfig | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, num_classes: int, config: PixelsConfig | None = None
+    ) -> None:
         super().__init__(labels, num_classes)
         self.images = nn.Parameter(images.clone().float())
         self.config = config or PixelsConfig()
@@ -43,8 +44,15 @@ class Pixels(Parameterisation):
         return self.images[self.class_mask(classes)]
 
     @classmethod
-    def build(cls, dataset: ImageDataset, ipc: int, config: PixelsConfig, generator: torch.Generator,
-              device: torch.device | None = None, objective: str = "") -> Pixels:  # fmt: skip
+    def build(
+        cls,
+        dataset: ImageDataset,
+        ipc: int,
+        config: PixelsConfig,
+        generator: torch.Generator,
+        device: torch.device | None = None,
+        objective: str = "",
+    ) -> Pixels:
         check_ipc(dataset, ipc)
         labels = torch.arange(dataset.num_classes).repeat_interleave(ipc)
         if config.init == "real":

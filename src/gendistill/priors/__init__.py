@@ -32,15 +32,41 @@ from gendistill.store import open_folder
 
 WEIGHTS = Path(__file__).parent / "weights"
 
-__all__ = ["CODES", "CONDITIONINGS", "FAMILIES", "LAYERS", "HierarchicalPrior", "PriorFamily", "StyleGAN",
-           "StyleGANConfig", "build", "build_from", "check_diffusion_fits", "check_fits", "check_prior", "family_of",
-           "from_normalized", "load_diffusion_prior", "load_prior", "prefix", "recommended_lr", "register_family",
-           "require", "shipped", "suffix", "to_normalized"]  # fmt: skip
+__all__ = [
+    "CODES",
+    "CONDITIONINGS",
+    "FAMILIES",
+    "LAYERS",
+    "HierarchicalPrior",
+    "PriorFamily",
+    "StyleGAN",
+    "StyleGANConfig",
+    "build",
+    "build_from",
+    "check_diffusion_fits",
+    "check_fits",
+    "check_prior",
+    "family_of",
+    "from_normalized",
+    "load_diffusion_prior",
+    "load_prior",
+    "prefix",
+    "recommended_lr",
+    "register_family",
+    "require",
+    "shipped",
+    "suffix",
+    "to_normalized",
+]
 
-register_family(PriorFamily(
-    "hierarchical-gan", "class-conditional GANs whose synthesis is an ordered list of layers (StyleGAN family)",
-    builders={"StyleGAN": StyleGAN.from_config}, can=frozenset({LAYERS, CODES}),
-))  # fmt: skip
+register_family(
+    PriorFamily(
+        "hierarchical-gan",
+        "class-conditional GANs whose synthesis is an ordered list of layers (StyleGAN family)",
+        builders={"StyleGAN": StyleGAN.from_config},
+        can=frozenset({LAYERS, CODES}),
+    )
+)
 
 
 def _is_diffusers(folder: Path) -> bool:
@@ -55,10 +81,15 @@ def _load_diffusers(folder: Path, trust_pickle: bool) -> nn.Module:
     return load_diffusers(folder, trust_pickle)
 
 
-register_family(PriorFamily(
-    "diffusion", "diffusers UNet2DConditionModel folders, pixel or latent (VAE), conditioned on token matrices",
-    can=frozenset({CONDITIONINGS}), claims=_is_diffusers, load_folder=_load_diffusers,
-))  # fmt: skip
+register_family(
+    PriorFamily(
+        "diffusion",
+        "diffusers UNet2DConditionModel folders, pixel or latent (VAE), conditioned on token matrices",
+        can=frozenset({CONDITIONINGS}),
+        claims=_is_diffusers,
+        load_folder=_load_diffusers,
+    )
+)
 
 
 def shipped() -> list[str]:
@@ -68,8 +99,12 @@ def shipped() -> list[str]:
     return sorted(p.name for p in WEIGHTS.iterdir() if (p / "config.json").is_file() or _is_diffusers(p))
 
 
-def load_prior(spec: str | os.PathLike | nn.Module, code_dir: str | os.PathLike | None = None,
-               trust_pickle: bool = False, image_size: int | None = None) -> nn.Module:  # fmt: skip
+def load_prior(
+    spec: str | os.PathLike | nn.Module,
+    code_dir: str | os.PathLike | None = None,
+    trust_pickle: bool = False,
+    image_size: int | None = None,
+) -> nn.Module:
     """A ready, frozen prior from a shipped name, a saved folder, an NVlabs pickle, or a module."""
     if isinstance(spec, nn.Module):
         check_prior(spec)
@@ -90,8 +125,13 @@ def load_prior(spec: str | os.PathLike | nn.Module, code_dir: str | os.PathLike 
     raise UserError(str(did_you_mean("prior", str(spec), shipped())) + hint)
 
 
-def load_diffusion_prior(spec: str | os.PathLike, dataset, user: str, trust_pickle: bool = False,  # noqa: ANN001
-                         device=None) -> tuple[nn.Module, Path]:  # fmt: skip  # noqa: ANN001
+def load_diffusion_prior(
+    spec: str | os.PathLike,
+    dataset,
+    user: str,
+    trust_pickle: bool = False,
+    device=None,
+) -> tuple[nn.Module, Path]:
     """A diffusion prior that can render ``dataset``'s images, and its folder (what embeddings refer to)."""
     folder = _folder(spec)
     if folder is None:
@@ -102,11 +142,13 @@ def load_diffusion_prior(spec: str | os.PathLike, dataset, user: str, trust_pick
     return (prior.to(device) if device is not None else prior), folder
 
 
-def check_diffusion_fits(prior: nn.Module, dataset) -> None:  # noqa: ANN001
+def check_diffusion_fits(prior: nn.Module, dataset) -> None:
     """A diffusion prior renders any size (resized to its working resolution) and grey into RGB, not RGB into grey."""
     if prior.image_channels == 1 and dataset.channels > 1:
-        raise UserError(f"the prior in {prior.source} makes grey images, {dataset.name} has {dataset.channels} "
-                        "channels; use a prior with as many channels")  # fmt: skip
+        raise UserError(
+            f"the prior in {prior.source} makes grey images, {dataset.name} has {dataset.channels} "
+            "channels; use a prior with as many channels"
+        )
 
 
 def _folder(spec: str | os.PathLike | nn.Module) -> Path | None:
@@ -138,11 +180,13 @@ def recommended_lr(spec: str | os.PathLike | nn.Module, objective: str) -> tuple
     return (float(lr[0]), float(lr[1])) if lr else None
 
 
-def check_fits(prior: nn.Module, dataset) -> None:  # noqa: ANN001
+def check_fits(prior: nn.Module, dataset) -> None:
     """One line naming the mismatch between a prior and the dataset it should render."""
     if prior.num_classes != dataset.num_classes:
-        raise UserError(f"the prior has {prior.num_classes} classes, {dataset.name} has {dataset.num_classes}; "
-                        "use a prior trained on this dataset")  # fmt: skip
+        raise UserError(
+            f"the prior has {prior.num_classes} classes, {dataset.name} has {dataset.num_classes}; "
+            "use a prior trained on this dataset"
+        )
     if (prior.image_channels, prior.image_size) != (dataset.channels, dataset.image_size):
         made, needed = f"{prior.image_channels}x{prior.image_size}px", f"{dataset.channels}x{dataset.image_size}px"
         raise UserError(f"the prior makes {made} images, {dataset.name} is {needed}; use a prior trained on it")

@@ -21,8 +21,18 @@ from torch import nn
 
 from gendistill.errors import UserError
 
-REQUIRED = ("num_classes", "w_dim", "z_dim", "num_ws", "num_layers", "image_channels", "image_size",
-            "mapping", "synthesis_input", "layer")  # fmt: skip
+REQUIRED = (
+    "num_classes",
+    "w_dim",
+    "z_dim",
+    "num_ws",
+    "num_layers",
+    "image_channels",
+    "image_size",
+    "mapping",
+    "synthesis_input",
+    "layer",
+)
 
 
 class HierarchicalPrior(nn.Module):
@@ -54,8 +64,9 @@ class HierarchicalPrior(nn.Module):
     def suffix(self, f: torch.Tensor, ws: torch.Tensor, k: int) -> torch.Tensor:
         return suffix(self, f, ws, k)
 
-    def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None,
-               truncation: float = 1.0) -> torch.Tensor:  # fmt: skip
+    def sample(
+        self, labels: torch.Tensor, generator: torch.Generator | None = None, truncation: float = 1.0
+    ) -> torch.Tensor:
         """Images for integer ``labels``, on the scale where [-1, 1] is the data range (see :func:`sample`)."""
         return sample(self, labels, generator, truncation)
 
@@ -85,8 +96,9 @@ def decode(prior: nn.Module, codes: torch.Tensor, labels: torch.Tensor, truncati
     return suffix(prior, prior.synthesis_input(ws), ws, 0)
 
 
-def sample(prior: nn.Module, labels: torch.Tensor, generator: torch.Generator | None = None,
-           truncation: float = 1.0) -> torch.Tensor:  # fmt: skip
+def sample(
+    prior: nn.Module, labels: torch.Tensor, generator: torch.Generator | None = None, truncation: float = 1.0
+) -> torch.Tensor:
     """Images of fresh codes for integer ``labels``.
 
     The scale is the prior's training range, where the data lies in [-1, 1]; like StyleGAN's, the output
@@ -100,8 +112,10 @@ def check_prior(prior: object) -> None:
     """Refuse, in one line, a module that lacks part of the interface."""
     missing = [name for name in REQUIRED if not hasattr(prior, name)]
     if missing:
-        raise UserError(f"{type(prior).__name__} is not a hierarchical prior: it lacks {', '.join(missing)} "
-                        "(see gendistill.priors.HierarchicalPrior)")  # fmt: skip
+        raise UserError(
+            f"{type(prior).__name__} is not a hierarchical prior: it lacks {', '.join(missing)} "
+            "(see gendistill.priors.HierarchicalPrior)"
+        )
 
 
 def to_normalized(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:

@@ -61,8 +61,15 @@ SCHEDULERS.register("dpm")(_dpm)
 class DiffusionPrior(nn.Module):
     """A frozen conditional denoiser and what converts between the dataset's pixels and its inputs."""
 
-    def __init__(self, unet: nn.Module, scheduler_config: dict, vae: nn.Module | None = None,
-                 encoder: TokenEncoder | None = None, tokens: int | None = None, source: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        unet: nn.Module,
+        scheduler_config: dict,
+        vae: nn.Module | None = None,
+        encoder: TokenEncoder | None = None,
+        tokens: int | None = None,
+        source: str = "",
+    ) -> None:
         from diffusers import DDPMScheduler
 
         super().__init__()
@@ -80,8 +87,10 @@ class DiffusionPrior(nn.Module):
         self.latent_channels = int(unet.config.in_channels)
         self.source = source
         if encoder is not None and encoder.config.width != self.width:
-            raise UserError(f"{source}: its encoder makes tokens {encoder.config.width} wide but the UNet's "
-                            f"cross-attention is {self.width} wide; re-export the prior")  # fmt: skip
+            raise UserError(
+                f"{source}: its encoder makes tokens {encoder.config.width} wide but the UNet's "
+                f"cross-attention is {self.width} wide; re-export the prior"
+            )
         self.eval().requires_grad_(False)
 
     # --- pixels <-> model space ---
@@ -105,19 +114,29 @@ class DiffusionPrior(nn.Module):
         return n, self.latent_channels, side, side
 
     # --- the denoiser ---
-    def predict(self, z_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor | None = None,
-                guidance: float = 1.0) -> torch.Tensor:  # fmt: skip
+    def predict(
+        self,
+        z_t: torch.Tensor,
+        t: torch.Tensor,
+        cond: torch.Tensor,
+        uncond: torch.Tensor | None = None,
+        guidance: float = 1.0,
+    ) -> torch.Tensor:
         """The UNet's output at ``z_t``; with ``uncond``, classifier-free guided: u + g (c - u)."""
         dtype = self._dtype(self.unet)
         if uncond is None or guidance == 1.0:
             return self.unet(z_t.to(dtype), t, encoder_hidden_states=cond.to(dtype)).sample.float()
-        both = self.unet(torch.cat([z_t, z_t]).to(dtype), torch.cat([t, t]) if t.ndim else t,
-                         encoder_hidden_states=torch.cat([uncond, cond]).to(dtype)).sample.float()  # fmt: skip
+        both = self.unet(
+            torch.cat([z_t, z_t]).to(dtype),
+            torch.cat([t, t]) if t.ndim else t,
+            encoder_hidden_states=torch.cat([uncond, cond]).to(dtype),
+        ).sample.float()
         u, c = both.chunk(2)
         return u + guidance * (c - u)
 
-    def denoising_loss(self, z0: torch.Tensor, cond: torch.Tensor, t: torch.Tensor,
-                       noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def denoising_loss(
+        self, z0: torch.Tensor, cond: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
+    ) -> torch.Tensor:
         """Per-sample mean squared error of the UNet's prediction at timesteps ``t`` (the training loss)."""
         z_t = self.noise_schedule.add_noise(z0, noise, t)
         pred = self.predict(z_t, t, cond)
@@ -130,11 +149,19 @@ class DiffusionPrior(nn.Module):
             return self.noise_schedule.get_velocity(z0, noise, t)
         if self.prediction_type == "sample":
             return z0
-        raise UserError(f"{self.source}: prediction type {self.prediction_type!r} is not supported "
-                        "(epsilon, v_prediction, sample)")  # fmt: skip
+        raise UserError(
+            f"{self.source}: prediction type {self.prediction_type!r} is not supported (epsilon, v_prediction, sample)"
+        )
 
-    def sample(self, noise: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor | None = None,
-               guidance: float = 1.0, steps: int = 20, scheduler: str = "dpm") -> torch.Tensor:  # fmt: skip
+    def sample(
+        self,
+        noise: torch.Tensor,
+        cond: torch.Tensor,
+        uncond: torch.Tensor | None = None,
+        guidance: float = 1.0,
+        steps: int = 20,
+        scheduler: str = "dpm",
+    ) -> torch.Tensor:
         """Denoise ``noise`` (in the model space, unit variance) under ``cond``; returns the clean latents."""
         sched = SCHEDULERS.get(scheduler)(self.scheduler_config)
         sched.set_timesteps(steps, device=noise.device)
@@ -161,17 +188,21 @@ class DiffusionPrior(nn.Module):
         return float(getattr(self.vae.config, "shift_factor", None) or 0.0)
 
     # --- persistence, as a diffusers folder ---
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype = torch.float32, force: bool = False,
-                        info: dict | None = None) -> Path:  # fmt: skip
+    def save_pretrained(
+        self, path: str | os.PathLike, dtype: torch.dtype = torch.float32, force: bool = False, info: dict | None = None
+    ) -> Path:
         """``unet/``, ``scheduler/``, ``vae/`` and ``encoder/`` (when present) and ``model_index.json``, atomically."""
         import diffusers
         from diffusers import DDPMScheduler
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        index = {"_class_name": CLASS_NAME, "_diffusers_version": diffusers.__version__,
-                 "unet": ["diffusers", type(self.unet).__name__],
-                 "scheduler": ["diffusers", "DDPMScheduler"]}  # fmt: skip
+        index = {
+            "_class_name": CLASS_NAME,
+            "_diffusers_version": diffusers.__version__,
+            "unet": ["diffusers", type(self.unet).__name__],
+            "scheduler": ["diffusers", "DDPMScheduler"],
+        }
         with atomic_dir(path, force) as tmp:
             _save_module(self.unet, tmp / "unet", dtype)
             DDPMScheduler.from_config(self.scheduler_config).save_pretrained(tmp / "scheduler")
@@ -213,22 +244,29 @@ def is_diffusers_folder(path: Path) -> bool:
     return (path / INDEX).is_file() or (path / "unet").is_dir()
 
 
-def load_diffusers(path: str | os.PathLike, trust_pickle: bool = False,
-                   device: torch.device | None = None) -> DiffusionPrior:  # fmt: skip
+def load_diffusers(
+    path: str | os.PathLike, trust_pickle: bool = False, device: torch.device | None = None
+) -> DiffusionPrior:
     """The frozen prior in a local diffusers folder; every way the folder can be wrong is one line."""
     path = Path(path)
     unet_dir = path / "unet"
     if not (unet_dir / "config.json").is_file():
-        raise UserError(f"{path} is not a diffusers model: it has no unet/config.json (a diffusers model folder "
-                        "holds unet/, scheduler/ and, for latent diffusion, vae/)")  # fmt: skip
+        raise UserError(
+            f"{path} is not a diffusers model: it has no unet/config.json (a diffusers model folder "
+            "holds unet/, scheduler/ and, for latent diffusion, vae/)"
+        )
     unet_class = _class_of(unet_dir)
     if unet_class != "UNet2DConditionModel":
-        raise UserError(f"{unet_dir} holds a {unet_class}, which has no cross-attention to condition on; "
-                        "Diffusion Inversion needs a UNet2DConditionModel")  # fmt: skip
+        raise UserError(
+            f"{unet_dir} holds a {unet_class}, which has no cross-attention to condition on; "
+            "Diffusion Inversion needs a UNet2DConditionModel"
+        )
     scheduler_file = path / "scheduler" / "scheduler_config.json"
     if not scheduler_file.is_file():
-        raise UserError(f"{path} has no scheduler/scheduler_config.json; the noise schedule the UNet was trained "
-                        "with is needed (copy the scheduler/ folder of the model)")  # fmt: skip
+        raise UserError(
+            f"{path} has no scheduler/scheduler_config.json; the noise schedule the UNet was trained "
+            "with is needed (copy the scheduler/ folder of the model)"
+        )
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.utils import logging as diffusers_logging
 
@@ -265,15 +303,18 @@ def _load_module(cls: type, folder: Path, trust_pickle: bool) -> nn.Module:
         safetensors = True
     elif any(folder.glob("*.bin")):
         if not trust_pickle:
-            raise UserError(f"{folder} holds only pickle weights (.bin), which can run code when loaded; convert "
-                            "them to safetensors, or pass --trust-pickle if you trust their source")  # fmt: skip
+            raise UserError(
+                f"{folder} holds only pickle weights (.bin), which can run code when loaded; convert "
+                "them to safetensors, or pass --trust-pickle if you trust their source"
+            )
         safetensors = False
     else:
         raise UserError(f"{folder} holds no weights (.safetensors); re-download or re-export the model")
     variant = "fp16" if safetensors and not (folder / "diffusion_pytorch_model.safetensors").is_file() else None
     try:
-        module = cls.from_pretrained(folder, use_safetensors=safetensors, local_files_only=True, variant=variant,
-                                     torch_dtype=torch.float32)  # fmt: skip
+        module = cls.from_pretrained(
+            folder, use_safetensors=safetensors, local_files_only=True, variant=variant, torch_dtype=torch.float32
+        )
     except (OSError, ValueError, RuntimeError, TypeError, KeyError) as e:  # diffusers' ways of saying "wrong files"
         reason = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise UserError(f"cannot load {folder}: {reason}") from None

@@ -67,23 +67,34 @@ def unet_config(recipe: DiffusionRecipe, image_size: int, channels: int) -> dict
     """A small UNet2DConditionModel: plain ResNet blocks at full resolution, cross-attention below it."""
     levels = len(recipe.block_channels)
     if image_size % 2 ** (levels - 1):
-        raise UserError(f"{image_size} px images cannot be halved {levels - 1} times; use "
-                        f"{levels - 1} or fewer extra --channels levels")  # fmt: skip
+        raise UserError(
+            f"{image_size} px images cannot be halved {levels - 1} times; use "
+            f"{levels - 1} or fewer extra --channels levels"
+        )
     down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1)
     return {
-        "sample_size": image_size, "in_channels": channels, "out_channels": channels,
-        "block_out_channels": list(recipe.block_channels), "layers_per_block": recipe.layers_per_block,
-        "down_block_types": list(down), "up_block_types": [b.replace("Down", "Up") for b in reversed(down)],
+        "sample_size": image_size,
+        "in_channels": channels,
+        "out_channels": channels,
+        "block_out_channels": list(recipe.block_channels),
+        "layers_per_block": recipe.layers_per_block,
+        "down_block_types": list(down),
+        "up_block_types": [b.replace("Down", "Up") for b in reversed(down)],
         # diffusers reads UNet2DConditionModel's attention_head_dim as the number of heads (a naming quirk it keeps
         # for Stable Diffusion's configs), so the head count goes there
-        "cross_attention_dim": recipe.width, "attention_head_dim": recipe.heads,
+        "cross_attention_dim": recipe.width,
+        "attention_head_dim": recipe.heads,
         "norm_num_groups": min(8, min(recipe.block_channels)),
-    }  # fmt: skip
+    }
 
 
 def scheduler_config(recipe: DiffusionRecipe) -> dict:
-    return {"num_train_timesteps": recipe.timesteps, "beta_schedule": recipe.beta_schedule,
-            "prediction_type": "epsilon", "clip_sample": False}  # fmt: skip
+    return {
+        "num_train_timesteps": recipe.timesteps,
+        "beta_schedule": recipe.beta_schedule,
+        "prediction_type": "epsilon",
+        "clip_sample": False,
+    }
 
 
 class DiffusionTrainer(PriorTrainer):
@@ -91,8 +102,14 @@ class DiffusionTrainer(PriorTrainer):
 
     desc = "diffusion prior"
 
-    def __init__(self, dataset: ImageDataset, recipe: DiffusionRecipe, seed: int, device: torch.device,
-                 amp: torch.dtype | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        recipe: DiffusionRecipe,
+        seed: int,
+        device: torch.device,
+        amp: torch.dtype | None = None,
+    ) -> None:
         from diffusers import UNet2DConditionModel
 
         self.dataset, self.recipe, self.seed, self.device, self.amp = dataset, recipe, seed, device, amp
@@ -160,19 +177,27 @@ class DiffusionTrainer(PriorTrainer):
 
     def exported(self) -> DiffusionPrior:
         """The EMA networks as a frozen prior (what ``prior train`` saves)."""
-        return DiffusionPrior(self.ema_unet, scheduler_config(self.recipe), encoder=self.ema_encoder,
-                              source="training")  # fmt: skip
+        return DiffusionPrior(self.ema_unet, scheduler_config(self.recipe), encoder=self.ema_encoder, source="training")
 
     # --- persistence ---
     def _modules(self) -> tuple[tuple[str, nn.Module], ...]:
-        return (("unet", self.unet), ("encoder", self.encoder), ("ema_unet", self.ema_unet),
-                ("ema_encoder", self.ema_encoder))  # fmt: skip
+        return (
+            ("unet", self.unet),
+            ("encoder", self.encoder),
+            ("ema_unet", self.ema_unet),
+            ("ema_encoder", self.ema_encoder),
+        )
 
     def save_checkpoint(self, folder: Path, history: list[dict]) -> None:
         tensors = {f"{name}.{k}": v for name, m in self._modules() for k, v in m.state_dict().items()}
         opt_tensors, opt_info = optimizer_tensors(self.opt, "opt")
-        info = {"step": self.step, "seconds": self.seconds, "history": history, "opt": opt_info,
-                "run_config": self.run_config()}  # fmt: skip
+        info = {
+            "step": self.step,
+            "seconds": self.seconds,
+            "history": history,
+            "opt": opt_info,
+            "run_config": self.run_config(),
+        }
         save_checkpoint(folder, {**tensors, **opt_tensors}, info)
 
     def load_checkpoint(self, folder: Path) -> list[dict]:

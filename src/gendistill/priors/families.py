@@ -89,10 +89,14 @@ def _family(stored: Stored) -> PriorFamily:
     if family is not None:
         return family
     if stored.class_name.startswith(("UNet", "AutoencoderKL")):
-        raise UserError(f"{stored.path} is one component of a diffusers model ({stored.class_name}); pass the "
-                        "model's folder, the one holding unet/ and scheduler/")  # fmt: skip
-    raise UserError(f"{stored.path} holds a {stored.class_name}, not a prior (priors are one of "
-                    f"{', '.join(known_classes())}); pass a folder from 'gendistill prior train'")  # fmt: skip
+        raise UserError(
+            f"{stored.path} is one component of a diffusers model ({stored.class_name}); pass the "
+            "model's folder, the one holding unet/ and scheduler/"
+        )
+    raise UserError(
+        f"{stored.path} holds a {stored.class_name}, not a prior (priors are one of "
+        f"{', '.join(known_classes())}); pass a folder from 'gendistill prior train'"
+    )
 
 
 def require(prior: nn.Module, capability: str, user: str) -> None:

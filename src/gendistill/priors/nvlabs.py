@@ -28,13 +28,14 @@ from gendistill.priors.base import HierarchicalPrior
 
 
 class _Adapter(HierarchicalPrior):
-    def __init__(self, G: nn.Module, image_size: int | None = None) -> None:  # noqa: N803 (NVlabs' name)
+    def __init__(self, G: nn.Module, image_size: int | None = None) -> None:
         super().__init__()
         self.G = G.eval().requires_grad_(False)
         self.num_classes = int(G.c_dim)
         if self.num_classes < 1:
-            raise UserError("this generator is unconditional (c_dim = 0); latent distillation needs a "
-                            "class-conditional one")  # fmt: skip
+            raise UserError(
+                "this generator is unconditional (c_dim = 0); latent distillation needs a class-conditional one"
+            )
         self.z_dim, self.w_dim, self.num_ws = int(G.z_dim), int(G.w_dim), int(G.num_ws)
         self.image_channels = int(G.img_channels)
         self.native_size = int(G.img_resolution)
@@ -53,7 +54,7 @@ class _Adapter(HierarchicalPrior):
 class StyleGAN3Adapter(_Adapter):
     """StyleGAN3 and StyleGAN-XL (``synthesis.input`` + ``synthesis.layer_names``)."""
 
-    def __init__(self, G: nn.Module, image_size: int | None = None) -> None:  # noqa: N803
+    def __init__(self, G: nn.Module, image_size: int | None = None) -> None:
         super().__init__(G, image_size)
         self.names = list(G.synthesis.layer_names)
         self.num_layers = len(self.names)
@@ -72,7 +73,7 @@ class StyleGAN3Adapter(_Adapter):
 class StyleGAN2Adapter(_Adapter):
     """StyleGAN2 / StyleGAN2-ADA (``synthesis.block_resolutions``, blocks ``b<res>`` on ``(x, img)``)."""
 
-    def __init__(self, G: nn.Module, image_size: int | None = None) -> None:  # noqa: N803
+    def __init__(self, G: nn.Module, image_size: int | None = None) -> None:
         super().__init__(G, image_size)
         syn = G.synthesis
         self.blocks = [getattr(syn, f"b{res}") for res in syn.block_resolutions]
@@ -100,8 +101,12 @@ class StyleGAN2Adapter(_Adapter):
         return self._out(f[:, -c:]) if i == self.num_layers - 1 else f
 
 
-def load_network_pickle(path: str | os.PathLike, code_dir: str | os.PathLike | None = None,
-                        trust_pickle: bool = False, image_size: int | None = None) -> HierarchicalPrior:  # fmt: skip
+def load_network_pickle(
+    path: str | os.PathLike,
+    code_dir: str | os.PathLike | None = None,
+    trust_pickle: bool = False,
+    image_size: int | None = None,
+) -> HierarchicalPrior:
     """Load ``G_ema`` from an NVlabs network pickle and wrap it in the matching adapter.
 
     ``code_dir``: a checkout of the repository that wrote the pickle (stylegan2-ada-pytorch, stylegan3 or
@@ -109,8 +114,10 @@ def load_network_pickle(path: str | os.PathLike, code_dir: str | os.PathLike | N
     """
     path = Path(path)
     if not trust_pickle:
-        raise UserError(f"{path} is a pickle and loading it runs code from it; pass --trust-pickle "
-                        "(trust_pickle=True) if you trust its source")  # fmt: skip
+        raise UserError(
+            f"{path} is a pickle and loading it runs code from it; pass --trust-pickle "
+            "(trust_pickle=True) if you trust its source"
+        )
     if not path.is_file():
         raise UserError(f"no network pickle at {path}")
     if code_dir is not None:
@@ -121,23 +128,27 @@ def load_network_pickle(path: str | os.PathLike, code_dir: str | os.PathLike | N
         legacy = importlib.import_module("legacy")
         importlib.import_module("dnnlib")
     except ImportError:
-        raise UserError("NVlabs pickles need NVlabs' code importable (dnnlib, legacy, torch_utils): clone "
-                        "the repository that wrote the pickle (stylegan3, stylegan-xl, stylegan2-ada-pytorch) "
-                        "and pass --code-dir to it") from None  # fmt: skip
+        raise UserError(
+            "NVlabs pickles need NVlabs' code importable (dnnlib, legacy, torch_utils): clone "
+            "the repository that wrote the pickle (stylegan3, stylegan-xl, stylegan2-ada-pytorch) "
+            "and pass --code-dir to it"
+        ) from None
     with open(path, "rb") as f:
         data = legacy.load_network_pkl(f)
-    G = data.get("G_ema") if isinstance(data, dict) else None  # noqa: N806
+    G = data.get("G_ema") if isinstance(data, dict) else None
     if G is None:
         raise UserError(f"{path} holds no G_ema network; is it a generator pickle?")
     return adapt(G, image_size)
 
 
-def adapt(G: nn.Module, image_size: int | None = None) -> HierarchicalPrior:  # noqa: N803
+def adapt(G: nn.Module, image_size: int | None = None) -> HierarchicalPrior:
     """The adapter that fits ``G``'s synthesis network; a clear error when none does."""
     syn = getattr(G, "synthesis", None)
     if syn is not None and hasattr(syn, "layer_names") and hasattr(syn, "input"):
         return StyleGAN3Adapter(G, image_size)
     if syn is not None and hasattr(syn, "block_resolutions"):
         return StyleGAN2Adapter(G, image_size)
-    raise UserError(f"{type(G).__name__} is neither a StyleGAN2 nor a StyleGAN3/XL generator "
-                    "(its synthesis has no layer_names or block_resolutions)")  # fmt: skip
+    raise UserError(
+        f"{type(G).__name__} is neither a StyleGAN2 nor a StyleGAN3/XL generator "
+        "(its synthesis has no layer_names or block_resolutions)"
+    )

@@ -107,8 +107,9 @@ class ModulatedConv(nn.Module):
     """One synthesis layer: style from w, (2x bilinear upsampling), modulated conv, demodulation, bias,
     leaky ReLU. The to-pixels variant is a 1x1 conv without demodulation or activation."""
 
-    def __init__(self, w_dim: int, c_in: int, c_out: int, kernel: int = 3, up: bool = False,
-                 to_pixels: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, w_dim: int, c_in: int, c_out: int, kernel: int = 3, up: bool = False, to_pixels: bool = False
+    ) -> None:
         super().__init__()
         self.affine = EqualLinear(w_dim, c_in, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
@@ -168,8 +169,13 @@ class StyleGAN(HierarchicalPrior):
         """What rebuilds this network with :meth:`from_config`: the architecture, plus what loading recorded."""
         return {**getattr(self, "pretrained_config", {}), **asdict(self.config)}
 
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype = torch.float32, force: bool = False,
-                        extra_config: dict | None = None) -> Path:  # fmt: skip
+    def save_pretrained(
+        self,
+        path: str | os.PathLike,
+        dtype: torch.dtype = torch.float32,
+        force: bool = False,
+        extra_config: dict | None = None,
+    ) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into the folder ``path`` atomically."""
         tensors = {k: v.detach().to(dtype) for k, v in self.state_dict().items()}
         config = {**self.config_dict(), **(extra_config or {})}

@@ -44,8 +44,13 @@ class TokenEncoder(nn.Module):
         super().__init__()
         self.config = config
         c = config.channels
-        self.convs = nn.ModuleList([nn.Conv2d(config.image_channels, c, 3, 2, 1), nn.Conv2d(c, 2 * c, 3, 2, 1),
-                                    nn.Conv2d(2 * c, 2 * c, 3, 2, 1)])  # fmt: skip
+        self.convs = nn.ModuleList(
+            [
+                nn.Conv2d(config.image_channels, c, 3, 2, 1),
+                nn.Conv2d(c, 2 * c, 3, 2, 1),
+                nn.Conv2d(2 * c, 2 * c, 3, 2, 1),
+            ]
+        )
         self.norms = nn.ModuleList([nn.GroupNorm(8, c), nn.GroupNorm(8, 2 * c), nn.GroupNorm(8, 2 * c)])
         self.out = nn.Linear(2 * c * 16, config.tokens * config.width)
 

@@ -70,8 +70,15 @@ class Discriminator(nn.Module):
         self.from_pixels = EqualConv(cfg.image_channels, ch(res), 1)
         blocks = []
         while res > 4:
-            blocks.append(nn.ModuleList([EqualConv(ch(res), ch(res), 3), EqualConv(ch(res), ch(res // 2), 3),
-                                         EqualConv(ch(res), ch(res // 2), 1)]))  # fmt: skip
+            blocks.append(
+                nn.ModuleList(
+                    [
+                        EqualConv(ch(res), ch(res), 3),
+                        EqualConv(ch(res), ch(res // 2), 3),
+                        EqualConv(ch(res), ch(res // 2), 1),
+                    ]
+                )
+            )
             res //= 2
         self.blocks = nn.ModuleList(blocks)
         self.fc = EqualLinear(ch(4) * 16, ch(4))
@@ -102,8 +109,15 @@ def critic_optimizer(critic: nn.Module, recipe: GanRecipe) -> torch.optim.Adam:
 class GanTrainer(PriorTrainer):
     """Holds G, D, the EMA generator and their optimisers; ``run`` trains to ``recipe.steps``."""
 
-    def __init__(self, dataset: ImageDataset, cfg: StyleGANConfig, recipe: GanRecipe, seed: int,
-                 device: torch.device, amp: torch.dtype | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        cfg: StyleGANConfig,
+        recipe: GanRecipe,
+        seed: int,
+        device: torch.device,
+        amp: torch.dtype | None = None,
+    ) -> None:
         """``amp``: the autocast dtype of the G and D passes (bf16), or None for fp32. Weights, Adam's state,
         the EMA generator and the R1 penalty stay fp32: the penalty differentiates D's gradient, a second
         derivative that bf16's 8-bit mantissa would turn into noise."""
@@ -186,9 +200,17 @@ class GanTrainer(PriorTrainer):
 
     # --- persistence: the engine's checkpoint format, one folder replaced in one rename ---
     def save_checkpoint(self, folder: Path, history: list[dict]) -> None:
-        tensors, info = {}, {"step": self.step, "seconds": self.seconds, "history": history,
-                             "config": asdict(self.cfg), "recipe": asdict(self.recipe),
-                             "precision": self.precision}  # fmt: skip
+        tensors, info = (
+            {},
+            {
+                "step": self.step,
+                "seconds": self.seconds,
+                "history": history,
+                "config": asdict(self.cfg),
+                "recipe": asdict(self.recipe),
+                "precision": self.precision,
+            },
+        )
         for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
         for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
@@ -204,8 +226,10 @@ class GanTrainer(PriorTrainer):
         tensors, info = load_checkpoint(folder)
         trained = info.get("precision", "fp32")
         if trained != self.precision:
-            raise UserError(f"{folder} was trained in {trained}; resume it with --precision {trained}, or pass "
-                            "--force to start over")  # fmt: skip
+            raise UserError(
+                f"{folder} was trained in {trained}; resume it with --precision {trained}, or pass "
+                "--force to start over"
+            )
         for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             module.load_state_dict({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")})
         for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
@@ -219,6 +243,7 @@ class GanTrainer(PriorTrainer):
 
         labels = torch.arange(self.cfg.num_classes).repeat_interleave(per_class)
         images = self.G_ema.sample(labels.to(self.device), torch.Generator().manual_seed(self.seed)).cpu()
-        pixels = to_uint8(to_normalized(images, self.dataset.mean, self.dataset.std), self.dataset.mean,
-                          self.dataset.std)  # fmt: skip
+        pixels = to_uint8(
+            to_normalized(images, self.dataset.mean, self.dataset.std), self.dataset.mean, self.dataset.std
+        )
         save_png(class_grid(pixels, labels.numpy(), self.cfg.num_classes), path)

@@ -18,8 +18,9 @@ def to_uint8(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ..
     return (x * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def class_grid(pixels: np.ndarray, labels: np.ndarray, num_classes: int, max_per_row: int = 20, pad: int = 2,
-               scale: int = 2) -> Image.Image:  # fmt: skip
+def class_grid(
+    pixels: np.ndarray, labels: np.ndarray, num_classes: int, max_per_row: int = 20, pad: int = 2, scale: int = 2
+) -> Image.Image:
     """One row per class, up to ``max_per_row`` images each, on a white background."""
     n, h, w, c = pixels.shape
     rows = [np.flatnonzero(labels == k)[:max_per_row] for k in range(num_classes)]

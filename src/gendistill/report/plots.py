@@ -11,8 +11,16 @@ Series = Mapping[str, Sequence[tuple[float, float]]]  # label -> (x, y) points
 MARKERS = "osD^v<>Ph*"
 
 
-def line_plot(series: Series, xlabel: str, ylabel: str, path: str | os.PathLike, title: str = "",
-              logx: bool = False, dashed: Collection[str] = (), logy: bool = False) -> None:  # fmt: skip
+def line_plot(
+    series: Series,
+    xlabel: str,
+    ylabel: str,
+    path: str | os.PathLike,
+    title: str = "",
+    logx: bool = False,
+    dashed: Collection[str] = (),
+    logy: bool = False,
+) -> None:
     """One line per series, points sorted by x; a figure with no points says so instead of being blank.
 
     Series beyond the ten colours change marker too, so no two look alike; ``dashed`` series are drawn
@@ -26,14 +34,24 @@ def line_plot(series: Series, xlabel: str, ylabel: str, path: str | os.PathLike,
     fig, ax = plt.subplots(figsize=(7.6, 3.9), dpi=110)
     colours = plt.get_cmap("tab10").colors
     for i, (label, points) in enumerate(sorted(series.items())):
-        pts = sorted(p for p in points if p[0] is not None and p[1] is not None
-                     and (p[0] > 0 or not logx) and (p[1] > 0 or not logy))  # fmt: skip
+        pts = sorted(
+            p
+            for p in points
+            if p[0] is not None and p[1] is not None and (p[0] > 0 or not logx) and (p[1] > 0 or not logy)
+        )
         if not pts:
             continue
         colour, marker = colours[i % len(colours)], MARKERS[(i // len(colours)) % len(MARKERS)]
         hollow = label in dashed
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=colour, label=label,
-                linestyle="--" if hollow else "-", markerfacecolor="none" if hollow else colour)  # fmt: skip
+        ax.plot(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            marker=marker,
+            color=colour,
+            label=label,
+            linestyle="--" if hollow else "-",
+            markerfacecolor="none" if hollow else colour,
+        )
     if not ax.lines:
         ax.text(0.5, 0.5, "no results with this axis yet", ha="center", va="center", transform=ax.transAxes)
     if logx and ax.lines:

@@ -100,20 +100,26 @@ def open_folder(path: str | os.PathLike, what: str = "folder") -> Stored:
         if name is None and isinstance(config.get("class"), str):  # format 1 prior
             return Stored(path, config["class"], config, 1)
         if not isinstance(name, str):
-            raise UserError(f"{path} is not a gendistill folder: its {CONFIG_FILE} names no _class_name "
-                            f"(a foreign model folder?); pass a folder that gendistill wrote")  # fmt: skip
+            raise UserError(
+                f"{path} is not a gendistill folder: its {CONFIG_FILE} names no _class_name "
+                f"(a foreign model folder?); pass a folder that gendistill wrote"
+            )
         version = config.get("_format_version", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise UserError(f"{path} was written by a newer gendistill (format {version}, this version reads up "
-                            f"to {FORMAT_VERSION}); upgrade gendistill to read it")  # fmt: skip
+            raise UserError(
+                f"{path} was written by a newer gendistill (format {version}, this version reads up "
+                f"to {FORMAT_VERSION}); upgrade gendistill to read it"
+            )
         return Stored(path, name, config, version)
     for file, tag in _LEGACY:
         if (path / file).is_file():
             config = _read_json(path / file)
             name = tag(config)
             if name is None:
-                raise UserError(f"{path} holds an unknown kind {config.get('kind')!r}; it was not written by this "
-                                "version of gendistill")  # fmt: skip
+                raise UserError(
+                    f"{path} holds an unknown kind {config.get('kind')!r}; it was not written by this "
+                    "version of gendistill"
+                )
             return Stored(path, name, config, 1)
     raise UserError(f"{path} is not a {what} written by gendistill: it has no {CONFIG_FILE}")
 
@@ -136,8 +142,14 @@ def save_file_atomic(tensors: Mapping[str, torch.Tensor], file: Path) -> None:
     tmp.replace(file)
 
 
-def write_folder(path: str | os.PathLike, class_name: str, config: Mapping, tensors: Mapping[str, Mapping],
-                 force: bool = False, extra: Callable[[Path], None] | None = None) -> Path:  # fmt: skip
+def write_folder(
+    path: str | os.PathLike,
+    class_name: str,
+    config: Mapping,
+    tensors: Mapping[str, Mapping],
+    force: bool = False,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
     """Write ``config.json`` and one ``<name>.safetensors`` per entry of ``tensors`` into ``path`` atomically.
 
     Missing parent folders are created (as diffusers' ``save_pretrained`` does); an existing ``path`` is

@@ -1,7 +1,7 @@
 """Resumable state of a long run (a distillation, a prior's training): tensors + progress, as one folder.
 
 A checkpoint records the config of the run that wrote it; :func:`check_same_run` refuses to resume it
-under other settings (a resume with another ``--ipc`` used to end in a size-mismatch traceback).
+under other settings (a resume with another ``--ipc`` would otherwise fail on mismatched tensor sizes).
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ def check_same_run(info: dict, config: dict, path: Path) -> None:
     differ = sorted(_diff(saved, _plain(config)))
     if differ:
         shown = ", ".join(f"{k} ({_at(saved, k)!r} -> {_at(_plain(config), k)!r})" for k in differ[:4])
-        raise UserError(f"the checkpoint in {path} was written with other settings: {shown}; resume with the "
-                        "original settings, or drop --resume and pass --force to start over")  # fmt: skip
+        raise UserError(
+            f"the checkpoint in {path} was written with other settings: {shown}; resume with the "
+            "original settings, or drop --resume and pass --force to start over"
+        )
 
 
 def _plain(obj: object) -> object:
@@ -82,8 +84,9 @@ def optimizer_tensors(opt: torch.optim.Optimizer, prefix: str = "optim") -> tupl
     return tensors, {"param_groups": sd["param_groups"], "plain": plain}
 
 
-def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict,
-                      prefix: str = "optim") -> None:  # fmt: skip
+def restore_optimizer(
+    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict, prefix: str = "optim"
+) -> None:
     state: dict[int, dict] = {}
     for name, value in tensors.items():
         if name.startswith(prefix + "."):
