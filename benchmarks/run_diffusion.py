@@ -37,7 +37,6 @@ from common import RESULTS, ResultBook
 
 from gendistill import load, load_dataset
 from gendistill.artifacts import EmbeddingSet, ImageSet
-from gendistill.cli.main import main as cli
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.mixtures import fixed_steps, mix, real_subset
 from gendistill.evaluate.prior_quality import diffusion_quality
@@ -45,6 +44,7 @@ from gendistill.inversion import GenerateConfig, InversionConfig, generate, inve
 from gendistill.io import partial_dir
 from gendistill.priors import load_prior
 from gendistill.priors.base import from_normalized
+from gendistill.priors.fit import train_prior as fit_prior
 from gendistill.report import class_grid, save_png, to_uint8
 from gendistill.report.plots import line_plot
 
@@ -101,7 +101,7 @@ def main() -> None:
     want = lambda key: book.todo(key, args.only)  # noqa: E731
     prior_dir = runs / "prior"
     if want("prior") or not (prior_dir / "model_index.json").is_file():
-        train_prior(book, prior_dir, size, args.smoke)
+        train_prior(book, dataset, prior_dir, size, args.smoke)
     prior = load_prior(prior_dir)
     gen_config = GenerateConfig(per_image=size["per_image"], steps=args.sampler_steps)
     if want("prior-quality"):
@@ -187,27 +187,12 @@ def main() -> None:
     render(book, name)
 
 
-def train_prior(book: ResultBook, out: Path, size: dict, smoke: bool) -> None:
-    partial = partial_dir(out)
-    argv = [
-        "prior",
-        "train",
-        "--kind",
-        "diffusion",
-        "--out",
-        str(out),
-        "--steps",
-        str(size["prior_steps"]),
-        "--batch",
-        str(size["prior_batch"]),
-        "--quiet",
-    ]
-    if smoke:
-        argv += ["--channels", "8,16", "--tokens", "2", "--width", "8"]
+def train_prior(book: ResultBook, dataset, out: Path, size: dict, smoke: bool) -> None:
     if not (out / "model_index.json").is_file():
-        code = cli(argv + (["--resume"] if partial.exists() else []))
-        if code:
-            raise SystemExit(code)
+        shape = {"block_channels": (8, 16), "tokens": 2, "width": 8} if smoke else {}
+        recipe = {"steps": size["prior_steps"], "batch": size["prior_batch"]}
+        resume = partial_dir(out).exists()
+        fit_prior(dataset, out, "diffusion", shape=shape, recipe=recipe, resume=resume, progress=False)
     info = load_prior(out).info
     params = sum(p.numel() for p in load_prior(out).unet.parameters())
     epochs = info["steps"] * size["prior_batch"] / 57_000  # the training split, 5% held out for validation

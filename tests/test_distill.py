@@ -78,7 +78,7 @@ def test_distill_refuses_bad_input(tiny, tmp_path: Path) -> None:
         distill(tiny, "kip", 1, tmp_path / "x")
     with pytest.raises(UserError, match="ipc"):
         distill(tiny, "dm", 0, tmp_path / "x", None, RunOptions(iterations=1))
-    with pytest.raises(UserError, match="no checkpoint"):
+    with pytest.raises(UserError, match="nothing to resume"):
         distill(tiny, "dm", 1, tmp_path / "x", None, RunOptions(iterations=1), resume=True)
     with pytest.raises(UserError, match="iterations must be at least 1"):
         RunOptions(iterations=0)

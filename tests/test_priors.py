@@ -238,7 +238,7 @@ def test_load_prior_dispatches_on_the_saved_tag(tmp_path: Path, tiny_prior) -> N
     )
     assert load_prior(saved).prior_family == "hierarchical-gan" and "hierarchical-gan" in FAMILIES
     ImageSet(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]), {"num_classes": 2}).save(tmp_path / "art")
-    with pytest.raises(UserError, match="holds a ImageSet, not a prior"):
+    with pytest.raises(UserError, match="holds an ImageSet, not a prior"):
         load_prior(tmp_path / "art")
     unet = tmp_path / "unet"
     unet.mkdir()

@@ -45,7 +45,7 @@ def test_teacher_is_trained_once_then_loaded(tiny, monkeypatch: pytest.MonkeyPat
     def no_training(*args, **kwargs) -> None:
         raise AssertionError("a cached teacher was trained again")
 
-    monkeypatch.setattr(teacher_module, "train_classifier", no_training)
+    monkeypatch.setattr(teacher_module, "trained_with_progress", no_training)
     again, record_again = teacher(tiny, spec, torch.device("cpu"))
     assert record_again["test_acc"] == record["test_acc"]
     for a, b in zip(first.state_dict().values(), again.state_dict().values()):

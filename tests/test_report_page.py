@@ -84,3 +84,20 @@ def test_report_in_a_headless_browser(store: Path, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,1600", url], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+COMMITTED = Path(__file__).parent.parent / "benchmarks" / "results"
+
+
+def test_the_committed_report_is_the_committed_store_rendered(tmp_path: Path) -> None:
+    """The page in the repository is current: rendering the committed store gives it again, byte for byte
+    (the plots aside, whose bytes depend on matplotlib's version)."""
+    committed = COMMITTED / "report"
+    fresh = write_report(COMMITTED / "store.jsonl", tmp_path / "report", grids_from=committed)
+    for name in ("index.html", "report.md", "rows.json"):
+        assert (fresh / name).read_text() == (committed / name).read_text(), (
+            f"{name} is stale: gendistill report benchmarks/results/store.jsonl --out benchmarks/results/report --force"
+        )
+    grids = sorted(p.relative_to(fresh).as_posix() for p in (fresh / "grids").rglob("*.png"))
+    assert grids == sorted(p.relative_to(committed).as_posix() for p in (committed / "grids").rglob("*.png"))
+    assert "<h2>Headline</h2>" in (fresh / "index.html").read_text()

@@ -17,13 +17,28 @@ __all__ = [
     "create_model",
     "load",
     "load_dataset",
+    "distill",
     "evaluate",
+    "evaluate_artifact",
+    "load_prior",
+    "select",
+    "train_prior",
 ]
+
+# the verbs of the upper layers, imported on first use: ``import gendistill`` stays light
+_LAZY = {
+    "distill": "gendistill.methods",
+    "evaluate": "gendistill.evaluate",
+    "evaluate_artifact": "gendistill.evaluate",
+    "select": "gendistill.evaluate",
+    "load_prior": "gendistill.priors",
+    "train_prior": "gendistill.priors.fit",
+}
 
 
 def __getattr__(name: str):
-    if name == "evaluate":
-        from gendistill.evaluate import evaluate
+    if name in _LAZY:
+        import importlib
 
-        return evaluate
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(name)

@@ -11,6 +11,11 @@ class UserError(Exception):
     """Bad input: the message names the problem and the fix, in one line."""
 
 
+def an(noun: str) -> str:
+    """``noun`` with its indefinite article, by its first letter: "an ImageSet", "a GeneratorSet"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def did_you_mean(kind: str, name: str, valid: list[str] | tuple[str, ...]) -> UserError:
     """An error for an unknown registry name that lists the valid ones."""
     return UserError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(valid))}")

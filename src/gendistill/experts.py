@@ -17,7 +17,7 @@ from torch import nn
 
 from gendistill.augment import strategy_for
 from gendistill.data import ImageDataset
-from gendistill.errors import UserError
+from gendistill.errors import UserError, an
 from gendistill.evaluate.recipe import TrainRecipe
 from gendistill.evaluate.trainer import train_classifier
 from gendistill.models import create_model
@@ -80,6 +80,7 @@ def train_experts(
     probe = create_model(spec.model, dataset.channels, dataset.num_classes, dataset.image_size)
     index = {
         "spec": asdict(spec),
+        "dataset": dataset.name,
         "layout": param_layout(probe),
         "num_params": sum(p.numel() for p in probe.parameters()),
         "precision": "bf16" if amp is not None else "fp32",
@@ -87,7 +88,7 @@ def train_experts(
     if any(out.iterdir()):
         old = open_folder(out, "trajectory folder")
         if old.class_name != CLASS_NAME:
-            raise UserError(f"{out} holds a {old.class_name}, not expert trajectories; choose another --out")
+            raise UserError(f"{out} holds {an(old.class_name)}, not expert trajectories; choose another --out")
         trained = old.config.get("precision", "fp32")
         if trained != index["precision"]:
             raise UserError(
@@ -136,13 +137,14 @@ class Trajectories:
             )
         stored = open_folder(self.root, "trajectory folder")
         if stored.class_name != CLASS_NAME:
-            raise UserError(f"{self.root} holds a {stored.class_name}, not expert trajectories")
+            raise UserError(f"{self.root} holds {an(stored.class_name)}, not expert trajectories")
         self.index = stored.settings()
         self.files = sorted(self.root.glob("expert_*.safetensors"))
         if not self.files:
             raise UserError(f"{self.root} has no finished expert yet; run 'gendistill experts' to completion")
         self.layout = [(n, s) for n, s in self.index["layout"]]
         self.epochs = self.index["spec"]["epochs"]
+        self.dataset: str | None = self.index.get("dataset")  # not recorded by the first format
         self._cache: tuple[int, dict] | None = None
 
     def __len__(self) -> int:

@@ -96,14 +96,15 @@ def _read_only(folder: Path) -> bool:
     return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
 
 
-def check_new_dir(path: str | os.PathLike, force: bool, create_parents: bool = False) -> Path:
+def check_new_dir(path: str | os.PathLike, force: bool, create_parents: bool = False, flag: str = "--out") -> Path:
     """Refuse to replace an existing output folder unless ``force``, or one that cannot be written; raise
-    before any work is done. ``create_parents``: a missing parent folder is fine (the writer creates it)."""
+    before any work is done. ``create_parents``: a missing parent folder is fine (the writer creates it).
+    ``flag``: the option that named the folder, for the message."""
     path = Path(path)
     if path.exists() and not force:
-        raise UserError(f"output {path} already exists; choose another --out or pass --force to replace it")
+        raise UserError(f"output {path} already exists; choose another {flag} or pass --force to replace it")
     if path.exists() and not path.is_dir():
-        raise UserError(f"output {path} exists and is not a folder; remove it or choose another --out")
+        raise UserError(f"output {path} exists and is not a folder; remove it or choose another {flag}")
     if not path.parent.exists() and not create_parents:
         raise UserError(f"parent folder {path.parent} does not exist; create it first")
     check_writable(path)

@@ -104,17 +104,24 @@ class RunOptions:
     ``real_batch``: real images per class per step. ``eval_every`` validates on the validation split.
     """
 
-    iterations: int | None = limit(None, ge=1, le=MAX_ITERATIONS)
-    minutes: float | None = limit(None, gt=0, le=MAX_MINUTES)
-    lr: float | None = limit(None, gt=0)
-    model: str = "convnet"
-    real_batch: int = limit(256, ge=1, le=1_000_000)
-    seed: int = 0
-    device: str | None = None
-    checkpoint_every: int = limit(0, ge=0, hint="0 writes no checkpoints")
-    eval_every: int = limit(0, ge=0, hint="0 never validates")
-    compile: bool | str = "auto"
-    precision: str = "auto"  # auto: bf16 autocast where the hardware runs it fast (AMX, AVX512-BF16, CUDA)
+    iterations: int | None = limit(None, ge=1, le=MAX_ITERATIONS, help="default: the paper's count for the method")
+    minutes: float | None = limit(
+        None,
+        gt=0,
+        le=MAX_MINUTES,
+        help="compute budget: stop once the iterations took this many minutes (or at --iterations, "
+        "whichever comes first)",
+    )
+    lr: float | None = limit(None, gt=0, help="learning rate of the synthetic images (default: the paper's)")
+    model: str = limit("convnet", help="network used for matching")
+    real_batch: int = limit(256, ge=1, le=1_000_000, help="real images per class per step")
+    seed: int = limit(0, help="seed of every random draw")
+    device: str | None = limit(None, help="auto, cpu, cuda or cuda:N")
+    checkpoint_every: int = limit(0, ge=0, hint="0 writes no checkpoints", help="iterations between checkpoints")
+    eval_every: int = limit(0, ge=0, hint="0 never validates", help="iterations between validation-split evaluations")
+    compile: bool | str = limit("auto", help="torch.compile the matching network: auto, true or false")
+    # auto: bf16 autocast where the hardware runs it fast (AMX, AVX512-BF16, CUDA)
+    precision: str = limit("auto", help="auto, fp32 or bf16", choices=("auto", "fp32", "bf16"))
     objective: dict = field(default_factory=dict)  # the objective's --set options, e.g. {"syn_steps": 10}
     regularisers: tuple[tuple[str, float], ...] = ()  # (registered name, weight)
 

@@ -3,12 +3,14 @@
 Every config dataclass of gendistill calls :func:`check_fields` from ``__post_init__``, so a value is refused
 in the same words whether it came from a command-line flag, ``--set``, a recipe, a suite or Python. Types
 come from the fields' annotations (an ``int`` field refuses ``"abc"`` and ``1.5``; a ``float`` field refuses
-NaN and infinities); ranges from :func:`limit` on the field::
+NaN and infinities); ranges from :func:`limit` on the field, which also carries the help text and choices
+of the field's generated command-line flag::
 
     @dataclass(frozen=True)
     class Recipe:
-        lr: float = limit(1e-3, gt=0)
+        lr: float = limit(1e-3, gt=0, help="learning rate")
         steps: int = limit(100, ge=1, le=MAX_ITERATIONS)
+        init: str = limit("real", choices=("real", "noise"))
 """
 
 from __future__ import annotations
@@ -60,9 +62,14 @@ def limit(
     lt: float | None = None,
     le: float | None = None,
     hint: str = "",
+    help: str = "",
+    choices: tuple[str, ...] | None = None,
 ) -> Any:
-    """A dataclass field whose value :func:`check_fields` keeps within the given bounds."""
-    return field(default=default, metadata={"limit": Limit(gt, ge, lt, le, hint)})
+    """A dataclass field whose value :func:`check_fields` keeps within the given bounds. ``help`` and
+    ``choices`` document it where it becomes a command-line flag (the config's own checks refuse other
+    values, in words of its own)."""
+    metadata = {"limit": Limit(gt, ge, lt, le, hint), "help": help, "choices": choices}
+    return field(default=default, metadata=metadata)
 
 
 def check_fields(obj: object, prefix: str = "") -> None:

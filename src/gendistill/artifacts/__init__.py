@@ -17,7 +17,7 @@ from gendistill.artifacts.base import Artifact, check_dataset, check_fits, make_
 from gendistill.artifacts.embeddings import EmbeddingSet, content_hash
 from gendistill.artifacts.generator import GeneratorSet
 from gendistill.artifacts.images import GRID_FILE, TENSORS_FILE, ImageSet
-from gendistill.errors import UserError
+from gendistill.errors import UserError, an
 from gendistill.registry import Registry
 from gendistill.store import CONFIG_FILE, open_folder
 
@@ -50,7 +50,7 @@ def load(path: str | os.PathLike) -> Artifact:
     stored = open_folder(path, "artifact")
     if stored.class_name not in KINDS:
         raise UserError(
-            f"{path} holds a {stored.class_name}, not an artifact (artifacts are one of "
+            f"{path} holds {an(stored.class_name)}, not an artifact (artifacts are one of "
             f"{', '.join(KINDS.names())}); pass a folder written by distill or select"
         )
     return KINDS.get(stored.class_name).from_stored(stored)

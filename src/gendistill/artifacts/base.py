@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gendistill.errors import UserError
+from gendistill.errors import UserError, an
 from gendistill.store import write_folder
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class Artifact:
 
     def training_set(self) -> ImageSet:
         """The fixed labeled image set the evaluator trains on (its "reading (a)")."""
-        raise UserError(f"a {self.class_name} holds no images to train on")
+        raise UserError(f"{an(self.class_name)} holds no images to train on")
 
     def storage_bytes(self) -> int:
         """Bytes of what a user must keep to use this artifact."""

@@ -18,10 +18,14 @@ from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
+from PIL import Image
+
 from gendistill.bench.store import ResultStore
 from gendistill.bench.summary import Row, bench_rows, imported_rows
+from gendistill.data import KNOWN_CLASS_NAMES, class_names
 from gendistill.errors import UserError
 from gendistill.io import atomic_dir
+from gendistill.report.grid import with_row_labels
 from gendistill.report.plots import line_plot
 from gendistill.report.table import render_table
 
@@ -91,44 +95,90 @@ def table_rows(rows: list[Row], imported: bool = False) -> list[dict]:
     return out
 
 
-def _series(rows: list[Row], x: str, per_ipc: bool = False) -> tuple[dict[str, list[tuple[float, float]]], set[str]]:
-    """ConvNet-3 points by method and protocol, and the labels of imported series: imported results keep a
-    series of their own, named after their file (``dm (paper, methods)``), since their recipes are not the
-    bench's."""
-    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    imported: set[str] = set()
-    for r in rows:
+def _convnet(rows: list[Row]) -> list[Row]:
+    """The rows every summary compares on: ConvNet-3, a set of a given IPC (not full data)."""
+    return [r for r in rows if r.model == "convnet" and r.ipc is not None and r.method != "full"]
+
+
+def _series(rows: list[Row], x: str) -> dict[str, list[tuple[float, float]]]:
+    """One series per method: at each x its best ConvNet-3 accuracy over protocols and sources, so the
+    legend has one entry per method (the table holds every row)."""
+    best: dict[str, dict[float, float]] = defaultdict(dict)
+    for r in _convnet(rows):
         value = getattr(r, x)
-        if r.method == "full" or r.ipc is None or value is None or r.model != "convnet":
+        if value is None:
             continue
-        origin = "" if r.source == "bench" else f", {r.source.removesuffix('.json')}"
-        label = f"{r.method}" + (f" ipc{r.ipc}" if per_ipc else "") + f" ({r.protocol}{origin})"
-        series[label].append((float(value), 100 * r.mean))
-        if origin:
-            imported.add(label)
-    return series, imported
+        points = best[r.method]
+        points[float(value)] = max(points.get(float(value), 0.0), 100 * r.mean)
+    return {method: sorted(points.items()) for method, points in best.items()}
 
 
 def _plots(rows: list[Row], folder: Path) -> None:
-    def plot(x: str, xlabel: str, name: str, title: str, per_ipc: bool = False) -> None:
-        series, imported = _series(rows, x, per_ipc)
-        line_plot(series, xlabel, "test accuracy %", folder / name, title, logx=True, dashed=imported)
+    def plot(x: str, xlabel: str, name: str, title: str, joined: bool = True) -> None:
+        line_plot(_series(rows, x), xlabel, "test accuracy %", folder / name, title, logx=True, joined=joined)
 
-    plot("ipc", "images per class", "acc_vs_ipc.png", "ConvNet-3 (dashed: imported results)")
-    plot("distill_seconds", "distillation seconds", "acc_vs_time.png", "ConvNet-3: time to accuracy", per_ipc=True)
-    plot("stored_bytes", "stored bytes", "acc_vs_bytes.png", "ConvNet-3: accuracy against stored bytes")
+    plot("ipc", "images per class", "acc_vs_ipc.png", "ConvNet-3, best of each method at each IPC")
+    plot("distill_seconds", "distillation seconds", "acc_vs_time.png", "ConvNet-3: time to accuracy", False)
+    plot("stored_bytes", "stored bytes", "acc_vs_bytes.png", "ConvNet-3: accuracy against stored bytes", False)
 
 
-def _grids(rows: list[Row], folder: Path) -> dict[str, str]:
-    """Copy each cell's artifact grid beside the page: ``anchor -> relative path``."""
-    out = {}
-    (folder / "grids").mkdir()
-    for r in rows:
-        src = Path(r.grid) / "grid.png" if r.grid else None
-        if src is not None and src.is_file() and r.anchor not in out:
-            shutil.copyfile(src, folder / "grids" / f"{r.anchor}.png")
-            out[r.anchor] = f"grids/{r.anchor}.png"
+def headline_rows(rows: list[Row], protocol: str = "paper") -> list[dict]:
+    """Each method's best ConvNet-3 accuracy at each IPC under one protocol (the field's hard-label one by
+    default: soft labels lift every set, so mixing them would rank protocols, not methods), full data last."""
+    rows = [r for r in rows if r.protocol == protocol]
+    ipcs = sorted({r.ipc for r in _convnet(rows)})
+    best: dict[str, dict[int, Row]] = defaultdict(dict)
+    for r in _convnet(rows):
+        held = best[r.method].get(r.ipc)
+        if held is None or r.mean > held.mean:
+            best[r.method][r.ipc] = r
+    out = []
+    for method in sorted(best, key=lambda m: (m not in ("random", "herding"), m)):
+        row: dict = {"method": method}
+        for ipc in ipcs:
+            r = best[method].get(ipc)
+            row[f"IPC {ipc}"] = "" if r is None else f"{100 * r.mean:.2f}"
+        out.append(row)
+    full = [r for r in rows if r.method == "full" and r.model == "convnet"]
+    if full:
+        top = max(full, key=lambda r: r.mean)
+        out.append({"method": "full data", **{f"IPC {ipc}": "" for ipc in ipcs}})
+        out[-1][f"IPC {ipcs[-1]}" if ipcs else "all"] = f"{100 * top.mean:.2f} (all images)"
     return out
+
+
+def _grids(rows: list[Row], folder: Path, previous: Path) -> dict[str, str]:
+    """Each cell's artifact grid beside the page, its rows named by class: ``anchor -> relative path``.
+
+    The grid as the artifact stored it is kept under ``grids/raw/``; a cell whose artifact is no longer on
+    this machine (a fresh clone of a repository that commits its report) takes it from the report being
+    replaced, ``previous``, so re-rendering a committed report from its committed store changes nothing."""
+    out = {}
+    (folder / "grids" / "raw").mkdir(parents=True)
+    for r in rows:
+        if r.anchor in out:
+            continue
+        artifact = Path(r.grid) if r.grid else None
+        src = artifact / "grid.png" if artifact is not None else None
+        if src is None or not src.is_file():
+            src = previous / "grids" / "raw" / f"{r.anchor}.png"
+        if not src.is_file():
+            continue
+        raw = folder / "grids" / "raw" / f"{r.anchor}.png"
+        shutil.copyfile(src, raw)
+        with Image.open(raw) as grid:
+            names = class_names(r.dataset, _num_classes(artifact, r.dataset))
+            with_row_labels(grid, names).save(folder / "grids" / f"{r.anchor}.png")
+        out[r.anchor] = f"grids/{r.anchor}.png"
+    return out
+
+
+def _num_classes(artifact: Path | None, dataset: str) -> int:
+    """From the artifact's config when it is here, else the dataset's known class count."""
+    try:
+        return int(json.loads((artifact / "config.json").read_text())["num_classes"])  # type: ignore[operator]
+    except (OSError, TypeError, ValueError, KeyError):
+        return len(KNOWN_CLASS_NAMES.get(dataset, [])) or 1
 
 
 def _html_table(rows: list[dict], anchors: list[str]) -> str:
@@ -137,7 +187,7 @@ def _html_table(rows: list[dict], anchors: list[str]) -> str:
     left = {"suite", "source", "cell", "method", "protocol", "network", "budget", "machine", "commit"}
     head = "".join(f"<th class={'l' if k in left else 'r'}>{html.escape(k)}</th>" for k in rows[0])
     body = []
-    for row, anchor in zip(rows, anchors):
+    for row, anchor in zip(rows, anchors or [""] * len(rows)):
         cells = []
         for k, v in row.items():
             text = html.escape(str(v))
@@ -174,6 +224,9 @@ def render_html(title: str, bench: list[Row], imported: list[Row], grids: dict[s
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>{_CHECK}"
         f"{_STYLE}</head><body><h1>{html.escape(title)}</h1>"
+        "<h2>Headline</h2><p>Each method's best ConvNet-3 test accuracy (%) at each IPC under the paper "
+        "protocol (hard labels), over every suite and imported file below.</p>"
+        f"{_html_table(headline_rows(bench + imported), [])}"
         "<p>Accuracy is the final-epoch test accuracy (mean ± std over runs). IOR: the set's accuracy minus a "
         "random subset's of the same size under the same protocol; HLR: full real data's hard-label accuracy "
         "minus the set's; score: DD-Ranking's label-robust score (weight 0.5). Empty: the store lacks the "
@@ -191,6 +244,10 @@ def render_markdown(title: str, bench: list[Row], imported: list[Row], grids: di
     parts = [
         f"# {title}\n",
         "Open index.html for the settings of every cell.\n",
+        "## Headline\n",
+        "Each method's best ConvNet-3 test accuracy (%) at each IPC under the paper protocol (hard labels).\n",
+        render_table(headline_rows(bench + imported), markdown=True) if bench or imported else "none",
+        "",
         "## Suites\n",
         render_table(table_rows(bench), markdown=True) if bench else "none",
         "\n## Plots\n",
@@ -204,16 +261,21 @@ def render_markdown(title: str, bench: list[Row], imported: list[Row], grids: di
 
 
 def write_report(
-    store: str | os.PathLike, out: str | os.PathLike, force: bool = False, title: str = "gendistill results"
+    store: str | os.PathLike,
+    out: str | os.PathLike,
+    force: bool = False,
+    title: str = "gendistill results",
+    grids_from: str | os.PathLike | None = None,
 ) -> Path:
-    """Render ``store`` into the folder ``out`` (created whole, or not at all)."""
+    """Render ``store`` into the folder ``out`` (created whole, or not at all). Grids of cells whose
+    artifacts are not on this machine come from the earlier report ``grids_from`` (default: ``out``)."""
     results = ResultStore(store)
     if not results.records():
         raise UserError(f"{store} holds no result records; pass a store written by 'gendistill bench'")
     bench, imported = bench_rows(results), imported_rows(results)
     with atomic_dir(out, force) as tmp:
         _plots(bench + imported, tmp)
-        grids = _grids(bench, tmp)
+        grids = _grids(bench, tmp, Path(grids_from if grids_from is not None else out))
         (tmp / "index.html").write_text(render_html(title, bench, imported, grids))
         (tmp / "report.md").write_text(render_markdown(title, bench, imported, grids))
         (tmp / "rows.json").write_text(json.dumps([asdict(r) for r in bench + imported], indent=1, default=str))

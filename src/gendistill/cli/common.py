@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
 from gendistill.artifacts import Artifact, ImageSet, check_dataset, check_fits, load
@@ -13,6 +14,13 @@ from gendistill.evaluate import EvalReport
 from gendistill.report import render_table
 
 logger = logging.getLogger(__name__)
+
+
+def took(args: argparse.Namespace, work: float, what: str) -> str:
+    """``work`` seconds of ``what`` (summed over resumed sessions), and this command's own wall time, which
+    also counts loading, setup, teachers, sample grids and checkpoints."""
+    wall = time.perf_counter() - getattr(args, "started", time.perf_counter())
+    return f"{work:.0f} s of {what}, {wall:.0f} s for this command in all"
 
 
 def positive_int(text: str) -> int:

@@ -12,12 +12,14 @@ from gendistill.cli.common import (
     dataset_from_args,
     positive_float,
     positive_int,
+    took,
 )
 from gendistill.errors import UserError
 from gendistill.io import check_new_dir
 from gendistill.methods import METHODS, RunOptions, distill
 from gendistill.objectives import REGULARISERS
 from gendistill.params import PARAMS, ParamConfig
+from gendistill.priors import shipped_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--prior",
         help="a shipped prior, a folder from 'gendistill prior train', or an NVlabs .pkl "
-        "(default: the prior shipped for the dataset)",
+        f"(default: the prior shipped for the dataset; shipped: {shipped_help()})",
     )
     g.add_argument(
         "--layer",
@@ -211,7 +213,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     hist = synthetic.meta["history"]
-    took = f"{len(hist['loss'])} iterations in {hist['distill_seconds']:.0f} s, final loss {hist['loss'][-1]:.4g}"
+    time = took(args, hist["distill_seconds"], "distillation")
     kind = f"{synthetic.class_name}, {synthetic.storage_bytes():,} bytes stored"
-    print(f"wrote {args.out} ({len(synthetic.training_set())} images, {kind}, {args.method}, ipc {args.ipc}, {took})")
+    print(
+        f"wrote {args.out} ({len(synthetic.training_set())} images, {kind}, {args.method}, ipc {args.ipc}, "
+        f"{len(hist['loss'])} iterations, {time}, final loss {hist['loss'][-1]:.4g})"
+    )
     return 0

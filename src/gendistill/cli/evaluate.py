@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from gendistill.artifacts import load
-from gendistill.cli.common import add_dataset_args, add_runtime_args, artifact_dataset, positive_int, print_report
-from gendistill.errors import UserError
-from gendistill.evaluate import PRESETS, evaluate
-from gendistill.evaluate.mixtures import MIXES, fixed_steps, mix
-from gendistill.evaluate.readings import READINGS, describe, training_data
-from gendistill.evaluate.recipe import TrainRecipe
-from gendistill.io import check_writable, write_json
+from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_of_artifact, positive_int, print_report
+from gendistill.evaluate import PRESETS, RESULTS_FILE, evaluate_artifact
+from gendistill.evaluate.mixtures import MIXES
+from gendistill.evaluate.readings import READINGS
 from gendistill.models import POOLS
-
-RESULTS_FILE = "eval.json"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,42 +72,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     artifact = load(args.artifact)
-    check_writable(Path(args.artifact) / RESULTS_FILE)  # before the training, not after it
-    data, label = training_data(artifact, args.reading, args.ipc, args.seed)
-    dataset = artifact_dataset(args, artifact, artifact.training_set())
-    augment = artifact.meta.get("eval_augment", "dsa") if args.augment == "auto" else args.augment
-    epochs = args.epochs
-    if args.train_on or args.steps:
-        if args.reading != "fixed":
-            raise UserError("--train-on and --steps train on a fixed set; drop --reading")
-        data = mix(data, dataset, args.train_on) if args.train_on else data
-        label.update({"train_on": args.train_on, "images": len(data)})
-        if args.steps:
-            if args.epochs:
-                raise UserError("--steps replaces the preset's epochs; pass one of --steps and --epochs")
-            data, epochs = fixed_steps(data, TrainRecipe.batch_size, args.seed), args.steps
-            label["steps"] = args.steps
-    report = evaluate(
-        data,
+    dataset = dataset_of_artifact(args, artifact.meta)
+    report = evaluate_artifact(
+        args.artifact,
         dataset,
+        reading=args.reading,
+        ipc=args.ipc,
+        train_on=args.train_on,
+        steps=args.steps,
+        epochs=args.epochs,
+        augment=args.augment,
+        seed=args.seed,
+        other_dataset=args.dataset is not None,
         models=[m.strip() for m in args.models.split(",") if m.strip()],
         runs=args.runs,
         preset=args.preset,
-        augment=augment,
-        seed=args.seed,
         device=args.device,
         precision=args.precision,
         compile=False if args.no_compile else "auto",
         split=args.split,
-        epochs=epochs,
         progress=not args.quiet,
         per_arch=not args.same_recipe,
     )
-    report.stored_bytes = artifact.storage_bytes()
-    report.reading = describe(label, report.stored_bytes, dataset)
     print_report(report)
-    path = Path(args.artifact) / RESULTS_FILE
-    history = json.loads(path.read_text()) if path.is_file() else []
-    write_json(path, [*history, report.to_dict()])
-    print(f"saved to {path}")
+    print(f"saved to {Path(args.artifact) / RESULTS_FILE}")
     return 0

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_new_dir(args.png, args.force, create_parents=True)
+    check_new_dir(args.png, args.force, create_parents=True, flag="--png")
     synthetic = load(args.artifact).training_set()
     classes = synthetic.meta.get("classes") or [str(i) for i in range(int(synthetic.labels.max()) + 1)]
     pixels = synthetic.pixels()

@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gendistill.artifacts import EmbeddingSet, load
     from gendistill.distill import distributed as dd
-    from gendistill.errors import UserError
+    from gendistill.errors import UserError, an
     from gendistill.inversion import GenerateConfig, generate
     from gendistill.io import check_new_dir
     from gendistill.priors import load_prior, require
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     embeddings = load(args.embeddings)
     if not isinstance(embeddings, EmbeddingSet):
         raise UserError(
-            f"{args.embeddings} is a {embeddings.class_name}, not an embedding set; make one with gendistill invert"
+            f"{args.embeddings} is {an(embeddings.class_name)}, not an embedding set; make one with gendistill invert"
         )
     folder = embeddings.check_prior(args.prior)
     rank, size = dd.world()

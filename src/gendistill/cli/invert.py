@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int, took
+from gendistill.errors import UserError
+from gendistill.priors import shipped_for, shipped_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,9 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--prior",
-        required=True,
-        help="a diffusers model folder (unet/, scheduler/, optional vae/), "
-        "e.g. one written by gendistill prior train --kind diffusion",
+        help="a shipped prior or a diffusers model folder (unet/, scheduler/, optional vae/), e.g. one written "
+        f"by gendistill prior train --kind diffusion (default: <dataset>-diffusion; shipped: {shipped_help()})",
     )
     p.add_argument("--out", required=True, help="embedding set folder to create")
     p.add_argument("--per-class", type=positive_int, default=100, help="real images per class (default: %(default)s)")
@@ -66,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
     )
     config.check()
     dataset = dataset_from_args(args)
+    prior = args.prior or default_diffusion_prior(dataset.name)
     device = pick_device(args.device)
     result = invert(
-        args.prior,
+        prior,
         dataset,
         config,
         args.out,
@@ -83,7 +85,17 @@ def run(args: argparse.Namespace) -> int:
         m = result.meta
         shape = list(result.embeddings.shape[1:])
         print(
-            f"wrote {args.out} ({len(result.labels)} embeddings of {shape}; {m['seconds']:.0f} s, "
+            f"wrote {args.out} ({len(result.labels)} embeddings of {shape}; {took(args, m['seconds'], 'inversion')}, "
             f"{m['images_per_minute']:.0f} images/min; final loss {m['loss'][-1]:.4f})"
         )
     return 0
+
+
+def default_diffusion_prior(dataset: str) -> str:
+    name = shipped_for(dataset, "diffusion")
+    if name is None:
+        raise UserError(
+            f"no diffusion prior is shipped for {dataset}; pass --prior FOLDER (train one: gendistill prior train "
+            f"--kind diffusion --dataset {dataset} --out runs/prior)"
+        )
+    return name

@@ -9,10 +9,12 @@ import logging
 import os
 import re
 import sys
+import time
 
 from gendistill import __version__
 from gendistill.errors import UserError
 from gendistill.io import load_yaml
+from gendistill.report.progress import set_quiet
 
 SUBCOMMANDS = (
     "datasets",
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "recipe", None):
             args = apply_recipe(parser, args, argv)
+        args.started = time.perf_counter()
+        set_quiet(bool(getattr(args, "quiet", False)))
         return args.run(args)
     except UserError as e:
         print(f"gendistill {args.command}: error: {e}", file=sys.stderr)
@@ -118,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"gendistill {args.command}: error: {line}", file=sys.stderr)
         return 2
+    finally:
+        set_quiet(False)  # the flag is this command's; a caller in the same process (tests) starts loud
 
 
 # The faults of the machine rather than of the program: the user fixes them (space, permissions, limits) and

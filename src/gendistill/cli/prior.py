@@ -4,13 +4,10 @@ without labels), and measure a prior's quality."""
 from __future__ import annotations
 
 import argparse
-import shutil
-from pathlib import Path
 
-from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int, took
 from gendistill.errors import UserError
-from gendistill.io import check_new_dir, partial_dir, write_json
-from gendistill.store.checkpoint import check_partial
+from gendistill.io import write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,40 +92,7 @@ def _given(args: argparse.Namespace, *names: str) -> dict:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-def _train_gan(args: argparse.Namespace, dataset, device, amp, partial: Path):
-    from gendistill.priors.stylegan import StyleGANConfig
-    from gendistill.priors.train import GanRecipe, GanTrainer
-
-    shape = _given(args, *GAN_ONLY)
-    cfg = StyleGANConfig(dataset.num_classes, dataset.image_size, dataset.channels, **shape)
-    recipe = GanRecipe(
-        d_channel_base=cfg.channel_base,
-        d_channel_max=cfg.channel_max,
-        **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"),
-    )
-    trainer = GanTrainer(dataset, cfg, recipe, args.seed, device, amp)
-    history = trainer.run(partial, progress=not args.quiet)
-    return trainer, history, lambda out, dtype, extra: trainer.G_ema.save_pretrained(out, dtype, True, extra)
-
-
-def _train_diffusion(args: argparse.Namespace, dataset, device, amp, partial: Path):
-    from gendistill.priors.diffusion_train import DiffusionRecipe, DiffusionTrainer
-
-    shape = _given(args, *DIFFUSION_ONLY)
-    if "channels" in shape:
-        shape["block_channels"] = tuple(shape.pop("channels"))
-    recipe = DiffusionRecipe(**shape, **_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"))
-    trainer = DiffusionTrainer(dataset, recipe, args.seed, device, amp)
-    history = trainer.run(partial, progress=not args.quiet)
-
-    def save(out: Path, dtype, extra: dict) -> Path:
-        # the trainer reads the images only, and the prior records it
-        return trainer.exported().save_pretrained(out, dtype, True, {**extra, "labels_used": False})
-
-    return trainer, history, save
-
-
-KINDS = {"gan": _train_gan, "diffusion": _train_diffusion}
+KINDS = ("gan", "diffusion")
 GAN_ONLY = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max")
 DIFFUSION_ONLY = ("channels", "tokens", "width")
 
@@ -143,31 +107,28 @@ def _refuse_other_kind(args: argparse.Namespace) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
-    import torch
-
-    from gendistill.runtime import pick_device, resolve_precision
+    from gendistill.priors.fit import train_prior
 
     _refuse_other_kind(args)
-    out = Path(args.out)
-    partial = partial_dir(out)
-    # a run killed after writing <out> but before clearing <out>.partial resumes, and writes <out> again
-    check_new_dir(out, args.force or (args.resume and partial.is_dir()), create_parents=True)
-    check_partial(partial, args.resume, args.force)
-    dataset = dataset_from_args(args)
-    device = pick_device(args.device)
-    trainer, history, save = KINDS[args.kind](args, dataset, device, resolve_precision(args.precision, device), partial)
-    dtype = torch.float16 if args.fp16 else torch.float32
-    extra = {
-        "dataset": dataset.name,
-        "steps": trainer.step,
-        "train_seconds": round(trainer.seconds, 1),
-        "precision": trainer.precision,
-    }
-    save(out, dtype, extra)
-    write_json(out / "history.json", history)
-    shutil.copytree(partial / "samples", out / "samples", dirs_exist_ok=True)
-    shutil.rmtree(partial, ignore_errors=True)
-    print(f"wrote {out} ({trainer.step} steps in {trainer.seconds:.0f} s; samples in {out / 'samples'})")
+    shape = _given(args, *(GAN_ONLY if args.kind == "gan" else DIFFUSION_ONLY))
+    if "channels" in shape:
+        shape["block_channels"] = shape.pop("channels")
+    trained = train_prior(
+        dataset_from_args(args),
+        args.out,
+        args.kind,
+        shape=shape,
+        recipe=_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"),
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+        fp16=args.fp16,
+        resume=args.resume,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    time = took(args, trained.seconds, "training")
+    print(f"wrote {trained.path} ({trained.steps} steps, {time}; samples in {trained.path / 'samples'})")
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from gendistill.artifacts import GeneratorSet, load
 from gendistill.cli.common import positive_int
-from gendistill.errors import UserError
+from gendistill.errors import UserError, an
 from gendistill.io import check_new_dir
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     artifact = load(args.artifact)
     if not isinstance(artifact, GeneratorSet):
         raise UserError(
-            f"{args.artifact} is a {artifact.class_name}, a fixed set with nothing to sample from; "
+            f"{args.artifact} is {an(artifact.class_name)}, a fixed set with nothing to sample from; "
             "sample from a generator set (distill --method dcgm)"
         )
     images = artifact.sample(args.ipc, args.seed)

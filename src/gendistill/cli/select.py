@@ -7,6 +7,7 @@ import argparse
 from gendistill.cli.common import add_dataset_args, add_set_args, dataset_from_args, positive_int
 from gendistill.evaluate.baselines import SELECTORS, check_ipc, select, selector_settings
 from gendistill.io import check_new_dir
+from gendistill.runtime import pick_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default: trained)",
     )
     p.add_argument("--feature-epochs", type=positive_int, help="herding: epochs of the feature network (default: 2)")
+    p.add_argument("--device", default="auto", help="herding: where the feature network trains (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_dataset_args(p)
     p.set_defaults(run=run)
 
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     )
     dataset = dataset_from_args(args)
     check_ipc(dataset, args.ipc)
-    synthetic = select(dataset, args.method, args.ipc, seed=args.seed, **options)
+    synthetic = select(dataset, args.method, args.ipc, seed=args.seed, device=pick_device(args.device), **options)
     synthetic.save(out, force=args.force)
     print(f"wrote {out} ({len(synthetic)} images, {args.method}, ipc {args.ipc}, {dataset.name})")
     return 0

@@ -34,6 +34,8 @@ __all__ = [
     "DatasetSpec",
     "ImageDataset",
     "check_ipc",
+    "KNOWN_CLASS_NAMES",
+    "class_names",
     "load_dataset",
     "locate",
     "random_subset",
@@ -52,6 +54,15 @@ FASHION_CLASSES = [
     "Bag",
     "Ankle boot",
 ]
+
+
+KNOWN_CLASS_NAMES = {"fashion-mnist": FASHION_CLASSES, "mnist": [str(d) for d in range(10)]}
+
+
+def class_names(dataset: str, num_classes: int) -> list[str]:
+    """Names of a dataset's classes without reading it: the fixed ones where known, else ``class k``."""
+    known = KNOWN_CLASS_NAMES.get(dataset, [])
+    return known if len(known) == num_classes else [f"class {k}" for k in range(num_classes)]
 
 
 @dataclass(frozen=True)

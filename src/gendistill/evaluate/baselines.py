@@ -19,23 +19,26 @@ SELECTORS: Registry[Selector] = Registry("selection method")
 SELECTORS.register("random")(random_subset)
 
 
-def _embedder(dataset: ImageDataset, features: str, generator: torch.Generator, epochs: int) -> Callable:
+def _embedder(
+    dataset: ImageDataset, features: str, generator: torch.Generator, epochs: int, device: torch.device | None
+) -> Callable:
     """Feature function for herding: a ConvNet trained on the training split (the field's choice),
-    a randomly initialised one, or raw pixels. The network trains and embeds on CUDA when present; the
-    features come back to the CPU, where herding runs."""
+    a randomly initialised one, or raw pixels. The network trains and embeds on ``device`` (default: CUDA
+    when present); the features come back to the CPU, where herding runs."""
     if features == "pixels":
         return lambda x: x.flatten(1)
     from gendistill.evaluate.recipe import TrainRecipe
-    from gendistill.evaluate.trainer import train_classifier
+    from gendistill.evaluate.trainer import trained_with_progress
     from gendistill.models import create_model
     from gendistill.runtime import pick_device
 
-    device = pick_device()
+    device = device or pick_device()
     torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
     net = create_model("convnet", dataset.channels, dataset.num_classes, dataset.image_size).to(device)
     if features == "trained":
-        full = ImageSet(dataset.train_images, dataset.train_labels)
-        train_classifier(net, full, TrainRecipe(epochs=epochs, decay_at=1.0), generator, device)
+        recipe = TrainRecipe(epochs=epochs, decay_at=1.0)
+        images, labels = dataset.train_images, dataset.train_labels
+        trained_with_progress(net, images, labels, recipe, generator, device, "herding: feature network")
     elif features != "random":
         raise UserError(f"unknown herding features {features!r}; use trained, random or pixels")
     net.eval()
@@ -65,9 +68,14 @@ def herding_order(feats: torch.Tensor, k: int) -> torch.Tensor:
 
 @SELECTORS.register("herding")
 def herding(
-    dataset: ImageDataset, ipc: int, generator: torch.Generator, features: str = "trained", feature_epochs: int = 2, **_
+    dataset: ImageDataset,
+    ipc: int,
+    generator: torch.Generator,
+    features: str = "trained",
+    feature_epochs: int = 2,
+    device: torch.device | None = None,
 ) -> torch.Tensor:
-    embed = _embedder(dataset, features, generator, feature_epochs)
+    embed = _embedder(dataset, features, generator, feature_epochs, device)
     picks = []
     for idx in dataset.class_indices("train"):
         feats = embed(dataset.train_images[idx]).double()
@@ -75,13 +83,17 @@ def herding(
     return torch.cat(picks)
 
 
-def select(dataset: ImageDataset, method: str, ipc: int, seed: int = 0, **options) -> ImageSet:
-    """A real subset of ``ipc`` images per class, as an artifact like any distilled set."""
+def select(
+    dataset: ImageDataset, method: str, ipc: int, seed: int = 0, device: torch.device | None = None, **options
+) -> ImageSet:
+    """A real subset of ``ipc`` images per class, as an artifact like any distilled set. ``device`` is
+    where a selector that trains (herding) trains; it is not part of the recorded settings."""
     selector = SELECTORS.get(method)
     options = selector_settings(method, selector, options)
     check_ipc(dataset, ipc)
     gen = torch.Generator().manual_seed(seed)
-    idx = selector(dataset, ipc, gen, **options)
+    runtime = {"device": device} if _takes(selector, "device") else {}
+    idx = selector(dataset, ipc, gen, **options, **runtime)
     config = {"method": method, "ipc": ipc, **options}
     meta = make_meta(method, dataset, ipc, config, seed)
     meta["eval_augment"] = "none"  # the published baselines are trained without augmentation
@@ -93,13 +105,20 @@ def selector_settings(method: str, selector: Callable, options: dict) -> dict:
     """``options`` over the selector's own defaults (what the artifact records); an option the selector does
     not take is refused, never ignored."""
     params = list(inspect.signature(selector).parameters.values())[3:]  # after (dataset, ipc, generator)
-    defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty and p.name not in RUNTIME}
     wrong = sorted(set(options) - set(defaults))
     if wrong:
         flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
         takes = ", ".join("--" + k.replace("_", "-") for k in defaults) or "no options"
         raise UserError(f"{flags} do(es) not apply to --method {method}; it takes {takes}")
     return {**defaults, **options}
+
+
+RUNTIME = ("device",)  # where a selector runs, not what it selects: never recorded
+
+
+def _takes(selector: Callable, name: str) -> bool:
+    return name in inspect.signature(selector).parameters
 
 
 def _digest(idx: torch.Tensor) -> str:

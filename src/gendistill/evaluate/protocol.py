@@ -13,7 +13,7 @@ from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.evaluate.recipe import PRESETS, TrainRecipe, recipe_for
 from gendistill.evaluate.teacher import SoftLabels, TeacherSpec, teacher
-from gendistill.evaluate.trainer import TrainingData, accuracy, maybe_compile, train_classifier
+from gendistill.evaluate.trainer import TrainingData, accuracy, batches, maybe_compile, train_classifier
 from gendistill.models import create_model, expand_models
 from gendistill.report.progress import progress as progress_bar
 from gendistill.runtime import pick_device, resolve_precision
@@ -184,9 +184,9 @@ def evaluate(
         teacher_model, report.teacher = teacher(dataset, TeacherSpec(**dict(protocol.teacher)), dev, amp=amp)
         relabel = SoftLabels(teacher_model, protocol.temperature, amp)
     recipes = {m: replace(recipe_for(m, recipe, per_arch), **(overrides or {})) for m in models}
-    total = sum(recipes[m].epochs for m in models) * runs
     num_images = len(data.epoch(0, torch.Generator().manual_seed(seed))[0])
-    with progress_bar(total=total, desc="evaluate", unit="ep", disable=not progress, leave=False) as bar:
+    total = sum(batches(num_images, recipes[m]) for m in models) * runs
+    with progress_bar(total=total, desc="evaluate", unit="batch", disable=not progress, leave=False) as bar:
         for spec in models:
             model_recipe = recipes[spec]
             base_lr = lr if lr is not None else _learned_lr_for(model_recipe, recipe, learned_lr)
@@ -208,7 +208,7 @@ def evaluate(
                     amp,
                     base_lr,
                     forward,
-                    on_epoch=lambda _: bar.update(),
+                    on_batch=bar.update,
                     relabel=relabel,
                 )
                 accs.append(accuracy(tested, test_x, test_y, dev, amp))

@@ -20,7 +20,7 @@ import torch
 
 from gendistill.artifacts import Artifact, GeneratorSet
 from gendistill.data import ImageDataset
-from gendistill.errors import UserError
+from gendistill.errors import UserError, an
 from gendistill.evaluate.trainer import TrainingData
 from gendistill.runtime import derived_seed
 
@@ -61,11 +61,11 @@ def training_data(
         if reading != "fixed":
             raise UserError(
                 f"reading {reading} draws new samples, which needs a generator set; "
-                f"this artifact is a {artifact.class_name} (a fixed set): drop --reading"
+                f"this artifact is {an(artifact.class_name)} (a fixed set): drop --reading"
             )
         if ipc is not None and ipc != own:
             raise UserError(
-                f"a {artifact.class_name} holds {own} image(s) per class and cannot serve ipc {ipc}; "
+                f"{an(artifact.class_name)} holds {own} image(s) per class and cannot serve ipc {ipc}; "
                 "drop --ipc, or distil a generator set (--method dcgm) to sample any IPC"
             )
         data = artifact.training_set()

@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gendistill.artifacts import ImageSet
 from gendistill.data import ImageDataset
-from gendistill.errors import UserError
+from gendistill.errors import UserError, an
 from gendistill.evaluate.recipe import TrainRecipe
-from gendistill.evaluate.trainer import accuracy, train_classifier
+from gendistill.evaluate.trainer import accuracy, trained_with_progress
 from gendistill.models import create_model
 from gendistill.runtime import autocast
 from gendistill.store import open_folder, write_folder
@@ -96,12 +95,13 @@ def _teacher(
     if (folder / "config.json").is_file():
         stored = open_folder(folder, "teacher")
         if stored.class_name != CLASS_NAME:
-            raise UserError(f"{folder} holds a {stored.class_name}, not a teacher; delete it to retrain")
+            raise UserError(f"{folder} holds {an(stored.class_name)}, not a teacher; delete it to retrain")
         model.load_state_dict(stored.tensors("model"))
         return model.to(device).eval(), stored.settings()
     t0 = time.perf_counter()
-    full = ImageSet(dataset.train_images, dataset.train_labels)
-    train_classifier(model, full, spec.recipe(), torch.Generator().manual_seed(spec.seed), device, amp)
+    gen = torch.Generator().manual_seed(spec.seed)
+    desc = f"teacher {spec.model} (trained once, then cached)"
+    trained_with_progress(model, dataset.train_images, dataset.train_labels, spec.recipe(), gen, device, desc, amp)
     record = {
         **asdict(spec),
         "dataset": dataset.identity(),

@@ -13,6 +13,7 @@ Kept fast on CPU without changing the recipe (benchmarks/bench_eval_trainer.py m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from torch import nn
 
 from gendistill.augment import DSA
 from gendistill.evaluate.recipe import TrainRecipe
+from gendistill.report.progress import progress as progress_bar
 from gendistill.runtime import autocast, tune_cpu_allocator
 
 RECOMPILE_LIMIT = 64  # compiled variants kept per code object; see maybe_compile
@@ -102,6 +104,7 @@ def train_classifier(
     base_lr: float | None = None,
     forward: nn.Module | None = None,
     on_epoch: Callable[[int], None] | None = None,
+    on_batch: Callable[[], None] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     relabel: Relabeler | None = None,
 ) -> nn.Module:
@@ -142,9 +145,35 @@ def train_classifier(
             opt.step()
             if ema is not None:
                 ema.update_parameters(model)
+            if on_batch is not None:
+                on_batch()
         if on_epoch is not None:
             on_epoch(epoch)
     return forward if ema is None else ema
+
+
+def batches(num_images: int, recipe: TrainRecipe) -> int:
+    """Optimiser steps of a whole training: what a progress bar counts (an epoch can be minutes)."""
+    return math.ceil(num_images / recipe.batch_size) * recipe.epochs
+
+
+def trained_with_progress(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    recipe: TrainRecipe,
+    generator: torch.Generator,
+    device: torch.device,
+    desc: str,
+    amp_dtype: torch.dtype | None = None,
+) -> nn.Module:
+    """:func:`train_classifier` on fixed images with a bar of its batches (teachers and feature networks
+    train for minutes on a full training split, which an epoch counter would leave silent)."""
+    from gendistill.artifacts import ImageSet
+
+    data = ImageSet(images, labels)
+    with progress_bar(total=batches(len(images), recipe), desc=desc, unit="batch") as bar:
+        return train_classifier(model, data, recipe, generator, device, amp_dtype, on_batch=bar.update)
 
 
 @torch.inference_mode()

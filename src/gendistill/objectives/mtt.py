@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.experts import Trajectories, param_layout, unflatten
 from gendistill.objectives.base import MatchContext, Objective, ObjectiveConfig
@@ -49,9 +50,16 @@ class TrajectoryMatching(Objective):
             raise UserError("MTT needs expert trajectories: pass --experts DIR (made by 'gendistill experts')")
         self.trajectories = Trajectories(experts)
         if max_start_epoch + expert_epochs > self.trajectories.epochs:
+            most = self.trajectories.epochs - expert_epochs
+            fix = (
+                f"pass --set max_start_epoch={most}"
+                if most >= 0
+                else f"pass --set expert_epochs={self.trajectories.epochs}"
+            )
             raise UserError(
                 f"max_start_epoch {max_start_epoch} + expert_epochs {expert_epochs} exceeds the "
-                f"{self.trajectories.epochs} epochs the experts were trained for"
+                f"{self.trajectories.epochs} epochs the experts in {experts} were trained for; {fix}, "
+                "or train longer experts (gendistill experts --epochs N)"
             )
         self.syn_steps, self.expert_epochs, self.max_start = syn_steps, expert_epochs, max_start_epoch
         self.batch_syn, self.lr_lr = batch_syn, lr_lr
@@ -68,8 +76,14 @@ class TrajectoryMatching(Objective):
     def artifact_lr(self) -> torch.Tensor | None:
         return self.syn_lr.detach().clone()
 
-    def check_student(self, net: nn.Module) -> None:
-        """Student and experts must agree on the order and shape of every parameter."""
+    def check_student(self, net: nn.Module, dataset: ImageDataset) -> None:
+        """Student and experts must agree on the data and on the order and shape of every parameter."""
+        made_on = self.trajectories.dataset
+        if made_on is not None and made_on != dataset.name:
+            raise UserError(
+                f"the experts in {self.experts_dir} were trained on {made_on}, this run distils {dataset.name}; "
+                f"make experts on {dataset.name} with gendistill experts --dataset {dataset.name}"
+            )
         mine = [(n, list(s)) for n, s in param_layout(net)]
         if mine != self.trajectories.layout:
             raise UserError(
@@ -80,7 +94,7 @@ class TrajectoryMatching(Objective):
     def losses(self, params: Parameterisation, ctx: MatchContext, iteration: int) -> Iterator[torch.Tensor]:
         g = ctx.rng(iteration)
         net = ctx.fresh_model(iteration)
-        self.check_student(net)
+        self.check_student(net, ctx.dataset)
         expert = int(torch.randint(len(self.trajectories), (1,), generator=g))
         start_epoch = int(torch.randint(self.max_start + 1, (1,), generator=g))
         start = self.trajectories.params(expert, start_epoch).to(ctx.device)

@@ -29,6 +29,9 @@ class Stages:
     select_every: int = 0
 
 
+PRIOR_HELP = "a shipped prior, a folder from 'gendistill prior train', or an NVlabs .pkl (default: the dataset's)"
+
+
 @dataclass(frozen=True)
 class ParamConfig:
     """Base of the frozen settings a parameterisation is built from; ``to_dict`` is what artifacts record.

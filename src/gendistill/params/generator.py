@@ -28,10 +28,11 @@ from torch import nn
 from gendistill.artifacts import GeneratorSet
 from gendistill.data import ImageDataset, check_ipc
 from gendistill.errors import UserError
-from gendistill.params.base import ParamConfig, Parameterisation
+from gendistill.params.base import PRIOR_HELP, ParamConfig, Parameterisation
 from gendistill.params.chunked import ChunkedRendering
-from gendistill.priors import CODES, check_fits, load_prior, require, suffix, to_normalized
+from gendistill.priors import CODES, check_fits, load_prior, require, shipped, suffix, to_normalized
 from gendistill.priors.base import decode, draw_codes
+from gendistill.priors.stylegan import StyleGAN, StyleGANConfig
 from gendistill.runtime import autocast, derived_seed
 from gendistill.validate import limit
 
@@ -93,16 +94,23 @@ class GeneratorConfig(ParamConfig):
     :func:`teacher_screened_codes`).
     """
 
-    prior: Any = None
-    from_scratch: bool = False
-    fresh: float = limit(0.5, ge=0, le=1)
-    lr_g: float = limit(1e-4, gt=0)
-    lr_codes: float = limit(1e-2, gt=0)
-    chunk: int | None = limit(None, ge=1)
-    weights_dtype: str = "float16"
-    train_codes: bool = True
-    code_init: str = "random"
-    candidates: int = limit(8, ge=1, le=10_000)
+    prior: Any = limit(None, help=PRIOR_HELP)
+    from_scratch: bool = limit(False, help="generator: the prior's architecture, random weights")
+    fresh: float = limit(0.5, ge=0, le=1, help="generator: fraction of rows drawn from fresh codes per iteration")
+    lr_g: float = limit(1e-4, gt=0, help="generator: Adam learning rate of its weights")
+    lr_codes: float = limit(1e-2, gt=0, help="generator: Adam learning rate of the codes")
+    chunk: int | None = limit(None, ge=1, help="render this many samples at a time to bound memory")
+    weights_dtype: str = limit(
+        "float16", help="generator: how the artifact stores the weights", choices=tuple(WEIGHT_DTYPES)
+    )
+    train_codes: bool = limit(True, help="generator: the codes learn (DCGM) or stay their seeded draw (DiM)")
+    code_init: str = limit(
+        "random",
+        help="generator: stored codes from the prior's draw, or the best of --candidates by a real-data "
+        "classifier's probability of their class",
+        choices=tuple(CODE_INITS),
+    )
+    candidates: int = limit(8, ge=1, le=10_000, help="generator, --code-init teacher: draws screened per code")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -160,12 +168,18 @@ class GeneratorCodes(ChunkedRendering, Parameterisation):
         objective: str = "dm",
     ) -> GeneratorCodes:
         check_ipc(dataset, ipc)
-        config = replace(config, prior=config.prior if config.prior is not None else dataset.name)
-        prior = load_prior(config.prior, image_size=dataset.image_size)
-        require(prior, CODES, "--param generator")
-        check_fits(prior, dataset)
         seed = int(torch.randint(2**62, (1,), generator=generator))
-        model = _from_scratch(prior, seed) if config.from_scratch else copy.deepcopy(prior)
+        if config.from_scratch and config.prior is None and dataset.name not in shipped():
+            # from scratch needs only an architecture: the built-in StyleGAN's defaults, sized to the data
+            model = _from_scratch(
+                StyleGAN(StyleGANConfig(dataset.num_classes, dataset.image_size, dataset.channels)), seed
+            )
+        else:
+            config = replace(config, prior=config.prior if config.prior is not None else dataset.name)
+            prior = load_prior(config.prior, image_size=dataset.image_size)
+            require(prior, CODES, "--param generator")
+            check_fits(prior, dataset)
+            model = _from_scratch(prior, seed) if config.from_scratch else copy.deepcopy(prior)
         labels = torch.arange(dataset.num_classes).repeat_interleave(ipc)
         codes = CODE_INITS[config.code_init](model, labels, dataset, config.candidates, generator)
         params = cls(model, codes, labels, dataset.num_classes, dataset.mean, dataset.std, config, seed)

@@ -20,7 +20,7 @@ from torch import nn
 
 from gendistill.data import ImageDataset, check_ipc
 from gendistill.errors import UserError
-from gendistill.params.base import ParamConfig, Parameterisation, Stages
+from gendistill.params.base import PRIOR_HELP, ParamConfig, Parameterisation, Stages
 from gendistill.params.chunked import ChunkedRendering
 from gendistill.priors import LAYERS, check_fits, load_prior, prefix, recommended_lr, require, suffix, to_normalized
 from gendistill.runtime import autocast
@@ -45,16 +45,22 @@ class LatentConfig(ParamConfig):
     (0: five times a stage).
     """
 
-    prior: Any = None
-    layer: int | None = limit(None, ge=-1)
-    chunk: int | None = limit(None, ge=1)
-    lr_f: float | None = limit(None, gt=0)
-    lr_w: float | None = limit(None, gt=0)
-    truncation: float = limit(1.0, gt=0)
-    select: str = "none"
-    select_every: int = limit(0, ge=0, hint="0 scores five times a stage")
-    code_dir: str | None = None
-    trust_pickle: bool = False
+    prior: Any = limit(None, help=PRIOR_HELP)
+    layer: int | None = limit(
+        None,
+        ge=-1,
+        help="glad: the layer to optimise (-1: w+ only; default 2); hglad: the first layer of the walk (default 1)",
+    )
+    chunk: int | None = limit(None, ge=1, help="render this many samples at a time to bound memory")
+    lr_f: float | None = limit(None, gt=0, help="learning rate of the feature maps (default: GLaD's per objective)")
+    lr_w: float | None = limit(None, gt=0, help="learning rate of w+ (default: GLaD's per objective)")
+    truncation: float = limit(1.0, gt=0, help="glad/hglad: truncation of the initial latents (1: none)")
+    select: str = limit("none", help="glad/hglad: keep each stage's lowest-CRFD snapshot", choices=SELECT)
+    select_every: int = limit(
+        0, ge=0, hint="0 scores five times a stage", help="iterations between CRFD scores (0: five a stage)"
+    )
+    code_dir: str | None = limit(None, help="NVlabs .pkl priors: the checkout of the code that wrote the pickle")
+    trust_pickle: bool = limit(False, help="NVlabs .pkl priors: allow unpickling (runs code)")
 
     default_layer: ClassVar[int] = 2
 

@@ -10,6 +10,7 @@ from torch import nn
 from gendistill.data import ImageDataset, check_ipc, random_subset
 from gendistill.errors import UserError
 from gendistill.params.base import ParamConfig, Parameterisation
+from gendistill.validate import limit
 
 INITS = ("real", "noise")
 
@@ -18,7 +19,7 @@ INITS = ("real", "noise")
 class PixelsConfig(ParamConfig):
     """``init="real"``: ipc random training images per class; ``"noise"``: standard Gaussian pixels."""
 
-    init: str = "real"
+    init: str = limit("real", help="pixels: start from real images or noise", choices=INITS)
 
     def __post_init__(self) -> None:
         super().__post_init__()

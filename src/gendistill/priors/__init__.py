@@ -55,6 +55,8 @@ __all__ = [
     "register_family",
     "require",
     "shipped",
+    "shipped_for",
+    "shipped_help",
     "suffix",
     "to_normalized",
 ]
@@ -97,6 +99,21 @@ def shipped() -> list[str]:
     if not WEIGHTS.is_dir():
         return []
     return sorted(p.name for p in WEIGHTS.iterdir() if (p / "config.json").is_file() or _is_diffusers(p))
+
+
+def shipped_for(dataset: str, kind: str = "gan") -> str | None:
+    """The shipped prior a command uses for ``dataset`` when none is named: ``<dataset>`` for the GAN,
+    ``<dataset>-diffusion`` for the diffusion model; None when this install ships none for it."""
+    name = dataset if kind == "gan" else f"{dataset}-{kind}"
+    names = shipped()
+    if name not in names or (kind == "diffusion") != _is_diffusers(WEIGHTS / name):
+        return None
+    return name
+
+
+def shipped_help() -> str:
+    """For ``--help``: the shipped priors by name, or that there are none."""
+    return ", ".join(shipped()) or "none in this install"
 
 
 def load_prior(

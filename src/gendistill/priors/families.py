@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gendistill.errors import UserError
+from gendistill.errors import UserError, an
 from gendistill.registry import Registry
 from gendistill.store import Stored
 
@@ -94,7 +94,7 @@ def _family(stored: Stored) -> PriorFamily:
             "model's folder, the one holding unet/ and scheduler/"
         )
     raise UserError(
-        f"{stored.path} holds a {stored.class_name}, not a prior (priors are one of "
+        f"{stored.path} holds {an(stored.class_name)}, not a prior (priors are one of "
         f"{', '.join(known_classes())}); pass a folder from 'gendistill prior train'"
     )
 

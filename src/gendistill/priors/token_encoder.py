@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gendistill.errors import UserError
+from gendistill.errors import UserError, an
 from gendistill.store import open_folder, write_folder
 
 CLASS_NAME = "TokenEncoder"
@@ -71,7 +71,7 @@ class TokenEncoder(nn.Module):
     def from_pretrained(cls, path: str | os.PathLike) -> TokenEncoder:
         stored = open_folder(path, "token encoder")
         if stored.class_name != CLASS_NAME:
-            raise UserError(f"{path} holds a {stored.class_name}, not a {CLASS_NAME}")
+            raise UserError(f"{path} holds {an(stored.class_name)}, not a {CLASS_NAME}")
         fields = TokenEncoderConfig.__dataclass_fields__
         try:
             model = cls(TokenEncoderConfig(**{k: v for k, v in stored.settings().items() if k in fields}))

@@ -34,6 +34,19 @@ def class_grid(
     return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST) if scale > 1 else image
 
 
+def with_row_labels(grid: Image.Image, labels: list[str], width: int = 90) -> Image.Image:
+    """``grid`` (one row per class, as :func:`class_grid` draws it) with each row's name on its left."""
+    from PIL import ImageDraw
+
+    out = Image.new("RGB", (grid.width + width, grid.height), "white")
+    out.paste(grid.convert("RGB"), (width, 0))
+    draw = ImageDraw.Draw(out)
+    row = grid.height / max(1, len(labels))
+    for k, label in enumerate(labels):
+        draw.text((4, k * row + row / 2 - 5), label[:14], fill=(40, 40, 40))
+    return out
+
+
 def save_png(image: Image.Image, path: str | os.PathLike) -> None:
     """Write through a temporary name so a reader never sees half a PNG."""
     path = Path(path)

@@ -20,19 +20,22 @@ def line_plot(
     logx: bool = False,
     dashed: Collection[str] = (),
     logy: bool = False,
+    joined: bool = True,
 ) -> None:
     """One line per series, points sorted by x; a figure with no points says so instead of being blank.
 
     Series beyond the ten colours change marker too, so no two look alike; ``dashed`` series are drawn
     dashed with hollow markers (e.g. results carried over from elsewhere). The legend sits outside the
-    axes so it never hides a point."""
+    axes so it never hides a point. ``joined=False`` draws points only (where x does not order the points
+    of one series, e.g. time across several IPCs)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display, no GUI toolkit
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7.6, 3.9), dpi=110)
-    colours = plt.get_cmap("tab10").colors
+    colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20").colors
     for i, (label, points) in enumerate(sorted(series.items())):
         pts = sorted(
             p
@@ -49,13 +52,14 @@ def line_plot(
             marker=marker,
             color=colour,
             label=label,
-            linestyle="--" if hollow else "-",
+            linestyle="none" if not joined else "--" if hollow else "-",
             markerfacecolor="none" if hollow else colour,
         )
     if not ax.lines:
         ax.text(0.5, 0.5, "no results with this axis yet", ha="center", va="center", transform=ax.transAxes)
     if logx and ax.lines:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels overlap the major ones
     if logy and ax.lines:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

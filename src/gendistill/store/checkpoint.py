@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from gendistill.errors import UserError
+from gendistill.errors import UserError, an
 from gendistill.store import open_folder, write_folder
 
 CLASS_NAME = "Checkpoint"
@@ -23,13 +23,21 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], info: dict) ->
     write_folder(path, CLASS_NAME, info, {STATE: tensors}, force=True)
 
 
+def nothing_to_resume(partial: Path) -> UserError:
+    """``--resume`` without a partial run: say so, and when the run already finished, that it is complete."""
+    out = partial.with_name(partial.name.removesuffix(".partial"))
+    if out != partial and out.exists():
+        return UserError(f"{out} is complete: nothing to resume; use it as it is, or pass --force to run it again")
+    return UserError(f"nothing to resume in {partial}; run without --resume to start afresh")
+
+
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not path.is_dir():
-        raise UserError(f"no checkpoint to resume in {path}; run without --resume to start afresh")
+        raise nothing_to_resume(path)
     try:
         stored = open_folder(path, "checkpoint")
         if stored.class_name != CLASS_NAME:
-            raise UserError(f"{path} holds a {stored.class_name}, not a checkpoint")
+            raise UserError(f"{path} holds {an(stored.class_name)}, not a checkpoint")
         return stored.tensors(STATE), stored.settings()
     except UserError as e:
         raise UserError(f"{e}; delete {path} and start afresh") from None
@@ -110,6 +118,6 @@ def check_partial(partial: Path, resume: bool, force: bool) -> None:
     if partial.exists() and not (resume or force):
         raise UserError(f"a partial run is in {partial}; pass --resume to continue it or --force to start over")
     if resume and not partial.exists():
-        raise UserError(f"nothing to resume in {partial}; run without --resume")
+        raise nothing_to_resume(partial)
     if force and not resume:
         shutil.rmtree(partial, ignore_errors=True)
