@@ -363,7 +363,7 @@ def test_a_suite_is_checked_whole_before_its_first_cell(tmp_path: Path, fmnist_d
         {"method": "dm", "ipc": 1, "budget": {"iterations": 2}, "options": {"no_such": 3}},
     ]
     suite = load_suite(_suite(tmp_path, fmnist_dir, cells))
-    with pytest.raises(UserError, match=r"unknown options key\(s\) \['no_such'\]"):
+    with pytest.raises(UserError, match=r"unknown run option\(s\) no_such"):
         run_suite(suite, ResultStore(suite.store), suite.workdir, isolate=False, echo=lambda _: None)
     assert not suite.store.exists()
     cells[1]["options"] = {"objective": {"outer_loop": "abc"}}
@@ -521,7 +521,7 @@ def test_a_prior_killed_after_writing_its_folder_resumes(
 ) -> None:
     """The prior's folder is written before its partial folder is cleared; a kill between the two must leave
     a run that --resume finishes, not one that demands --force."""
-    import gendistill.cli.prior as prior_cli
+    import gendistill.priors.fit as prior_fit
 
     argv = [
         "prior",
@@ -545,7 +545,7 @@ def test_a_prior_killed_after_writing_its_folder_resumes(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
-        m.setattr(prior_cli.shutil, "copytree", killed)
+        m.setattr(prior_fit.shutil, "copytree", killed)
         assert main([str(a) for a in argv]) == 130
     assert (tmp_path / "p").is_dir() and (tmp_path / "p.partial").is_dir()
     capsys.readouterr()

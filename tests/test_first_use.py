@@ -58,7 +58,7 @@ def test_help_names_the_shipped_priors(capsys) -> None:
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # undo argparse's wrapping
-        assert "shipped: fashion-mnist, fashion-mnist-diffusion" in text
+        assert "fashion-mnist, fashion-mnist-diffusion" in text
 
 
 def test_dcgm_from_scratch_on_an_image_folder_needs_no_prior(capsys, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -131,6 +131,50 @@ class RunOptions:
             check_value(f"the weight of regulariser {name}", weight, float, Limit(ge=0, hint="0 switches it off"))
 
 
+def settings(method: str, param: dict | None = None, options: dict | None = None) -> tuple[ParamConfig, RunOptions]:
+    """A run's configs from plain dicts, the one shape the command line, ``--config``, suites and a recorded
+    artifact share: ``param = {"name": ..., <its config's fields>}`` (no name: the method's own) and
+    ``options = {<RunOptions fields>, "objective": {...}, "regularisers": {name: weight}}``. An unknown key
+    is one line that lists the valid ones."""
+    spec = METHODS.get(method)
+    param = dict(param or {})
+    name = param.pop("name", None) or spec.param
+    config_class = PARAMS.get(name).Config
+    _known(f"--param {name} setting", param, config_class)
+    config = spec.param_config(**param) if name == spec.param else config_class(**param)
+    options = dict(options or {})
+    _known("run option", options, RunOptions)
+    if isinstance(options.get("regularisers"), dict):
+        options["regularisers"] = tuple(options["regularisers"].items())
+    elif "regularisers" in options:
+        options["regularisers"] = tuple(tuple(pair) for pair in options["regularisers"])
+    run = RunOptions(**options)
+    objective = OBJECTIVES.get(spec.objective).Config
+    _known(f"{method} objective option", run.objective, objective)
+    objective(**run.objective)  # its values, checked now rather than when the run starts
+    return config, run
+
+
+def _known(what: str, given: dict, config_class: type) -> None:
+    valid = {f.name for f in fields(config_class)}
+    unknown = sorted(set(given) - valid)
+    if unknown:
+        raise UserError(f"unknown {what}(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid)) or 'none'}")
+
+
+def run_spec(method: str, ipc: int, dataset: ImageDataset, param: ParamConfig, options: RunOptions) -> dict:
+    """What an artifact records to be made again: ``gendistill distill --config`` reads it back through
+    :func:`settings` (the device is where it ran, not what it is, so it is left out)."""
+    plain = {k: v for k, v in asdict(options).items() if k not in ("device", "regularisers")}
+    return {
+        "method": method,
+        "ipc": ipc,
+        "data": dict(dataset.loaded_with) or {"dataset": dataset.name},
+        "param": {"name": config_name(param), **param.to_dict()},
+        "options": {**plain, "regularisers": dict(options.regularisers)},
+    }
+
+
 # snapshot scores a parameterisation's ``select`` may name: (dataset, model, seed, device, classes) -> score
 SCORES: Registry[Callable[..., Callable[[Parameterisation], float]]] = Registry("snapshot score")
 
@@ -239,6 +283,8 @@ def distill(
         history.losses = distributed.sum_losses(history.losses, dev)
     config["param"].update(params.describe())  # its state after the run (H-GLaD: the layer it ended at)
     meta = make_meta(method, dataset, ipc, config, options.seed)
+    # "auto" precision resolved to what ran, so the spec makes the same set on another machine
+    meta["spec"] = run_spec(method, ipc, dataset, param, replace(options, precision=config["precision"]))
     meta["eval_augment"] = spec.eval_augment
     meta["history"] = {
         "loss": history.losses,

@@ -39,32 +39,24 @@ def check_cell(cell: Cell) -> None:
 
 
 def distill_settings(cell: Cell) -> tuple[object, object]:
-    """The parameterisation config and ``RunOptions`` of a distillation cell; a bad key is one line."""
-    from gendistill.methods import METHODS, RunOptions
-    from gendistill.objectives import OBJECTIVES
-    from gendistill.params import PARAMS
+    """The parameterisation config and ``RunOptions`` of a distillation cell, read by the same function as
+    ``gendistill distill`` and ``--config`` (:func:`gendistill.methods.settings`); a bad key is one line."""
+    from gendistill.methods import settings
 
-    param = None
-    if cell.param:
-        settings = dict(cell.param)
-        config_class = PARAMS.get(settings.pop("name", "pixels")).Config
-        _known(cell, "param", settings, {f.name for f in fields(config_class)})
-        param = config_class(**settings)
     options = dict(cell.options)
-    _known(cell, "options", options, {f.name for f in fields(RunOptions)} - {"iterations", "minutes", "seed"})
-    if "regularisers" in options:  # YAML gives {intra: 1.0}; RunOptions takes ((name, weight), ...)
-        options["regularisers"] = tuple(dict(options["regularisers"]).items())
-    run = RunOptions(
+    budget = {"iterations", "minutes", "seed"} & set(options)
+    if budget:
+        raise UserError(f"cell {cell.name}: {', '.join(sorted(budget))} belong in the cell's budget and seed")
+    options.update(
         iterations=cell.budget.iterations,
         minutes=cell.budget.minutes,
         seed=cell.seed,
-        checkpoint_every=options.pop("checkpoint_every", 10),
-        **options,
+        checkpoint_every=options.get("checkpoint_every", 10),
     )
-    objective = OBJECTIVES.get(METHODS.get(cell.method).objective)
-    _known(cell, "options.objective", run.objective, {f.name for f in fields(objective.Config)})
-    objective.Config(**run.objective)
-    return param, run
+    try:
+        return settings(cell.method, dict(cell.param) if cell.param else None, options)
+    except UserError as e:
+        raise UserError(f"cell {cell.name}: {e}") from None
 
 
 def _known(cell: Cell, what: str, given: dict, valid: set[str]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gendistill.artifacts import load
 from gendistill.cli.common import add_dataset_args, add_runtime_args, dataset_of_artifact, positive_int, print_report
 from gendistill.evaluate import PRESETS, RESULTS_FILE, evaluate_artifact
 from gendistill.evaluate.mixtures import MIXES
@@ -71,11 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    artifact = load(args.artifact)
-    dataset = dataset_of_artifact(args, artifact.meta)
     report = evaluate_artifact(
         args.artifact,
-        dataset,
+        lambda meta: dataset_of_artifact(args, meta),
         reading=args.reading,
         ipc=args.ipc,
         train_on=args.train_on,

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
-from gendistill.cli.common import add_precision_arg, positive_int
-
-
-def _unit(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {value}")
-    return value
+from gendistill.cli.common import add_precision_arg
+from gendistill.cli.flags import add_config_flags, given
+from gendistill.inversion import GenerateConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,38 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("embeddings", help="an embedding set folder (written by gendistill invert)")
     p.add_argument("--out", required=True, help="image set folder to create")
-    p.add_argument("--per-image", type=positive_int, help="variants per inverted image (default: 5)")
-    p.add_argument(
-        "--ipc", type=positive_int, help="instead: this many images per class from class-level conditionings (--modes)"
-    )
-    p.add_argument(
-        "--modes",
-        choices=["kmeans", "mean"],
-        help="with --ipc: k-means modes of each class's embeddings (default), or the class mean",
-    )
-    p.add_argument("--noise", type=_unit, default=0.1, help="std of the Gaussian noise on each embedding")
-    p.add_argument("--interp", type=_unit, default=0.1, help="interpolation toward a same-class partner")
-    p.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale (1: none)")
-    p.add_argument(
-        "--uncond",
-        default="mean",
-        choices=["mean", "null"],
-        help="unconditional branch: the mean embedding (default) or the null conditioning",
-    )
-    p.add_argument("--steps", type=positive_int, default=20, help="sampler steps (default: %(default)s)")
-    p.add_argument(
-        "--scheduler", default="dpm", choices=["dpm", "ddim"], help="dpm: DPM-Solver++ (2nd order); ddim: DDIM, eta 0"
-    )
-    p.add_argument(
-        "--size",
-        type=positive_int,
-        help="sampling resolution in px (default: the dataset's); the output is always resized to the dataset's",
-    )
-    p.add_argument("--batch", type=positive_int, default=100, help="images per sampling pass (memory only)")
+    add_config_flags(p, [GenerateConfig])
     p.add_argument("--prior", help="the prior's folder, if it moved since the inversion")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--trust-pickle", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     add_precision_arg(p)
@@ -70,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from gendistill.artifacts import EmbeddingSet, load
     from gendistill.distill import distributed as dd
     from gendistill.errors import UserError, an
-    from gendistill.inversion import GenerateConfig, generate
+    from gendistill.inversion import generate
     from gendistill.io import check_new_dir
     from gendistill.priors import load_prior, require
     from gendistill.priors.families import CONDITIONINGS
@@ -80,20 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--modes chooses the class-level conditionings of --ipc; pass --ipc N with it, or drop it")
     if args.ipc is not None and args.per_image is not None:
         raise UserError("--per-image and --ipc are two ways to say how many images; pass one of them")
-    config = GenerateConfig(
-        per_image=args.per_image or 5,
-        noise=args.noise,
-        interp=args.interp,
-        guidance=args.guidance,
-        uncond=args.uncond,
-        steps=args.steps,
-        scheduler=args.scheduler,
-        seed=args.seed,
-        batch=args.batch,
-        size=args.size,
-        ipc=args.ipc,
-        modes=args.modes or "kmeans",
-    )
+    config = GenerateConfig(**given(args, [f.name for f in fields(GenerateConfig)]))
     config.check()
     check_new_dir(args.out, args.force, create_parents=True)
     embeddings = load(args.embeddings)

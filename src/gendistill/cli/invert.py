@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
-from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int, took
+from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, took
+from gendistill.cli.flags import add_config_flags, given
 from gendistill.errors import UserError
+from gendistill.inversion import InversionConfig
 from gendistill.priors import shipped_for, shipped_help
 
 
@@ -23,27 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"by gendistill prior train --kind diffusion (default: <dataset>-diffusion; shipped: {shipped_help()})",
     )
     p.add_argument("--out", required=True, help="embedding set folder to create")
-    p.add_argument("--per-class", type=positive_int, default=100, help="real images per class (default: %(default)s)")
-    p.add_argument("--steps", type=positive_int, default=200, help="optimisation steps (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=1e-2, help="AdamW learning rate (default: %(default)s)")
-    p.add_argument(
-        "--init",
-        default="encoder",
-        choices=["encoder", "random", "zeros"],
-        help="where embeddings start: the image's encoder tokens (default), N(0, 1), zeros",
-    )
-    p.add_argument("--chunk", type=positive_int, default=250, help="images per UNet pass (memory only)")
-    p.add_argument(
-        "--split",
-        default="train",
-        choices=["train", "val"],
-        help="invert training images (default) or held-out validation images",
-    )
-    p.add_argument("--checkpoint-every", type=positive_int, default=25)
+    add_config_flags(p, [InversionConfig])
     p.add_argument("--resume", action="store_true", help="continue from <out>.partial/")
     p.add_argument("--force", action="store_true", help="replace --out and any partial run")
     p.add_argument("--trust-pickle", action="store_true", help="allow a prior whose weights are pickle .bin files")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     add_precision_arg(p)
@@ -52,20 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gendistill.inversion import InversionConfig, invert
+    from gendistill.inversion import invert
     from gendistill.runtime import pick_device, resolve_precision
 
-    config = InversionConfig(
-        per_class=args.per_class,
-        steps=args.steps,
-        lr=args.lr,
-        init=args.init,
-        chunk=args.chunk,
-        split=args.split,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-    )
+    config = InversionConfig(**given(args, [f.name for f in fields(InversionConfig)]))
     config.check()
+    args.seed = config.seed  # the validation split is drawn with the run's seed, as everywhere
     dataset = dataset_from_args(args)
     prior = args.prior or default_diffusion_prior(dataset.name)
     device = pick_device(args.device)

@@ -4,8 +4,10 @@ without labels), and measure a prior's quality."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int, took
+from gendistill.cli.flags import add_config_flags, flag_of, given
 from gendistill.errors import UserError
 from gendistill.io import write_json
 
@@ -28,27 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--kind", default="gan", choices=sorted(KINDS), help="what to train (default: %(default)s)")
     t.add_argument("--out", required=True, help="folder for the trained prior")
-    t.add_argument("--steps", type=positive_int, help="training steps (default: gan 4000, diffusion 20000)")
-    t.add_argument("--batch", type=positive_int, help="images per step (default: gan 32, diffusion 128)")
-    t.add_argument(
-        "--channel-base",
-        type=positive_int,
-        help="gan: channels at resolution r: base // r, capped at --channel-max (G and D; default: 512)",
-    )
-    t.add_argument("--channel-max", type=positive_int, help="gan: the channel cap (default: 64)")
-    t.add_argument("--z-dim", type=positive_int, help="gan: size of the latent z (default: 64)")
-    t.add_argument("--w-dim", type=positive_int, help="gan: size of the style code w (default: 128)")
-    t.add_argument("--mapping-layers", type=positive_int, help="gan: layers of the mapping network z -> w (default: 4)")
-    t.add_argument(
-        "--channels",
-        type=_channels,
-        help="diffusion: the UNet's channels per level, comma-separated (default: 32,64,64)",
-    )
-    t.add_argument("--tokens", type=positive_int, help="diffusion: conditioning tokens (default: 5)")
-    t.add_argument("--width", type=positive_int, help="diffusion: cross-attention width (default: 64)")
-    t.add_argument("--lr", type=float, help="learning rate (default: gan 2e-3, diffusion 5e-4)")
-    t.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints (gan 250, diffusion 500)")
-    t.add_argument("--sample-every", type=positive_int, help="steps between sample grids (gan 500, diffusion 1000)")
+    recipes = _recipe_classes()
+    add_config_flags(t, recipes, skip=NOT_FLAGS, labels=dict(zip(recipes, ("gan", "gan", "diffusion"))))
     t.add_argument("--fp16", action="store_true", help="store the weights in float16 (half the size)")
     t.add_argument("--resume", action="store_true", help="continue from <out>.partial/")
     t.add_argument("--force", action="store_true", help="replace --out and any partial run")
@@ -77,32 +60,33 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_dataset_args(p)
 
 
-def _channels(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if len(values) < 2 or min(values) < 8 or any(v % 8 for v in values):
-        raise argparse.ArgumentTypeError(f"need two or more levels, each a multiple of 8, got {text!r}")
-    return values
-
-
-def _given(args: argparse.Namespace, *names: str) -> dict:
-    """The options the user set (the recipe's dataclass defaults serve for the rest)."""
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-
-
 KINDS = ("gan", "diffusion")
-GAN_ONLY = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max")
-DIFFUSION_ONLY = ("channels", "tokens", "width")
+# fields set by the data (the StyleGAN's classes and size) or by an option of another shape (--channels)
+NOT_FLAGS = ("num_classes", "image_size", "image_channels")
+
+
+def _recipe_classes() -> list[type]:
+    from gendistill.priors.diffusion_train import DiffusionRecipe
+    from gendistill.priors.stylegan import StyleGANConfig
+    from gendistill.priors.train import GanRecipe
+
+    return [StyleGANConfig, GanRecipe, DiffusionRecipe]
+
+
+def _kind_fields() -> dict[str, set[str]]:
+    """Each kind's flags (by field name); those of one kind only are refused with the other."""
+    gan_shape, gan, diffusion = ({f.name for f in fields(c)} - set(NOT_FLAGS) for c in _recipe_classes())
+    return {"gan": gan_shape | gan, "diffusion": diffusion, "gan_shape": gan_shape}
 
 
 def _refuse_other_kind(args: argparse.Namespace) -> None:
     """Options of the other kind of prior are an error, not silently ignored."""
+    kinds = _kind_fields()
     other = "diffusion" if args.kind == "gan" else "gan"
-    given = [name for name in (DIFFUSION_ONLY if other == "diffusion" else GAN_ONLY) if getattr(args, name) is not None]
-    if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+    only_other = sorted(kinds[other] - kinds[args.kind])
+    given_ = [name for name in only_other if getattr(args, name, None) is not None]
+    if given_:
+        flags = ", ".join(flag_of(name, _recipe_classes()) for name in given_)
         raise UserError(f"{flags} shape(s) a {other} prior, not --kind {args.kind}; drop it, or pass --kind {other}")
 
 
@@ -110,15 +94,19 @@ def train(args: argparse.Namespace) -> int:
     from gendistill.priors.fit import train_prior
 
     _refuse_other_kind(args)
-    shape = _given(args, *(GAN_ONLY if args.kind == "gan" else DIFFUSION_ONLY))
-    if "channels" in shape:
-        shape["block_channels"] = shape.pop("channels")
+    kinds = _kind_fields()
+    if args.kind == "gan":
+        shape = given(args, kinds["gan_shape"])
+        recipe = given(args, kinds["gan"] - kinds["gan_shape"])
+    else:
+        shape = given(args, ("tokens", "width", "block_channels"))
+        recipe = given(args, kinds["diffusion"] - set(shape))
     trained = train_prior(
         dataset_from_args(args),
         args.out,
         args.kind,
         shape=shape,
-        recipe=_given(args, "steps", "batch", "lr", "checkpoint_every", "sample_every"),
+        recipe=recipe,
         seed=args.seed,
         device=args.device,
         precision=args.precision,

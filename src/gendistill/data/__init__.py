@@ -189,7 +189,9 @@ def load_dataset(
         looked = ", ".join(str(p) for p in search_paths(name, data_dir)) or "(nowhere: no --data-dir given)"
         raise UserError(f"dataset {name!r} not found (looked in {looked}); {spec.hint}")
     raw = spec.read(root, **options)
-    return _assemble(name, raw, spec, val_fraction, seed, str(root))
+    dataset = _assemble(name, raw, spec, val_fraction, seed, str(root))
+    dataset.loaded_with = {"dataset": name, "data_dir": str(root), "val_fraction": val_fraction, **options}
+    return dataset
 
 
 def _in_data_dir(name: str, spec: DatasetSpec, data_dir: Path) -> Path:

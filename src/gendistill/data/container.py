@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,6 +38,8 @@ class ImageDataset:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     source: str = ""
+    # the load_dataset arguments that read it again (name, folder, validation share, reader options)
+    loaded_with: dict = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from gendistill.artifacts import check_dataset, check_fits, load
@@ -24,7 +25,7 @@ RESULTS_FILE = "eval.json"
 
 def evaluate_artifact(
     path: str | os.PathLike,
-    dataset: ImageDataset,
+    dataset: ImageDataset | Callable[[dict], ImageDataset],
     *,
     reading: str = "fixed",
     ipc: int | None = None,
@@ -41,7 +42,9 @@ def evaluate_artifact(
     ``steps`` trains a fixed number of steps instead of epochs) and test them on ``dataset``.
 
     ``dataset`` must be the one the artifact was made from, unless ``other_dataset`` says the difference is
-    meant (then it is only a warning). ``augment="auto"`` takes the artifact's own evaluation augmentation.
+    meant (then it is only a warning); a function of the artifact's metadata that loads it is called once
+    the artifact is known to hold something to train on. ``augment="auto"`` takes the artifact's own
+    evaluation augmentation.
     ``options`` go to :func:`~gendistill.evaluate.evaluate` (models, runs, preset, device, precision...).
     ``record``: append the report to ``<path>/eval.json``, checked writable before any training."""
     artifact = load(path)
@@ -49,6 +52,8 @@ def evaluate_artifact(
     if record:
         check_writable(results)
     data, label = training_data(artifact, reading, ipc, seed)
+    if callable(dataset):
+        dataset = dataset(artifact.meta)
     check_fits(artifact.training_set(), dataset)  # a shape that cannot fit is an error even when meant
     check_dataset(artifact.meta, dataset, explicit=other_dataset)
     if augment == "auto":

@@ -38,18 +38,34 @@ UNCONDS = ("mean", "null")
 
 @dataclass
 class GenerateConfig:
-    per_image: int = limit(5, ge=1, le=10_000)
-    noise: float = limit(0.1, ge=0, le=1)
-    interp: float = limit(0.1, ge=0, le=1)
-    guidance: float = limit(2.0, ge=0, le=100, hint="1 turns guidance off")
-    uncond: str = "mean"
-    steps: int = limit(20, ge=1, le=10_000)  # DPM-Solver++ (2nd order): the public recipe's 100 DDIM steps not needed
-    scheduler: str = "dpm"
-    seed: int = 0
-    batch: int = limit(100, ge=1)  # images per sampling pass; never changes the result
-    size: int | None = limit(None, ge=8, le=MAX_IMAGE_SIZE)  # sampling resolution (default: the dataset's)
-    ipc: int | None = limit(None, ge=1)  # as a distiller: images per class from class-level conditionings
-    modes: str = "kmeans"  # with ipc: "kmeans" (ipc modes per class) or "mean" (the class mean, ipc draws)
+    per_image: int = limit(5, ge=1, le=10_000, help="variants per inverted image")
+    noise: float = limit(0.1, ge=0, le=1, help="std of the Gaussian noise on each embedding")
+    interp: float = limit(0.1, ge=0, le=1, help="interpolation toward a same-class partner")
+    guidance: float = limit(
+        2.0, ge=0, le=100, hint="1 turns guidance off", help="classifier-free guidance scale (1: none)"
+    )
+    uncond: str = limit(
+        "mean", help="unconditional branch: the mean embedding or the null conditioning", choices=("mean", "null")
+    )
+    # DPM-Solver++ (2nd order): the public recipe's 100 DDIM steps are not needed
+    steps: int = limit(20, ge=1, le=10_000, help="sampler steps")
+    scheduler: str = limit("dpm", help="dpm: DPM-Solver++ (2nd order); ddim: DDIM, eta 0", choices=("dpm", "ddim"))
+    seed: int = limit(0, help="seed of every random draw")
+    batch: int = limit(100, ge=1, help="images per sampling pass (memory only; never changes the result)")
+    size: int | None = limit(
+        None,
+        ge=8,
+        le=MAX_IMAGE_SIZE,
+        help="sampling resolution in px (default: the dataset's); the output is always resized to the dataset's",
+    )
+    ipc: int | None = limit(
+        None, ge=1, help="instead of --per-image: this many images per class from class-level conditionings"
+    )
+    modes: str = limit(
+        "kmeans",
+        help="with --ipc: k-means modes of each class's embeddings, or the class mean",
+        choices=("kmeans", "mean"),
+    )
 
     def check(self) -> None:
         check_fields(self)

@@ -48,15 +48,24 @@ SPLITS = ("train", "val")  # inversion never reads the test split
 
 @dataclass
 class InversionConfig:
-    per_class: int = limit(100, ge=1)
-    steps: int = limit(200, ge=1, le=MAX_ITERATIONS)
-    lr: float = limit(1e-2, gt=0)  # the public recipe's 3e-2 starts from scratch on Stable Diffusion; encoder less
-    weight_decay: float = limit(1e-2, ge=0)  # AdamW's, as the public recipe
-    init: str = "encoder"
-    chunk: int = limit(250, ge=1)  # images per UNet pass; bounds memory, never changes the result
-    split: str = "train"  # "val": held-out images (for measuring reconstruction)
-    seed: int = 0
-    checkpoint_every: int = limit(25, ge=1)
+    per_class: int = limit(100, ge=1, help="real images per class")
+    steps: int = limit(200, ge=1, le=MAX_ITERATIONS, help="optimisation steps")
+    # the public recipe's 3e-2 starts from scratch on Stable Diffusion; from the encoder's tokens, less
+    lr: float = limit(1e-2, gt=0, help="AdamW learning rate")
+    weight_decay: float = limit(1e-2, ge=0, help="AdamW weight decay (the public recipe's)")
+    init: str = limit(
+        "encoder",
+        help="where embeddings start: the image's encoder tokens, N(0, 1), zeros",
+        choices=("encoder", "random", "zeros"),
+    )
+    chunk: int = limit(250, ge=1, help="images per UNet pass (memory only; never changes the result)")
+    split: str = limit(
+        "train",
+        help="invert training images or held-out validation images (to measure reconstruction)",
+        choices=("train", "val"),
+    )
+    seed: int = limit(0, help="seed of every random draw")
+    checkpoint_every: int = limit(25, ge=1, help="steps between checkpoints")
 
     def check(self) -> None:
         check_fields(self)

@@ -39,28 +39,39 @@ from gendistill.validate import MAX_ITERATIONS, check_fields, limit
 
 @dataclass
 class DiffusionRecipe:
-    steps: int = limit(20_000, ge=1, le=MAX_ITERATIONS)
-    batch: int = limit(128, ge=1)
-    lr: float = limit(5e-4, gt=0)
-    warmup: int = limit(250, ge=0)
-    weight_decay: float = limit(0.0, ge=0)
-    grad_clip: float = limit(1.0, gt=0)
-    ema_decay: float = limit(0.999, ge=0, lt=1)
-    cond_drop: float = limit(0.1, ge=0, le=1)  # probability of the null conditioning (classifier-free guidance)
-    tokens: int = limit(5, ge=1, le=1024)
-    width: int = limit(64, ge=1, le=8192)  # the cross-attention width: the size of one conditioning token
-    block_channels: tuple[int, ...] = (32, 64, 64)  # one UNet level each; attention on all but the first
-    layers_per_block: int = limit(1, ge=1)
-    heads: int = limit(4, ge=1)  # attention heads per level
-    timesteps: int = limit(1000, ge=2)
-    beta_schedule: str = "squaredcos_cap_v2"
-    encoder_channels: int = limit(32, ge=1)
-    checkpoint_every: int = limit(500, ge=1)
-    sample_every: int = limit(1000, ge=1)
-    extra: dict = field(default_factory=dict)
+    steps: int = limit(20_000, ge=1, le=MAX_ITERATIONS, help="training steps")
+    batch: int = limit(128, ge=1, help="images per step")
+    lr: float = limit(5e-4, gt=0, help="learning rate")
+    warmup: int = limit(250, ge=0, help="diffusion: steps of linear learning-rate warm-up")
+    weight_decay: float = limit(0.0, ge=0, help="diffusion: AdamW weight decay")
+    grad_clip: float = limit(1.0, gt=0, help="diffusion: gradient norm clip")
+    ema_decay: float = limit(0.999, ge=0, lt=1, help="diffusion: decay of the weights' moving average")
+    cond_drop: float = limit(
+        0.1, ge=0, le=1, help="diffusion: probability of the null conditioning (for classifier-free guidance)"
+    )
+    tokens: int = limit(5, ge=1, le=1024, help="diffusion: conditioning tokens")
+    width: int = limit(64, ge=1, le=8192, help="diffusion: cross-attention width (the size of one token)")
+    # one UNet level each; attention on all but the first
+    block_channels: tuple[int, ...] = field(
+        default=(32, 64, 64),
+        metadata={"help": "diffusion: the UNet's channels per level, comma-separated", "flag": "channels"},
+    )
+    layers_per_block: int = limit(1, ge=1, help="diffusion: ResNet layers per UNet level")
+    heads: int = limit(4, ge=1, help="diffusion: attention heads per level")
+    timesteps: int = limit(1000, ge=2, help="diffusion: noise levels of the schedule")
+    beta_schedule: str = limit("squaredcos_cap_v2", help="diffusion: diffusers' beta schedule")
+    encoder_channels: int = limit(32, ge=1, help="diffusion: channels of the image encoder")
+    checkpoint_every: int = limit(500, ge=1, help="steps between checkpoints")
+    sample_every: int = limit(1000, ge=1, help="steps between sample grids")
 
     def __post_init__(self) -> None:
         check_fields(self)
+        levels = self.block_channels
+        if len(levels) < 2 or any(not isinstance(c, int) or c < 8 or c % 8 for c in levels):
+            raise UserError(
+                f"--channels needs two or more levels, each a multiple of 8 (GroupNorm's groups), got "
+                f"{','.join(map(str, levels))}"
+            )
 
 
 def unet_config(recipe: DiffusionRecipe, image_size: int, channels: int) -> dict:

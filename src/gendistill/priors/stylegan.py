@@ -39,11 +39,13 @@ class StyleGANConfig:
     num_classes: int
     image_size: int
     image_channels: int
-    z_dim: int = limit(64, ge=1, le=4096)
-    w_dim: int = limit(128, ge=1, le=4096)
-    mapping_layers: int = limit(4, ge=1, le=64)
-    channel_base: int = limit(512, ge=1)  # channels at resolution r: min(channel_max, channel_base // r)
-    channel_max: int = limit(64, ge=1, le=4096)
+    z_dim: int = limit(64, ge=1, le=4096, help="gan: size of the latent z")
+    w_dim: int = limit(128, ge=1, le=4096, help="gan: size of the style code w")
+    mapping_layers: int = limit(4, ge=1, le=64, help="gan: layers of the mapping network z -> w")
+    channel_base: int = limit(
+        512, ge=1, help="gan: channels at resolution r: base // r, capped at --channel-max"
+    )  # min(channel_max, channel_base // r)
+    channel_max: int = limit(64, ge=1, le=4096, help="gan: the channel cap")
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -28,17 +28,18 @@ from gendistill.validate import MAX_ITERATIONS, check_fields, limit
 
 @dataclass
 class GanRecipe:
-    steps: int = limit(4000, ge=1, le=MAX_ITERATIONS)
-    batch: int = limit(32, ge=1)
-    lr: float = limit(2e-3, gt=0)
+    steps: int = limit(4000, ge=1, le=MAX_ITERATIONS, help="training steps")
+    batch: int = limit(32, ge=1, help="images per step")
+    lr: float = limit(2e-3, gt=0, help="learning rate")
     betas: tuple[float, float] = (0.0, 0.99)
-    r1_gamma: float = limit(0.1, ge=0)
-    r1_every: int = limit(16, ge=1)  # lazy regularisation (StyleGAN2): R1 every k steps, weighted by k
-    ema_half_life_images: int = limit(10_000, ge=0)
-    d_channel_base: int = limit(512, ge=1)
-    d_channel_max: int = limit(64, ge=1)
-    checkpoint_every: int = limit(250, ge=1)
-    sample_every: int = limit(500, ge=1)
+    r1_gamma: float = limit(0.1, ge=0, help="gan: weight of the R1 penalty on real images")
+    # lazy regularisation (StyleGAN2): R1 every k steps, weighted by k
+    r1_every: int = limit(16, ge=1, help="gan: steps between R1 penalties (lazy regularisation)")
+    ema_half_life_images: int = limit(10_000, ge=0, help="gan: half-life of the generator's EMA, in images")
+    d_channel_base: int = limit(512, ge=1, help="gan: the critic's channel base (default: the generator's)")
+    d_channel_max: int = limit(64, ge=1, help="gan: the critic's channel cap (default: the generator's)")
+    checkpoint_every: int = limit(250, ge=1, help="steps between checkpoints")
+    sample_every: int = limit(500, ge=1, help="steps between sample grids")
 
     def __post_init__(self) -> None:
         check_fields(self)
