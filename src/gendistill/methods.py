@@ -25,7 +25,7 @@ from gendistill.io import check_new_dir, partial_dir
 from gendistill.objectives import OBJECTIVES, REGULARISERS, MatchContext, Regulariser
 from gendistill.params import PARAMS, ParamConfig, Parameterisation, config_name
 from gendistill.registry import Registry
-from gendistill.runtime import pick_device, resolve_precision
+from gendistill.runtime import Runtime
 from gendistill.validate import MAX_ITERATIONS, MAX_MINUTES, Limit, check_fields, check_value, limit
 
 
@@ -224,7 +224,8 @@ def distill(
     if size > 1 and spec.objective not in SHARDABLE:
         raise UserError(f"sharding classes over processes works for {', '.join(SHARDABLE)} only; run {method} in one")
     regularisers = [REGULARISERS.get(name)(weight) for name, weight in method_regularisers(spec, options)]
-    dev = distributed.local_device(pick_device(options.device))
+    rt = Runtime.resolve(options.device, options.precision)
+    dev, amp = rt.device, rt.amp
     gen = torch.Generator().manual_seed(options.seed)
     param_class = PARAMS.get(config_name(param))
     if options.lr is not None and not param_class.takes_image_lr:
@@ -238,7 +239,6 @@ def distill(
     classes = distributed.owned_classes(dataset.num_classes, rank, size)
     total = options.iterations or spec.iterations
     compiled = total >= COMPILE_MIN_ITERATIONS if options.compile == "auto" else bool(options.compile)
-    amp = resolve_precision(options.precision, dev)
     params.set_precision(amp)
     ctx = MatchContext(
         dataset,

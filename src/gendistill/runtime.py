@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -74,6 +75,28 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
         return torch.bfloat16 if cpu_has_fast_bf16() else None
     raise UserError(f"unknown precision {precision!r}; use auto, fp32 or bf16")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where a run computes and in what precision, resolved once from what the user asked ("auto", "cpu",
+    "cuda:1"; "auto", "fp32", "bf16") and passed down, so every part of a command agrees."""
+
+    device: torch.device
+    amp: torch.dtype | None  # None: fp32; torch.bfloat16: bf16 autocast
+
+    @classmethod
+    def resolve(cls, device: str | torch.device | None = "auto", precision: str = "auto") -> Runtime:
+        """Under torchrun a CUDA run takes its local rank's GPU."""
+        dev = device if isinstance(device, torch.device) else pick_device(device)
+        if dev.type == "cuda" and dev.index is None and "LOCAL_RANK" in os.environ:
+            dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        return cls(dev, resolve_precision(precision, dev))
+
+    @property
+    def precision(self) -> str:
+        """What "auto" became: ``"bf16"`` or ``"fp32"``."""
+        return "bf16" if self.amp is not None else "fp32"
 
 
 @contextlib.contextmanager

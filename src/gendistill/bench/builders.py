@@ -108,11 +108,11 @@ def _diffusion_inversion(cell: Cell, dataset: ImageDataset, out: Path, progress:
     from gendistill.inversion.generate import generate
     from gendistill.inversion.invert import invert
     from gendistill.priors import load_diffusion_prior
-    from gendistill.runtime import pick_device, resolve_precision
+    from gendistill.runtime import Runtime
 
     prior_spec, inv_config, gen_config, options = inversion_settings(cell)
-    device = pick_device()
-    amp = resolve_precision(options.get("precision", "auto"), device)
+    rt = Runtime.resolve("auto", options.get("precision", "auto"))
+    device, amp = rt.device, rt.amp
     embeddings_dir = out.with_name(out.name + ".embeddings")
     t0 = time.perf_counter()
     if not (embeddings_dir / "config.json").is_file():

@@ -12,8 +12,14 @@ from gendistill.data import DATASETS, ImageDataset, load_dataset
 from gendistill.errors import UserError
 from gendistill.evaluate import EvalReport
 from gendistill.report import render_table
+from gendistill.runtime import Runtime
 
 logger = logging.getLogger(__name__)
+
+
+def runtime(args: argparse.Namespace) -> Runtime:
+    """The command's device and precision, resolved once (``--device``, ``--precision``)."""
+    return Runtime.resolve(getattr(args, "device", None), getattr(args, "precision", None) or "auto")
 
 
 def took(args: argparse.Namespace, work: float, what: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from gendistill.cli.common import add_dataset_args, add_precision_arg, artifact_images, positive_int
+from gendistill.cli.common import add_dataset_args, add_precision_arg, artifact_images, positive_int, runtime
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,13 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gendistill.evaluate.crfd import CRFD
-    from gendistill.runtime import pick_device, resolve_precision
 
     _, synthetic, dataset = artifact_images(args)
     t0 = time.perf_counter()
-    device = pick_device(args.device)
-    amp = resolve_precision(args.precision, device)
-    crfd = CRFD(dataset, args.model, args.nets, args.real_per_class, args.seed, device=device, amp=amp)
+    rt = runtime(args)
+    crfd = CRFD(dataset, args.model, args.nets, args.real_per_class, args.seed, device=rt.device, amp=rt.amp)
     value = crfd(synthetic.images, synthetic.labels)
     print(f"crfd {value:.6g}  ({args.nets} {args.model} nets, {time.perf_counter() - t0:.1f} s)")
     return 0

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int, runtime
 from gendistill.experts import ExpertSpec, train_experts
 from gendistill.io import check_writable
-from gendistill.runtime import pick_device, resolve_precision
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
     spec = ExpertSpec(
         dataset.name, args.model, epochs=args.epochs, lr=args.lr, augment=not args.no_augment, seed=args.seed
     )
-    device = pick_device(args.device)
-    amp = resolve_precision(args.precision, device)
-    out = train_experts(dataset, Path(args.out), args.num, spec, progress=not args.quiet, amp=amp, device=device)
+    rt = runtime(args)
+    out = train_experts(dataset, Path(args.out), args.num, spec, progress=not args.quiet, amp=rt.amp, device=rt.device)
     print(f"wrote {args.num} expert trajectories of {args.epochs} epochs to {out}")
     return 0

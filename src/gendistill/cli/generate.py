@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from gendistill.cli.common import add_precision_arg
+from gendistill.cli.common import add_precision_arg, runtime
 from gendistill.cli.flags import add_config_flags, given
 from gendistill.inversion import GenerateConfig
 
@@ -39,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
     from gendistill.io import check_new_dir
     from gendistill.priors import load_prior, require
     from gendistill.priors.families import CONDITIONINGS
-    from gendistill.runtime import pick_device, resolve_precision
 
     if args.ipc is None and args.modes is not None:
         raise UserError("--modes chooses the class-level conditionings of --ipc; pass --ipc N with it, or drop it")
@@ -55,12 +54,10 @@ def run(args: argparse.Namespace) -> int:
         )
     folder = embeddings.check_prior(args.prior)
     rank, size = dd.world()
-    device = dd.local_device(pick_device(args.device))
+    rt = runtime(args)
     prior = load_prior(folder, trust_pickle=args.trust_pickle)
     require(prior, CONDITIONINGS, "generate")
-    images = generate(
-        prior.to(device), embeddings, config, resolve_precision(args.precision, device), progress=not args.quiet
-    )
+    images = generate(prior.to(rt.device), embeddings, config, rt.amp, progress=not args.quiet)
     if rank == 0:
         images.save(args.out, force=args.force)
         m = images.meta

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, took
+from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, runtime, took
 from gendistill.cli.flags import add_config_flags, given
 from gendistill.errors import UserError
 from gendistill.inversion import InversionConfig
@@ -39,21 +39,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gendistill.inversion import invert
-    from gendistill.runtime import pick_device, resolve_precision
 
     config = InversionConfig(**given(args, [f.name for f in fields(InversionConfig)]))
     config.check()
     args.seed = config.seed  # the validation split is drawn with the run's seed, as everywhere
     dataset = dataset_from_args(args)
     prior = args.prior or default_diffusion_prior(dataset.name)
-    device = pick_device(args.device)
+    rt = runtime(args)
     result = invert(
         prior,
         dataset,
         config,
         args.out,
-        device=device,
-        amp=resolve_precision(args.precision, device),
+        device=rt.device,
+        amp=rt.amp,
         resume=args.resume,
         force=args.force,
         trust_pickle=args.trust_pickle,

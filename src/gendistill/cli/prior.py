@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int, took
+from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int, runtime, took
 from gendistill.cli.flags import add_config_flags, flag_of, given
 from gendistill.errors import UserError
 from gendistill.io import write_json
@@ -124,10 +124,9 @@ def evaluate(args: argparse.Namespace) -> int:
     from gendistill.evaluate.prior_quality import diffusion_quality, prior_quality
     from gendistill.priors import check_diffusion_fits, check_fits, load_prior
     from gendistill.report import render_table
-    from gendistill.runtime import pick_device
 
     dataset = dataset_from_args(args)
-    device = pick_device(args.device)
+    device = runtime(args).device
     prior = load_prior(args.prior, args.code_dir, args.trust_pickle, dataset.image_size)
     if getattr(prior, "prior_family", None) == "diffusion":  # label-free: unconditional samples, reconstructions
         check_diffusion_fits(prior, dataset)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from gendistill.cli.common import add_dataset_args, add_set_args, dataset_from_args, positive_int
+from gendistill.cli.common import add_dataset_args, add_set_args, dataset_from_args, positive_int, runtime
 from gendistill.evaluate.baselines import SELECTORS, check_ipc, select, selector_settings
 from gendistill.io import check_new_dir
-from gendistill.runtime import pick_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     )
     dataset = dataset_from_args(args)
     check_ipc(dataset, args.ipc)
-    synthetic = select(dataset, args.method, args.ipc, seed=args.seed, device=pick_device(args.device), **options)
+    synthetic = select(dataset, args.method, args.ipc, seed=args.seed, device=runtime(args).device, **options)
     synthetic.save(out, force=args.force)
     print(f"wrote {out} ({len(synthetic)} images, {args.method}, ipc {args.ipc}, {dataset.name})")
     return 0

@@ -30,9 +30,9 @@ def _embedder(
     from gendistill.evaluate.recipe import TrainRecipe
     from gendistill.evaluate.trainer import trained_with_progress
     from gendistill.models import create_model
-    from gendistill.runtime import pick_device
+    from gendistill.runtime import Runtime
 
-    device = device or pick_device()
+    device = device or Runtime.resolve().device
     torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
     net = create_model("convnet", dataset.channels, dataset.num_classes, dataset.image_size).to(device)
     if features == "trained":

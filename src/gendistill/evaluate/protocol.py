@@ -16,7 +16,7 @@ from gendistill.evaluate.teacher import SoftLabels, TeacherSpec, teacher
 from gendistill.evaluate.trainer import TrainingData, accuracy, batches, maybe_compile, train_classifier
 from gendistill.models import create_model, expand_models
 from gendistill.report.progress import progress as progress_bar
-from gendistill.runtime import pick_device, resolve_precision
+from gendistill.runtime import Runtime
 
 NEAR_CHANCE = 0.10  # a run ending within this of chance accuracy did not train: flagged, never hidden
 
@@ -168,8 +168,8 @@ def evaluate(
     if split not in ("test", "val"):
         raise UserError(f"split must be test or val, got {split!r}")
     models = expand_models(models)
-    dev = pick_device(device)
-    amp = resolve_precision(precision, dev)
+    rt = Runtime.resolve(device, precision)
+    dev, amp = rt.device, rt.amp
     preset_overrides = {"epochs": epochs} if epochs else {}
     unknown = set(overrides or {}) - set(TrainRecipe.__dataclass_fields__)
     if unknown:

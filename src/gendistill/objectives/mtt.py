@@ -37,6 +37,9 @@ class MTTConfig(ObjectiveConfig):
 
 
 class TrajectoryMatching(Objective):
+    """MTT (Cazenavette et al. 2022): a student trained ``syn_steps`` on the synthetic set from an expert's
+    epoch should land where the expert was ``expert_epochs`` later."""
+
     name = "mtt"
     Config = MTTConfig
     settings: MTTConfig

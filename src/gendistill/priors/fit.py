@@ -15,7 +15,7 @@ import torch
 from gendistill.data import ImageDataset
 from gendistill.errors import UserError
 from gendistill.io import check_new_dir, partial_dir, write_json
-from gendistill.runtime import pick_device, resolve_precision
+from gendistill.runtime import Runtime
 from gendistill.store.checkpoint import check_partial
 
 # what shapes each kind's network (the rest of a recipe is the training's)
@@ -63,9 +63,8 @@ def train_prior(
     # a run killed after writing <out> but before clearing <out>.partial resumes, and writes <out> again
     check_new_dir(out, force or (resume and partial.is_dir()), create_parents=True)
     check_partial(partial, resume, force)
-    device = pick_device(device)
-    amp = resolve_precision(precision, device)
-    trainer, save = _TRAINERS[kind](dataset, shape, recipe, seed, device, amp)
+    rt = Runtime.resolve(device, precision)
+    trainer, save = _TRAINERS[kind](dataset, shape, recipe, seed, rt.device, rt.amp)
     history = trainer.run(partial, progress=progress)
     extra = {
         "dataset": dataset.name,
