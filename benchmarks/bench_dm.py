@@ -14,7 +14,6 @@ Writes results/dm_speed.json and .md.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import time
 
 import torch
@@ -22,6 +21,7 @@ from common import ResultBook
 
 from gendistill import load_dataset
 from gendistill.augment import DSA
+from gendistill.bench.runner import isolated
 from gendistill.objectives import MatchContext
 from gendistill.objectives.dm import DistributionMatching
 from gendistill.params import Pixels
@@ -76,8 +76,7 @@ def main() -> None:
     ap.add_argument("--ipc", type=int, default=10)
     ap.add_argument("--real-batch", type=int, default=256)
     args = ap.parse_args()
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        ref_losses, ref_s = pool.apply(reference_loop, (args.ipc, args.real_batch, args.iterations))
+    (ref_losses, ref_s), _ = isolated(reference_loop, args.ipc, args.real_batch, args.iterations)
     ours_losses, ours_s = gendistill_loop(args.ipc, args.real_batch, args.iterations)
     gap = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(ref_losses, ours_losses))
     print(f"reference per-class loop: {ref_s:.2f} s/iteration; losses {[round(v, 4) for v in ref_losses]}")

@@ -1,4 +1,5 @@
-"""Time every line of the README's command-line cheat sheet, in order, in a fresh folder.
+"""Time every line of the README's command-line cheat sheet, in order, in a fresh folder, as a new user
+would meet it: with an empty cache (teachers are trained on first use, as on a new machine).
 
     python benchmarks/cheatsheet.py            # writes benchmarks/results/cheatsheet.{json,md}
 
@@ -57,11 +58,12 @@ def main() -> int:
     gendistill = Path(sys.executable).parent / "gendistill"
     results = []
     with tempfile.TemporaryDirectory() as work:
+        env = {**os.environ, "GENDISTILL_CACHE": f"{work}/cache"}  # no teacher trained by an earlier run
         for line, what in LINES:
             words = shlex.split(line)[1:]
             argv = [str(gendistill), *words, *(["--quiet"] if words[0] in QUIET else [])]
             t0 = time.perf_counter()
-            done = subprocess.run(argv, cwd=work, capture_output=True, text=True)
+            done = subprocess.run(argv, cwd=work, capture_output=True, text=True, env=env)
             seconds = time.perf_counter() - t0
             print(f"{seconds:7.1f} s  {line}", flush=True)
             if done.returncode:

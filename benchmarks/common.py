@@ -7,11 +7,14 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gendistill.artifacts import make_meta
 from gendistill.bench.provenance import stamp
-from gendistill.io import write_json
+from gendistill.io import partial_dir, write_json
+from gendistill.methods import RunOptions, distill
 from gendistill.report import render_table
 
 RESULTS = Path(__file__).parent / "results"
+RUNS = Path(__file__).parent / "runs"  # the scripts' artifacts (not committed)
 
 
 def bf16_flags() -> list[str]:
@@ -107,3 +110,33 @@ def val_search(
             print(f"{key}: val {100 * rep.results[0].mean:.2f}", flush=True)
     scores = {r["value"]: r["val_acc"] for k, r in book.data["entries"].items() if k.startswith(prefix + "-")}
     return max(scores, key=scores.get) if scores else values[0]
+
+
+def snapshot_dir(out: Path, minutes: float) -> Path:
+    """Where ``distill_for`` writes the set of run ``out`` as it was after ``minutes``."""
+    return out.with_name(f"{out.name}-{minutes:g}min")
+
+
+def distill_for(
+    dataset, method: str, ipc: int, out: Path, minutes: float, snapshots: tuple[int, ...] = (), param=None, **options
+) -> Path:
+    """``method`` at ``ipc`` for ``minutes`` of distillation compute on this machine (resumable), writing
+    the set as it was after each of ``snapshots`` minutes beside ``out`` as ``<out>-<m>min``; ``param``: the
+    parameterisation's config (default: the method's own)."""
+    if is_artifact(out):
+        return out
+
+    def snapshot(done: int, params, history) -> bool:
+        for m in snapshots:
+            path = snapshot_dir(out, m)
+            if history.seconds >= 60 * m and not path.exists():
+                config = {"snapshot_iteration": done, "seconds": history.seconds, "precision": run.precision}
+                meta = make_meta(method, dataset, ipc, config, 0)
+                params.to_image_set(meta).save(path)
+        return history.seconds >= 60 * minutes
+
+    partial = partial_dir(out)
+    # entries without a precision were distilled in fp32: that stays the default here
+    run = RunOptions(iterations=1_000_000, checkpoint_every=5, compile=True, **{"precision": "fp32", **options})
+    distill(dataset, method, ipc, out, param, run, resume=partial.exists(), on_iteration=snapshot)
+    return out

@@ -19,11 +19,13 @@ import json
 from datetime import datetime, timedelta
 
 from common import RESULTS, ResultBook, network_cell
-from run_latent import RUNS
+from common import RUNS as COMMON_RUNS
 
 from gendistill import load, load_dataset
 from gendistill.evaluate import evaluate, select
 from gendistill.report import render_table
+
+RUNS = COMMON_RUNS / "latent"  # the sets run_latent.py made
 
 # variant -> (model, per_arch, overrides)
 VARIANTS = {

@@ -17,7 +17,6 @@ where that entry was measured. Writes results/dcgm.json and .md; the fixed set's
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import re
 import resource
 import shutil
@@ -26,10 +25,10 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ResultBook, network_cell, val_search
-from run_methods import distill_for
+from common import RESULTS, ResultBook, distill_for, network_cell, val_search
 
 from gendistill import load, load_dataset
+from gendistill.bench.runner import isolated
 from gendistill.errors import UserError
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.readings import storage_ipc, training_data
@@ -87,7 +86,7 @@ def noise_dataset(classes: int, size: int, per_class: int = 20):
     )
 
 
-def _scaling_child(method: str, classes: int, size: int, out: str, queue) -> None:
+def _scaling_child(method: str, classes: int, size: int, out: str) -> dict:
     """One few-iteration run at IPC 10 in a fresh process, so the peak resident memory is its own."""
     from gendistill.priors.stylegan import StyleGAN, StyleGANConfig
 
@@ -107,43 +106,27 @@ def _scaling_child(method: str, classes: int, size: int, out: str, queue) -> Non
 
         param = param if param is not None else METHODS.get(method).param_config()
         built = PARAMS.get(config_name(param)).build(dataset, 10, param, torch.Generator().manual_seed(0))
-        queue.put(
-            {
-                "refused": str(e),
-                "rss_before_mb": base,
-                "storage_bytes": built.storage_bytes(),
-                "storage_from": "the built set, not distilled",
-            }
-        )
-        return
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(
-        {
-            "storage_bytes": artifact.storage_bytes(),
-            "seconds": time.perf_counter() - t0,
+        return {
+            "refused": str(e),
             "rss_before_mb": base,
-            "peak_rss_mb": peak,
+            "storage_bytes": built.storage_bytes(),
+            "storage_from": "the built set, not distilled",
         }
-    )
+    return {"storage_bytes": artifact.storage_bytes(), "seconds": time.perf_counter() - t0, "rss_before_mb": base}
 
 
 def in_fresh_process(child, *args) -> dict:
-    """``child(*args, out, queue)`` in a spawned process writing into a temporary folder: its record (a fresh
-    process, so the peak resident memory it reports is that run's own)."""
-    ctx = multiprocessing.get_context("spawn")
+    """``child(*args, out)`` in a fresh process writing into a temporary folder: its record, with that
+    process's peak resident memory when it ran (a refused run has none to report)."""
     with tempfile.TemporaryDirectory() as tmp:
-        queue = ctx.Queue()
-        proc = ctx.Process(target=child, args=(*args, f"{tmp}/set", queue))
-        proc.start()
-        record = queue.get()
-        proc.join()
-    return record
+        record, peak = isolated(child, *args, f"{tmp}/set")
+    return record if "refused" in record else {**record, "peak_rss_mb": peak["peak_rss_mb"]}
 
 
 PEAK_ITERATIONS = 5
 
 
-def _peak_child(method: str, prior: str, out: str, queue) -> None:
+def _peak_child(method: str, prior: str, out: str) -> dict:
     """A recorded run's method and prior on Fashion-MNIST for a few iterations, as run_methods.distill_for runs
     it (compiled, bf16 where the CPU has it): the peak resident memory of that distillation, which does not
     grow with the iterations (only the loss history does)."""
@@ -152,13 +135,7 @@ def _peak_child(method: str, prior: str, out: str, queue) -> None:
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     run = RunOptions(iterations=PEAK_ITERATIONS, checkpoint_every=0, compile=True, precision="auto")
     distill(dataset, method, 10, out, METHODS.get(method).param_config(prior=prior), run, progress=False)
-    queue.put(
-        {
-            "rss_before_mb": base,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "iterations": PEAK_ITERATIONS,
-        }
-    )
+    return {"rss_before_mb": base, "iterations": PEAK_ITERATIONS}
 
 
 def peaks(book: ResultBook) -> None:

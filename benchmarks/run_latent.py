@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import resource
 import shutil
 import time
 from pathlib import Path
@@ -31,8 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, ResultBook, is_artifact, network_cell, over_networks, val_search
+from common import RUNS as COMMON_RUNS
 
 from gendistill import load, load_dataset
+from gendistill.bench.runner import isolated
 from gendistill.evaluate import evaluate
 from gendistill.evaluate.crfd import CRFD
 from gendistill.io import partial_dir, write_json
@@ -42,7 +42,7 @@ from gendistill.params.latent import LATENT_LR
 from gendistill.priors import WEIGHTS
 from gendistill.report import render_table
 
-RUNS = Path(__file__).parent / "runs" / "latent"
+RUNS = COMMON_RUNS / "latent"
 GRIDS = RESULTS / "grids"
 PRIOR = WEIGHTS / "fashion-mnist"
 CROSS = POOLS.get("cross")  # with each network's registered recipe (evaluate.recipe.ARCH_RECIPES)
@@ -71,7 +71,7 @@ def train_prior(steps: int) -> dict:
     }
 
 
-def _distill_child(kw: dict, queue, snap_every: int = 0) -> None:
+def _distill_child(kw: dict, snap_every: int = 0) -> dict:
     from gendistill.io import save_tensors
     from gendistill.methods import RunOptions, distill
 
@@ -89,9 +89,7 @@ def _distill_child(kw: dict, queue, snap_every: int = 0) -> None:
     space = kw.pop("space")
     run = RunOptions(iterations=kw.pop("iterations"), checkpoint_every=kw.pop("checkpoint_every"))
     distill(dataset, "dm", kw.pop("ipc"), kw.pop("out"), space, run, progress=False, on_iteration=keep, **kw)
-    queue.put(
-        {"wall_s": time.perf_counter() - t0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    )
+    return {"wall_s": time.perf_counter() - t0}
 
 
 def distill_measured(out: Path, snap_every: int = 0, **kw) -> dict:
@@ -101,15 +99,9 @@ def distill_measured(out: Path, snap_every: int = 0, **kw) -> dict:
     record = out.with_name(out.name + ".bench.json")
     if is_artifact(out) and record.is_file():
         return json.loads(record.read_text())
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(
-        target=_distill_child,
-        args=({"out": str(out), "checkpoint_every": 20, "resume": partial_dir(out).exists(), **kw}, queue, snap_every),
-    )
-    proc.start()
-    measured = queue.get()
-    proc.join()
+    kw = {"out": str(out), "checkpoint_every": 20, "resume": partial_dir(out).exists(), **kw}
+    timing, peak = isolated(_distill_child, kw, snap_every)
+    measured = {**timing, "peak_rss_mb": peak["peak_rss_mb"]}
     write_json(record, measured)
     return measured
 

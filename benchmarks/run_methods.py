@@ -34,14 +34,12 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ResultBook, is_artifact, over_networks
+from common import RESULTS, ResultBook, distill_for, is_artifact, over_networks, snapshot_dir
 
 from gendistill import load, load_dataset
 from gendistill.artifacts import make_meta
 from gendistill.evaluate import evaluate
 from gendistill.experts import Trajectories
-from gendistill.io import partial_dir
-from gendistill.methods import RunOptions, distill
 from gendistill.params import Pixels
 
 RUNS = Path(__file__).parent / "runs"
@@ -60,36 +58,6 @@ CURVES = (
     ("dsa", 1, "dsa-ipc1-bf16-long", (30,), None, {"precision": "bf16"}, "dsa-ipc1-bf16"),
 )
 CROSS = ("resnet18", "vgg11", "alexnet")  # the issue's cross-architecture set
-
-
-def snapshot_dir(out: Path, minutes: float) -> Path:
-    """Where ``distill_for`` writes the set of run ``out`` as it was after ``minutes``."""
-    return out.with_name(f"{out.name}-{minutes:g}min")
-
-
-def distill_for(
-    dataset, method: str, ipc: int, out: Path, minutes: float, snapshots: tuple[int, ...] = (), param=None, **options
-) -> Path:
-    """``method`` at ``ipc`` for ``minutes`` of distillation compute on this machine (resumable), writing
-    the set as it was after each of ``snapshots`` minutes beside ``out`` as ``<out>-<m>min``; ``param``: the
-    parameterisation's config (default: the method's own)."""
-    if is_artifact(out):
-        return out
-
-    def snapshot(done: int, params, history) -> bool:
-        for m in snapshots:
-            path = snapshot_dir(out, m)
-            if history.seconds >= 60 * m and not path.exists():
-                config = {"snapshot_iteration": done, "seconds": history.seconds, "precision": run.precision}
-                meta = make_meta(method, dataset, ipc, config, 0)
-                params.to_image_set(meta).save(path)
-        return history.seconds >= 60 * minutes
-
-    partial = partial_dir(out)
-    # entries without a precision were distilled in fp32: that stays the default here
-    run = RunOptions(iterations=1_000_000, checkpoint_every=5, compile=True, **{"precision": "fp32", **options})
-    distill(dataset, method, ipc, out, param, run, resume=partial.exists(), on_iteration=snapshot)
-    return out
 
 
 def mtt_options(experts: Path, expert_epochs: int = 2, max_start_epoch: int = 10) -> dict:

@@ -1,83 +1,35 @@
-"""Fill the README's result tables from what is committed, or check that they are current.
+"""Fill the generated parts of README.md and docs/ (registry lists, the headline and cheat-sheet tables,
+result tables), or check that they are current and that every link resolves.
 
-    python benchmarks/update_readme.py           # rewrite README.md
-    python benchmarks/update_readme.py --check   # exit 1 when README.md or the store lag behind
+    python benchmarks/update_readme.py           # rewrite README.md and docs/*.md
+    python benchmarks/update_readme.py --check   # exit 1 when a file lags, a link is broken or the store
+                                                 # lacks a committed result
 
-A marker pair ``<!-- results:NAME -->`` ... ``<!-- /results:NAME -->`` receives ``results/NAME.md`` without
-its title line; ``<!-- store:SUITE -->`` ... ``<!-- /store:SUITE -->`` receives the table of that suite's
-cells rendered from the result store (``results/store.jsonl``, see ``gendistill bench``). ``--check`` also
-fails when a committed ``results/*.json`` entry is missing from the store (run
-``gendistill bench benchmarks/suites/committed.yaml`` to import it), so every number in the README can be
-traced to a store record.
+What each marker receives is documented in :mod:`gendistill.bench.docs`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-STORE = RESULTS / "store.jsonl"
-
-
-def _replace(text: str, kind: str, name: str, body: str) -> str:
-    pattern = re.compile(rf"(<!-- {kind}:{re.escape(name)} -->\n).*?(<!-- /{kind}:{re.escape(name)} -->)", re.S)
-    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
-
-
-def suite_table(suite: str) -> str:
-    from gendistill.bench import ResultStore
-    from gendistill.bench.page import table_rows
-    from gendistill.bench.summary import bench_rows
-    from gendistill.report import render_table
-
-    rows = [r for r in bench_rows(ResultStore(STORE)) if r.suite == suite]
-    rows.sort(key=lambda r: (r.protocol, r.method != "full", r.method != "random", r.method, r.ipc or 0))
-    return render_table(table_rows(rows), markdown=True) if rows else "(no results in the store yet)"
-
-
-def render(text: str) -> str:
-    for table in sorted(RESULTS.glob("*.md")):
-        body = "\n".join(line for line in table.read_text().splitlines() if not line.startswith("# ")).strip()
-        text = _replace(text, "results", table.stem, body)
-    for suite in re.findall(r"<!-- store:([\w-]+) -->", text):
-        text = _replace(text, "store", suite, suite_table(suite))
-    return text
-
-
-def missing_from_store() -> list[str]:
-    """``file:key`` of committed entries the store has not imported (or holds an older version of)."""
-    imported = {}
-    for line in STORE.read_text().splitlines() if STORE.is_file() else []:
-        if line.strip():
-            r = json.loads(line)
-            if r.get("type") == "imported":
-                imported[(r["source"], r["key"])] = r["entry"].get("finished")
-    missing = []
-    for path in sorted(RESULTS.glob("*.json")):
-        for key, entry in json.loads(path.read_text()).get("entries", {}).items():
-            if isinstance(entry, dict) and imported.get((path.name, key), "absent") != entry.get("finished"):
-                missing.append(f"{path.name}:{key}")
-    return missing
+from gendistill.bench.docs import broken_links, doc_files, fill, missing_from_store
+from gendistill.cli.flags import flags_table
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    new = render(text)
-    if not args.check:
-        readme.write_text(new)
-        return 0
-    problems = (
-        ["README.md's tables differ from the results: run python benchmarks/update_readme.py"] if new != text else []
-    )
+    problems = []
+    for path in doc_files():
+        text = path.read_text()
+        new = fill(text, {"flags": flags_table})
+        if new != text and not args.check:
+            path.write_text(new)
+        elif new != text:
+            problems.append(f"{path.name}'s generated parts are stale: run python benchmarks/update_readme.py")
+        problems += [f"broken link in {link}" for link in broken_links(path)]
     missing = missing_from_store()
     if missing:
         problems.append(

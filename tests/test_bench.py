@@ -160,6 +160,8 @@ def test_committed_results_are_imported_once(tmp_path: Path, fmnist_dir: Path, n
             {
                 "entries": {
                     "dm-ipc10-30min": {
+                        "method": "dm",
+                        "ipc": 10,
                         "report": report,
                         "distill_seconds": 1800.0,
                         "budget_minutes": 30,
@@ -176,7 +178,14 @@ def test_committed_results_are_imported_once(tmp_path: Path, fmnist_dir: Path, n
     assert run_suite(suite, store, suite.workdir, isolate=False, echo=lambda _: None) == 0
     (row,) = imported_rows(store)
     assert (row.method, row.ipc, row.protocol, row.mean, row.budget) == ("dm", 10, "paper", 0.81, "30min")
-    assert describe_entry("dsa-ipc1-bf16-30min", {})["ipc"] == 1
+    # keys are names, never parsed: an entry that records nothing is described by its file alone
+    assert describe_entry("dsa-ipc1-bf16-30min", {}, "methods.json") == {
+        "method": "methods",
+        "ipc": None,
+        "protocol": None,
+        "dataset": None,
+        "inferred": True,
+    }
 
 
 def test_a_committed_cell_is_satisfied_by_its_import(
@@ -269,3 +278,17 @@ def test_a_worker_ends_when_its_bench_is_killed(tmp_path: Path) -> None:
         time.sleep(0.2)
     os.kill(child, 9)
     pytest.fail("the worker outlived its killed parent by 30 s")
+
+
+def test_isolated_runs_a_function_in_a_fresh_process_and_measures_its_peak() -> None:
+    """The one place a measured run is spawned: its value comes back with the worker's peak memory, and a
+    user mistake in the worker comes back as the same one-line error."""
+    import math
+
+    from gendistill.bench.runner import isolated
+    from gendistill.validate import finite_number
+
+    value, peak = isolated(math.factorial, 5)
+    assert value == 120 and peak["peak_rss_mb"] > 0
+    with pytest.raises(UserError, match="x must be a number"):
+        isolated(finite_number, "x", "abc")

@@ -2,13 +2,16 @@
 from the result store, so neither can drift from the code or the measurements.
 
 A block ``<!-- generated:NAME -->`` ... ``<!-- /generated:NAME -->`` in a Markdown file receives
-``BLOCKS[NAME]()``; :func:`fill` rewrites every block of a text and :func:`broken_links` lists the relative
-links and images of a Markdown file that point nowhere. ``benchmarks/update_readme.py`` applies both to
-README.md and docs/; a test checks that nothing generated is stale and no link is broken.
+``BLOCKS[NAME]()``; ``<!-- results:NAME -->`` receives ``benchmarks/results/NAME.md`` without its title, and
+``<!-- store:SUITE -->`` the table of that suite's cells in the store. :func:`fill` rewrites every block of a
+text and :func:`broken_links` lists the relative links and images of a Markdown file that point nowhere.
+``benchmarks/update_readme.py`` applies both to README.md and docs/; a test checks that nothing generated
+is stale, that no link is broken, and that every committed result is in the store.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +21,8 @@ from gendistill.bench.summary import Row, bench_rows, imported_rows
 from gendistill.report.table import render_table
 
 ROOT = Path(__file__).resolve().parents[3]
-STORE = ROOT / "benchmarks" / "results" / "store.jsonl"
+RESULTS = ROOT / "benchmarks" / "results"
+STORE = RESULTS / "store.jsonl"
 ARTIFACTS = ROOT / "benchmarks" / "artifacts"  # committed sets behind headline figures, by row anchor
 
 # Published ConvNet-3 test accuracy (%) on Fashion-MNIST at IPC 1 / 10 / 50 and on the full training set,
@@ -174,7 +178,20 @@ def _headline(r: Row) -> bool:
     return r.ipc in (1, 10, 50) or (r.method == "full" and r.ipc is None)
 
 
+def cheatsheet(path: Path = ROOT / "benchmarks" / "results" / "cheatsheet.json") -> str:
+    """The command-line cheat sheet with each line's measured time (``benchmarks/cheatsheet.py``)."""
+    record = json.loads(path.read_text())
+    body = "\n".join(f"{line['command']}  # {_duration(line['seconds'])}" for line in record["lines"])
+    m = record["machine"]
+    return f"```bash\n{body}\n```\n\nTimed on {m['cpu']}, {m['threads']} threads, at {record['commit']}."
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
+    "cheatsheet": cheatsheet,
     "methods": methods,
     "parameterisations": parameterisations,
     "objectives": objectives,
@@ -187,9 +204,51 @@ BLOCKS: dict[str, Callable[[], str]] = {
 _BLOCK = re.compile(r"(<!-- generated:([\w-]+) -->\n).*?(<!-- /generated:\2 -->)", re.S)
 
 
-def fill(text: str) -> str:
-    """``text`` with every generated block rewritten from the code and the store."""
-    return _BLOCK.sub(lambda m: m.group(1) + BLOCKS[m.group(2)]() + "\n" + m.group(3), text)
+def fill(text: str, extra: dict[str, Callable[[], str]] | None = None) -> str:
+    """``text`` with every generated block rewritten from the code, the results and the store; ``extra``
+    adds blocks that layers above this one generate (the command line's flags)."""
+    blocks = {**BLOCKS, **(extra or {})}
+    text = _BLOCK.sub(lambda m: m.group(1) + blocks[m.group(2)]() + "\n" + m.group(3), text)
+    text = _marked("results", text, _results_table)
+    return _marked("store", text, suite_table)
+
+
+def _marked(kind: str, text: str, body: Callable[[str], str]) -> str:
+    pattern = re.compile(rf"(<!-- {kind}:([\w-]+) -->\n).*?(<!-- /{kind}:\2 -->)", re.S)
+    return pattern.sub(lambda m: m.group(1) + body(m.group(2)) + "\n" + m.group(3), text)
+
+
+def _results_table(name: str) -> str:
+    lines = (RESULTS / f"{name}.md").read_text().splitlines()
+    return "\n".join(line for line in lines if not line.startswith("# ")).strip()
+
+
+def suite_table(suite: str) -> str:
+    from gendistill.bench.page import table_rows
+
+    rows = [r for r in bench_rows(ResultStore(STORE)) if r.suite == suite]
+    rows.sort(key=lambda r: (r.protocol, r.method != "full", r.method != "random", r.method, r.ipc or 0))
+    return render_table(table_rows(rows), markdown=True) if rows else "(no results in the store yet)"
+
+
+def doc_files(root: Path = ROOT) -> list[Path]:
+    """The Markdown a reader meets: the README and everything under docs/."""
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+
+
+def missing_from_store(results: Path = RESULTS) -> list[str]:
+    """``file:key`` of committed result entries the store has not imported (or holds an older version of),
+    so every number in the docs traces to a store record."""
+    imported = {}
+    for r in ResultStore(results / "store.jsonl").records("imported"):
+        imported[(r["source"], r["key"])] = r["entry"].get("finished")
+    missing = []
+    for path in sorted(results.glob("*.json")):
+        entries = json.loads(path.read_text())
+        for key, entry in (entries.get("entries", {}) if isinstance(entries, dict) else {}).items():
+            if isinstance(entry, dict) and imported.get((path.name, key), "absent") != entry.get("finished"):
+                missing.append(f"{path.name}:{key}")
+    return missing
 
 
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")

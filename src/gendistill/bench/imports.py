@@ -3,34 +3,26 @@
 
 An entry becomes one ``imported`` record with its source file, key and the entry itself. An entry is
 imported again only when it changed (its ``finished`` stamp differs), so re-running a suite is idempotent.
-What the entry was (method, IPC, protocol) is read from the entry where it says so and else from the
-key's conventional shape (``dm-ipc10-30min``), marked ``inferred``.
+What the entry was is what it records: its ``method`` and ``ipc`` fields (every committed entry has them),
+the protocol and dataset of its report; keys are names, never parsed.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from gendistill.bench.store import ResultStore
 from gendistill.errors import UserError
 
-_IPC = re.compile(r"(?:^|-)ipc(\d+)(?:-|$)")
-
 
 def describe_entry(key: str, entry: dict, source: str = "") -> dict:
-    """Method, IPC and protocol of an imported entry, as far as it records them. A key that starts with
-    its IPC (``ipc10-bf16``) names no method: the entry's ``subset`` does (``random, seed 0``), else its file."""
+    """Method, IPC, protocol and dataset of an imported entry, as it records them; an entry that names no
+    method is described by its file's name (``source``), marked ``inferred``."""
     report = next((entry[k] for k in ("report", "convnet") if isinstance(entry.get(k), dict)), {})
-    match = _IPC.search(key)
-    ipc = entry.get("ipc", int(match.group(1)) if match else None)
-    method = key.split("-ipc")[0] if match else key.split("-")[0]
-    if key.startswith("ipc"):
-        method = str(entry.get("subset", "")).split(",")[0] or source.removesuffix(".json") or "set"
     return {
-        "method": entry.get("method", method),
-        "ipc": ipc,
+        "method": entry.get("method") or source.removesuffix(".json") or key,
+        "ipc": entry.get("ipc"),
         "protocol": report.get("preset"),
         "dataset": report.get("dataset"),
         "inferred": "method" not in entry,

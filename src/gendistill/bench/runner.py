@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -82,7 +83,7 @@ def _build(cell: Cell, data_dir: str | None, out: Path, progress: bool = False) 
     dataset = load_dataset(cell.dataset, data_dir, seed=0)
     t0 = time.perf_counter()
     info = builder_for(cell.method)(cell, dataset, out, progress)
-    return {**info, "build_seconds": round(time.perf_counter() - t0, 2), **_peak_memory()}
+    return {**info, "build_seconds": round(time.perf_counter() - t0, 2)}
 
 
 def exit_with_parent(parent: int, every: float = 2.0) -> None:
@@ -131,18 +132,10 @@ def adopt(cell: Cell, out: Path) -> dict | None:
     }
 
 
-def _worker(
-    config: dict,
-    data_dir: str | None,
-    out: str,
-    queue: multiprocessing.Queue,
-    progress: bool = False,
-    parent: int | None = None,
-) -> None:
-    if parent is not None:
-        exit_with_parent(parent)
+def _isolated_entry(fn: Callable, args: tuple, kwargs: dict, queue: multiprocessing.Queue, parent: int) -> None:
+    exit_with_parent(parent)
     try:
-        queue.put(("ok", _build(cell_from_dict(config), data_dir, Path(out), progress)))
+        queue.put(("ok", (fn(*args, **kwargs), _peak_memory())))
     except UserError as e:
         queue.put(("user", str(e)))
     except BaseException as e:  # reported by the parent in one line; the traceback is printed here
@@ -152,12 +145,15 @@ def _worker(
         queue.put(("crash", f"{type(e).__name__}: {e}"))
 
 
-def build_isolated(cell: Cell, data_dir: str | None, out: Path, progress: bool = False) -> dict:
-    """``_build`` in a fresh process (spawned: no torch state shared with this one)."""
+def isolated(fn: Callable, *args: Any, **kwargs: Any) -> tuple[Any, dict]:
+    """``fn(*args, **kwargs)`` in a fresh process (spawned: no torch state shared with this one), and that
+    process's peak memory: resident memory from the operating system, and on CUDA the allocator's peak.
+    The one place a measured run is spawned: suites' cells and the benchmark scripts call it. ``fn`` must be
+    importable by name (a module-level function); an interrupted caller stops the worker, and a worker
+    outlives no caller (``exit_with_parent``)."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    config = {**dataclasses.asdict(cell), "name": cell.name}
-    proc = ctx.Process(target=_worker, args=(config, data_dir, str(out), queue, progress, os.getpid()), daemon=False)
+    proc = ctx.Process(target=_isolated_entry, args=(fn, args, kwargs, queue, os.getpid()), daemon=False)
     proc.start()
     result = None
     try:
@@ -167,20 +163,34 @@ def build_isolated(cell: Cell, data_dir: str | None, out: Path, progress: bool =
             except Exception:  # queue.Empty: still working, unless the worker died without a word
                 if not proc.is_alive():
                     break
-    finally:  # an interrupted bench stops its worker too (its checkpoints stay for the rerun)
+    finally:  # an interrupted caller stops its worker too (its checkpoints stay for the rerun)
         if result is None and proc.is_alive():
             proc.terminate()
         proc.join()
     if result is None:
-        raise RuntimeError(
-            f"cell {cell.name}: its worker process died (exit code {proc.exitcode}); rerun the suite to resume it"
-        )
+        raise RuntimeError(f"its worker process died (exit code {proc.exitcode}); run it again to resume")
     status, payload = result
     if status == "user":
-        raise UserError(f"cell {cell.name}: {payload}")
+        raise UserError(payload)
     if status == "crash":
-        raise RuntimeError(f"cell {cell.name} failed in its worker ({payload}); the traceback is above")
+        raise RuntimeError(f"its worker failed ({payload}); the traceback is above")
     return payload
+
+
+def _build_from_dict(config: dict, data_dir: str | None, out: str, progress: bool) -> dict:
+    return _build(cell_from_dict(config), data_dir, Path(out), progress)
+
+
+def build_isolated(cell: Cell, data_dir: str | None, out: Path, progress: bool = False) -> dict:
+    """``_build`` in a fresh process, with that process's peak memory."""
+    config = {**dataclasses.asdict(cell), "name": cell.name}
+    try:
+        info, peak = isolated(_build_from_dict, config, data_dir, str(out), progress)
+    except UserError as e:
+        raise UserError(f"cell {cell.name}: {e}") from None
+    except RuntimeError as e:
+        raise RuntimeError(f"cell {cell.name}: {e}") from None
+    return {**info, **peak}
 
 
 @dataclasses.dataclass
@@ -275,8 +285,10 @@ def run_suite(
                 )
             else:
                 echo(f"[bench] {cell.name}: making its set ({cell.method}, budget {cell.budget_label()})")
-                build = build_isolated if isolate else _build
-                info = build(cell, suite.data_dir, out, progress)
+                if isolate:
+                    info = build_isolated(cell, suite.data_dir, out, progress)
+                else:
+                    info = {**_build(cell, suite.data_dir, out, progress), **_peak_memory()}
             if record is None:
                 record = store.append(
                     {

@@ -117,3 +117,47 @@ def _defaults(name: str, classes: list[type], labels: dict[type, str]) -> str:
 def given(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
     """The fields among ``names`` the user set."""
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def flags_table() -> str:
+    """Markdown: every config field of the commands that build configs, and the flag that sets it."""
+    from gendistill.cli.main import build_parser
+    from gendistill.report.table import render_table
+
+    parser = build_parser()
+    rows = []
+    for command, classes in _commands():
+        sub = parser
+        for name in command.split():
+            sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+        flags = {a.dest: a.option_strings[0] for a in sub._actions if a.option_strings}
+        for cls in classes:
+            for f in dataclasses.fields(cls):
+                way = flags.get(f.name) or WAYS_IN.get(f.name, "(set by the data)")
+                rows.append({"command": command, "config": cls.__name__, "field": f.name, "flag": way})
+    return render_table(rows, markdown=True)
+
+
+# fields reached by an option of another name, or set by what the command reads
+WAYS_IN = {
+    "compile": "--no-compile",
+    "objective": "--set NAME=VALUE",
+    "regularisers": "--reg NAME=WEIGHT",
+}
+
+
+def _commands() -> list[tuple[str, list[type]]]:
+    from gendistill.inversion import GenerateConfig, InversionConfig
+    from gendistill.methods import RunOptions
+    from gendistill.params import PARAMS
+    from gendistill.priors.diffusion_train import DiffusionRecipe
+    from gendistill.priors.stylegan import StyleGANConfig
+    from gendistill.priors.train import GanRecipe
+
+    params = [PARAMS.get(name).Config for name in PARAMS.names()]
+    return [
+        ("distill", [RunOptions, *params]),
+        ("invert", [InversionConfig]),
+        ("generate", [GenerateConfig]),
+        ("prior train", [StyleGANConfig, GanRecipe, DiffusionRecipe]),
+    ]

@@ -21,6 +21,7 @@ from gendistill.data import ImageDataset
 from gendistill.evaluate.teacher import TeacherSpec, teacher
 from gendistill.evaluate.trainer import accuracy
 from gendistill.priors.base import from_normalized, sample, to_normalized
+from gendistill.report.progress import progress as progress_bar
 
 
 def real_classifier(dataset: ImageDataset, epochs: int, seed: int, device: torch.device) -> nn.Module:
@@ -33,7 +34,8 @@ def samples(prior: nn.Module, dataset: ImageDataset, per_class: int, seed: int, 
     labels = torch.arange(dataset.num_classes).repeat_interleave(per_class)
     g = torch.Generator().manual_seed(seed)
     device = next(prior.parameters()).device
-    images = [sample(prior, labels[i : i + batch].to(device), g).cpu() for i in range(0, len(labels), batch)]
+    starts = progress_bar(range(0, len(labels), batch), desc="prior samples", unit="batch")
+    images = [sample(prior, labels[i : i + batch].to(device), g).cpu() for i in starts]
     return to_normalized(torch.cat(images), dataset.mean, dataset.std), labels
 
 
@@ -102,7 +104,7 @@ def _denoise(
     """Samples of a diffusion prior under conditionings ``cond`` (seeded noise, no guidance), normalised."""
     g = torch.Generator().manual_seed(seed)
     out = []
-    for part in cond.split(batch):
+    for part in progress_bar(cond.split(batch), desc="prior samples", unit="batch"):
         noise = torch.randn(prior.latent_shape(len(part)), generator=g).to(prior.device)
         z = prior.sample(noise, part.to(prior.device), steps=steps)
         out.append(prior.to_pixels(z, dataset.image_size, dataset.channels).clamp(-1, 1).cpu())
