@@ -4,12 +4,14 @@ without labels), and measure a prior's quality."""
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import fields
+from pathlib import Path
 
 from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, positive_int, runtime, took
 from gendistill.cli.flags import add_config_flags, flag_of, given
 from gendistill.errors import UserError
-from gendistill.io import write_json
+from gendistill.io import check_writable, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,17 +42,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(run=train)
     e = actions.add_parser(
         "eval",
-        help="a prior's sample accuracy and Fréchet distance under a real-data ConvNet",
-        description="Judge a prior by a ConvNet-3 trained on real data.",
+        help="a prior's scores: sample accuracy, FD, precision/recall, CAS",
+        description="Judge a prior by a ConvNet-3 trained on real data: the accuracy of that network on the "
+        "prior's samples, the Fréchet distance and the precision and recall of samples and test images in its "
+        "features; with --cas, the Classification Accuracy Score (fresh ConvNet-3s trained on N samples per "
+        "class, tested on real images, beside N real images per class).",
     )
     e.add_argument("prior", help="a shipped prior's name, a saved prior folder, or an NVlabs .pkl")
     e.add_argument("--classifier-epochs", type=positive_int, default=2)
     e.add_argument("--per-class", type=positive_int, default=1000, help="samples per class")
+    e.add_argument(
+        "--cas",
+        type=_per_class_list,
+        default=(),
+        metavar="N[,N...]",
+        help="CAS at these samples per class, e.g. 10,100 (class-conditional priors; trains 2 x --cas-runs "
+        "networks per N)",
+    )
+    e.add_argument("--cas-runs", type=positive_int, default=3, help="networks per CAS figure (default: 3)")
+    e.add_argument("--cas-epochs", type=positive_int, help="epochs of each CAS network (default: the paper's 300)")
     e.add_argument("--json", help="also write the figures to this JSON file")
+    e.add_argument(
+        "--record", action="store_true", help="store the scores in the prior folder's config.json, under quality"
+    )
     e.add_argument("--code-dir")
     e.add_argument("--trust-pickle", action="store_true")
     _common(e)
     e.set_defaults(run=evaluate)
+
+
+def _per_class_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"each N must be at least 1, got {text!r}")
+    return values
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -125,10 +153,15 @@ def evaluate(args: argparse.Namespace) -> int:
     from gendistill.priors import check_diffusion_fits, check_fits, load_prior
     from gendistill.report import render_table
 
+    folder = _recordable(args.prior) if args.record else None
+    if args.json:
+        check_writable(args.json)
     dataset = dataset_from_args(args)
     device = runtime(args).device
     prior = load_prior(args.prior, args.code_dir, args.trust_pickle, dataset.image_size)
     if getattr(prior, "prior_family", None) == "diffusion":  # label-free: unconditional samples, reconstructions
+        if args.cas:
+            raise UserError("--cas needs a class-conditional prior; this diffusion prior was trained without labels")
         check_diffusion_fits(prior, dataset)
         prior = prior.to(device)
         samples = args.per_class * dataset.num_classes
@@ -136,8 +169,40 @@ def evaluate(args: argparse.Namespace) -> int:
     else:
         prior = prior.to(device)
         check_fits(prior, dataset)
-        q = prior_quality(prior, dataset, args.classifier_epochs, args.per_class, args.seed, device)
-    print(render_table([{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in q.items()}]))
+        cas = {"cas_per_class": args.cas, "cas_runs": args.cas_runs, "cas_epochs": args.cas_epochs}
+        q = prior_quality(prior, dataset, args.classifier_epochs, args.per_class, args.seed, device, **cas)
+    flat = {k: v for k, v in q.items() if not isinstance(v, dict)}
+    print(render_table([{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in flat.items()}]))
+    scores = [(k, v) for k, v in q.items() if isinstance(v, dict)]
+    if scores:
+        print(render_table([_cas_row(k, v) for k, v in scores]))
     if args.json:
         write_json(args.json, q)
+    if folder is not None:
+        record_quality(folder, {**q, "dataset": dataset.name})
+        print(f"recorded under quality in {folder / 'config.json'}")
     return 0
+
+
+def _cas_row(name: str, score: dict) -> dict:
+    def pct(part: dict) -> str:
+        return f"{100 * part['mean']:.2f} ± {100 * part['std']:.2f}"
+
+    return {"score": name, "generated %": pct(score["generated"]), "real %": pct(score["real"]), "runs": score["runs"]}
+
+
+def _recordable(spec: str) -> Path:
+    """A prior folder this user can write the scores into (not a shipped prior or a pickle), checked first."""
+    from gendistill.priors import shipped
+
+    folder = Path(spec)
+    if spec in shipped() or not folder.is_dir():
+        raise UserError(f"--record writes into a prior folder; {spec} is not one (use --json FILE instead)")
+    check_writable(folder / "config.json")
+    return folder
+
+
+def record_quality(folder: Path, quality: dict) -> None:
+    """The scores into the prior's config.json under ``quality`` (written atomically; the weights untouched)."""
+    config = json.loads((folder / "config.json").read_text())
+    write_json(folder / "config.json", {**config, "quality": quality})

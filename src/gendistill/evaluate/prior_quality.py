@@ -2,7 +2,12 @@
 
 - accuracy of that classifier on the prior's class-conditional samples (next to its real test accuracy);
 - a Fréchet distance between the classifier's embeddings of samples and of real test images, next to the
-  same distance for real training images (the floor a perfect prior would reach at that sample size).
+  same distance for real training images (the floor a perfect prior would reach at that sample size);
+- precision and recall in the same embedding (Kynkäänniemi et al. 2019): the share of samples that fall
+  inside the real images' k-nearest-neighbour manifold, and the share of real images inside the samples';
+- the Classification Accuracy Score (CAS, Ravuri & Vinyals 2019): fresh ConvNet-3s trained on N samples per
+  class only, under the paper protocol, tested on the real test set, beside the same training on N real
+  images per class: how useful the samples are to train on, which is what distillation asks of a prior.
 
 An FID with an Inception network is the field's usual figure; it needs downloaded weights and 299 px RGB,
 so this reports the same statistic in the embedding of the dataset's own ConvNet-3 instead.
@@ -18,6 +23,7 @@ from scipy import linalg
 from torch import nn
 
 from gendistill.data import ImageDataset
+from gendistill.errors import UserError
 from gendistill.evaluate.teacher import TeacherSpec, teacher
 from gendistill.evaluate.trainer import accuracy
 from gendistill.priors.base import from_normalized, sample, to_normalized
@@ -55,6 +61,55 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean.real))
 
 
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, chunk: int = 1024) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of ``fake`` against ``real`` feature vectors.
+
+    Each set's manifold is the union of balls around its points, each ball's radius the distance to the
+    point's ``k``-th nearest neighbour in its own set. Precision: the share of ``fake`` inside the real
+    manifold (fidelity); recall: the share of ``real`` inside the fake manifold (coverage)."""
+    a, b = torch.from_numpy(real).float(), torch.from_numpy(fake).float()
+    return _coverage(a, b, k, chunk), _coverage(b, a, k, chunk)
+
+
+def _coverage(ref: torch.Tensor, query: torch.Tensor, k: int, chunk: int) -> float:
+    """The share of ``query`` inside the k-NN manifold of ``ref``."""
+    radius = torch.cat([torch.cdist(part, ref).kthvalue(k + 1, dim=1).values for part in ref.split(chunk)])
+    inside = [(torch.cdist(part, ref) <= radius).any(dim=1) for part in query.split(chunk)]
+    return float(torch.cat(inside).float().mean())
+
+
+def cas(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    dataset: ImageDataset,
+    per_class: int,
+    runs: int = 3,
+    epochs: int | None = None,
+    seed: int = 0,
+    device: torch.device | None = None,
+) -> dict:
+    """CAS at ``per_class`` samples per class (the first of each class in ``images``), and the same training
+    on as many random real training images per class: ConvNet-3, paper protocol (no augmentation), final
+    epoch, mean and std over ``runs`` fresh networks on the real test split."""
+    from gendistill.artifacts import ImageSet
+    from gendistill.data import random_subset
+    from gendistill.evaluate.protocol import evaluate
+
+    picks = torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in range(dataset.num_classes)])
+    real = random_subset(dataset, per_class, torch.Generator().manual_seed(seed))
+    out = {}
+    for name, data in (
+        ("generated", ImageSet(images[picks], labels[picks])),
+        ("real", ImageSet(dataset.train_images[real], dataset.train_labels[real])),
+    ):
+        report = evaluate(
+            data, dataset, runs=runs, preset="paper", augment="none", epochs=epochs, seed=seed, device=device
+        )
+        result = report.results[0]
+        out[name] = {"mean": result.mean, "std": result.std, "accuracies": result.accuracies}
+    return {"per_class": per_class, "runs": runs, "epochs": epochs or "paper", **out}
+
+
 def class_diversity(
     images: torch.Tensor, labels: torch.Tensor, embed: nn.Module, device: torch.device | None = None
 ) -> dict[int, float]:
@@ -79,7 +134,13 @@ def prior_quality(
     per_class: int = 1000,
     seed: int = 0,
     device: torch.device | None = None,
+    cas_per_class: tuple[int, ...] = (),
+    cas_runs: int = 3,
+    cas_epochs: int | None = None,
 ) -> dict:
+    """The scores of a class-conditional prior (see the module): sample accuracy, FD, precision and recall
+    on ``per_class`` samples per class; CAS at each of ``cas_per_class`` (none by default: it trains
+    ``2 * cas_runs`` networks per N)."""
     device = device or torch.device("cpu")
     clf = real_classifier(dataset, classifier_epochs, seed, device)
     fake_x, fake_y = samples(prior, dataset, per_class, seed)
@@ -87,14 +148,23 @@ def prior_quality(
     g = torch.Generator().manual_seed(seed)
     train_pick = torch.randperm(len(dataset.train_images), generator=g)[:n]
     test_emb = _embed(clf, dataset.test_images[:n], device)
-    return {
+    fake_emb = _embed(clf, fake_x[:n], device)
+    precision, recall = precision_recall(test_emb, fake_emb)
+    q = {
         "classifier": f"convnet, {classifier_epochs} epochs on the training split",
         "classifier_test_acc": accuracy(clf, dataset.test_images, dataset.test_labels, device),
         "sample_acc": accuracy(clf, fake_x, fake_y, device),
-        "fd_samples_vs_test": frechet(_embed(clf, fake_x[:n], device), test_emb),
+        "fd_samples_vs_test": frechet(fake_emb, test_emb),
         "fd_train_vs_test": frechet(_embed(clf, dataset.train_images[train_pick], device), test_emb),
+        "precision": precision,
+        "recall": recall,
         "samples": len(fake_x),
     }
+    for k in cas_per_class:
+        if k > per_class:
+            raise UserError(f"CAS at {k} samples per class needs --per-class {k} or more, got {per_class}")
+        q[f"cas_{k}"] = cas(fake_x, fake_y, dataset, k, cas_runs, cas_epochs, seed, device)
+    return q
 
 
 @torch.no_grad()
@@ -137,7 +207,8 @@ def diffusion_quality(
     q = {
         "classifier": f"convnet, {classifier_epochs} epochs on the training split",
         "classifier_test_acc": accuracy(clf, dataset.test_images, dataset.test_labels, device),
-        "fd_unconditional_vs_test": frechet(_embed(clf, fake, device), test_emb),
+        "fd_unconditional_vs_test": frechet(fake_emb := _embed(clf, fake, device), test_emb),
+        **dict(zip(("precision", "recall"), precision_recall(test_emb, fake_emb))),
         "fd_train_vs_test": frechet(_embed(clf, dataset.train_images[train_pick], device), test_emb),
         "samples": n,
         "sampler": f"dpm, {steps} steps",
