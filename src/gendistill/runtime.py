@@ -77,6 +77,13 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     raise UserError(f"unknown precision {precision!r}; use auto, fp32 or bf16")
 
 
+def local_device(device: torch.device) -> torch.device:
+    """Under torchrun, a CUDA device without an index is this rank's own GPU (``LOCAL_RANK``)."""
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return device
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Where a run computes and in what precision, resolved once from what the user asked ("auto", "cpu",
@@ -88,9 +95,7 @@ class Runtime:
     @classmethod
     def resolve(cls, device: str | torch.device | None = "auto", precision: str = "auto") -> Runtime:
         """Under torchrun a CUDA run takes its local rank's GPU."""
-        dev = device if isinstance(device, torch.device) else pick_device(device)
-        if dev.type == "cuda" and dev.index is None and "LOCAL_RANK" in os.environ:
-            dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        dev = local_device(device if isinstance(device, torch.device) else pick_device(device))
         return cls(dev, resolve_precision(precision, dev))
 
     @property

@@ -146,7 +146,8 @@ def datasets() -> str:
 def headline(store: Path = STORE, artifacts: Path = ARTIFACTS, root: Path = ROOT) -> str:
     """Each method's best ConvNet-3 set per IPC under the paper protocol, beside a random real subset of
     the same IPC and the published figure, with its bytes, distillation time and committed artifact."""
-    rows = [r for r in bench_rows(ResultStore(store)) + imported_rows(ResultStore(store)) if _headline(r)]
+    results = ResultStore(store)
+    rows = [r for r in bench_rows(results) + imported_rows(results) if _headline(r)]
     best: dict[tuple[str, int], Row] = {}
     for r in rows:
         key = (r.method, r.ipc or 0)

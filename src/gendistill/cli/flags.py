@@ -114,6 +114,11 @@ def _defaults(name: str, classes: list[type], labels: dict[type, str]) -> str:
     return str(next(iter(values.values()))) if values else ""
 
 
+def config_from(args: argparse.Namespace, cls: type) -> Any:
+    """``cls`` built from the flags the user set; its own defaults for the rest."""
+    return cls(**given(args, [f.name for f in dataclasses.fields(cls)]))
+
+
 def given(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
     """The fields among ``names`` the user set."""
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
 from gendistill.cli.common import add_precision_arg, runtime
-from gendistill.cli.flags import add_config_flags, given
+from gendistill.cli.flags import add_config_flags, config_from
 from gendistill.inversion import GenerateConfig
 
 
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--modes chooses the class-level conditionings of --ipc; pass --ipc N with it, or drop it")
     if args.ipc is not None and args.per_image is not None:
         raise UserError("--per-image and --ipc are two ways to say how many images; pass one of them")
-    config = GenerateConfig(**given(args, [f.name for f in fields(GenerateConfig)]))
+    config = config_from(args, GenerateConfig)
     config.check()
     check_new_dir(args.out, args.force, create_parents=True)
     embeddings = load(args.embeddings)

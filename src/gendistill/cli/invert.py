@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
 from gendistill.cli.common import add_dataset_args, add_precision_arg, dataset_from_args, runtime, took
-from gendistill.cli.flags import add_config_flags, given
+from gendistill.cli.flags import add_config_flags, config_from
 from gendistill.errors import UserError
 from gendistill.inversion import InversionConfig
 from gendistill.priors import shipped_for, shipped_help
@@ -40,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gendistill.inversion import invert
 
-    config = InversionConfig(**given(args, [f.name for f in fields(InversionConfig)]))
+    config = config_from(args, InversionConfig)
     config.check()
     args.seed = config.seed  # the validation split is drawn with the run's seed, as everywhere
     dataset = dataset_from_args(args)

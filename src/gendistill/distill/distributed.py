@@ -24,12 +24,6 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def local_device(device: torch.device) -> torch.device:
-    if device.type == "cuda" and dist.is_initialized():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return device
-
-
 def owned_classes(num_classes: int, rank: int, size: int) -> list[int]:
     return list(range(num_classes))[rank::size]
 

@@ -32,7 +32,7 @@ from gendistill.priors.base import from_normalized
 from gendistill.priors.diffusion import DiffusionPrior
 from gendistill.registry import Registry
 from gendistill.report.progress import progress as progress_bar
-from gendistill.runtime import autocast, derived_seed
+from gendistill.runtime import autocast, derived_seed, local_device
 from gendistill.store.checkpoint import (
     check_partial,
     check_same_run,
@@ -267,7 +267,7 @@ def invert(
         check_partial(partial, resume, force)
     if size > 1:
         dd.barrier()  # no rank writes its checkpoint before rank 0 has cleared a stale partial run
-    device = dd.local_device(device)
+    device = local_device(device)
     prior, folder = load_diffusion_prior(prior_spec, dataset, "invert", trust_pickle, device)
     indices = choose(dataset, config.per_class, config.split, config.seed)
     images, labels = real_images(dataset, config.split, indices)
