@@ -53,3 +53,17 @@ def test_prior_eval_mistakes_are_one_line(capsys, fmnist_dir: Path, extra: list,
         code = e.code
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_frechet_distance_equals_the_matrix_square_root_formula() -> None:
+    """The eigenvalue form gives the textbook value, computed with scipy's matrix square root."""
+    from scipy import linalg
+
+    from gendistill.evaluate.prior_quality import frechet
+
+    rng = np.random.default_rng(1)
+    for n, d in ((200, 16), (20, 64)):  # a full-rank and a singular (n < d) covariance
+        a, b = rng.normal(size=(n, d)), rng.normal(size=(n, d)) * 1.3 + 0.2
+        ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        textbook = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb).real)
+        assert frechet(a, b) == pytest.approx(textbook, rel=1e-6)
